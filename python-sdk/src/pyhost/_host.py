@@ -1,0 +1,22 @@
+"""The host's in-memory modules, or their pure-Python stand-ins outside the agent."""
+
+from __future__ import annotations
+
+try:
+    import aggregator
+except ImportError:
+    from pyhost.stubs import aggregator
+
+try:
+    import datadog_agent
+except ImportError:
+    from pyhost.stubs import datadog_agent
+
+try:
+    import _pyhost
+except ImportError:
+    from pyhost.stubs import _pyhost
+
+__all__ = ["CheckCancelled", "aggregator", "datadog_agent"]
+
+CheckCancelled = _pyhost.CheckCancelled

@@ -1,0 +1,414 @@
+"""The :class:`AgentCheck` base class."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+import traceback
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pyhost._host import aggregator as _aggregator
+
+__all__ = ["CRITICAL", "OK", "UNKNOWN", "WARNING", "AgentCheck", "CheckLoggerAdapter"]
+
+OK = 0
+WARNING = 1
+CRITICAL = 2
+UNKNOWN = 3
+
+# Bound once at import: the submission methods are on the hot path and a module global
+# is the cheapest lookup available.
+_submit_metric = _aggregator.submit_metric
+_submit_service_check = _aggregator.submit_service_check
+_submit_event = _aggregator.submit_event
+
+_GAUGE = _aggregator.GAUGE
+_RATE = _aggregator.RATE
+_COUNT = _aggregator.COUNT
+_MONOTONIC_COUNT = _aggregator.MONOTONIC_COUNT
+_HISTOGRAM = _aggregator.HISTOGRAM
+_HISTORATE = _aggregator.HISTORATE
+
+_EVENT_TEXT_FIELDS = (
+    "event_type",
+    "msg_title",
+    "msg_text",
+    "aggregation_key",
+    "alert_type",
+    "source_type_name",
+    "host",
+    "priority",
+)
+
+Tags = Sequence[str]
+
+
+class CheckLoggerAdapter(logging.LoggerAdapter):
+    """Logger adapter adding ``check_name`` and ``check_id`` to every record.
+
+    Both are read from the check when the record is created, so a ``check_id`` assigned
+    after construction is picked up.
+    """
+
+    def __init__(self, logger: logging.Logger, check: AgentCheck) -> None:
+        super().__init__(logger, {})
+        self._check = weakref.ref(check)
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        check = self._check()
+        context = {
+            "check_name": check.name if check is not None else "",
+            "check_id": check.check_id if check is not None else "",
+        }
+        extra = kwargs.get("extra")
+        kwargs["extra"] = {**extra, **context} if extra else context
+        return msg, kwargs
+
+
+def _qualified_type_name(cls: type) -> str:
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _error_report(exc: Exception) -> str:
+    type_name = _qualified_type_name(type(exc))
+    try:
+        message = str(exc)
+    except Exception:
+        message = f"<unprintable {type_name} object>"
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return json.dumps([{"type": type_name, "message": message, "traceback": trace}])
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def _to_float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+    except (TypeError, ValueError):
+        return None
+
+
+class AgentCheck:
+    """Base class for checks. Subclasses override :meth:`check`.
+
+    The host constructs the check with ``AgentCheck(name, init_config, instances)``, sets
+    :attr:`check_id`, then calls :meth:`run` on every collection and
+    :meth:`get_warnings` after it.
+    """
+
+    OK = OK
+    WARNING = WARNING
+    CRITICAL = CRITICAL
+    UNKNOWN = UNKNOWN
+
+    def __init__(
+        self,
+        name: str,
+        init_config: Mapping[str, Any] | None = None,
+        instances: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> None:
+        self.name = name
+        self.init_config: Mapping[str, Any] = init_config if init_config is not None else {}
+        self.instances: list[Any] = list(instances) if instances else []
+        first = self.instances[0] if self.instances else None
+        self.instance: Mapping[str, Any] = first if first is not None else {}
+        self.check_id: str = ""
+        self.warnings: list[str] = []
+        self.log = CheckLoggerAdapter(logging.getLogger(f"pyhost.check.{name}"), self)
+
+    # ----------------------------------------------------------------------------------
+    # Lifecycle
+    # ----------------------------------------------------------------------------------
+
+    def check(self, instance: Mapping[str, Any]) -> None:
+        """Collect and submit data. Override this in your check."""
+        raise NotImplementedError(f"{type(self).__qualname__} must implement check()")
+
+    def run(self) -> str:
+        """Run :meth:`check` once.
+
+        Returns ``""`` on success. If the check raises an ``Exception``, returns a JSON
+        list holding one object with ``type``, ``message`` and ``traceback``. Exceptions
+        that do not derive from ``Exception`` (such as ``CheckCancelled``) propagate.
+        """
+        try:
+            self.check(self.instance)
+        except Exception as exc:
+            return _error_report(exc)
+        return ""
+
+    def warning(self, message: str, *args: Any) -> None:
+        """Record a warning for this run (``%``-formatted with ``args``) and log it."""
+        if args:
+            try:
+                message = message % args
+            except (TypeError, ValueError, KeyError):
+                message = f"{message} {args!r}"
+        else:
+            message = str(message)
+        self.warnings.append(message)
+        self.log.warning("%s", message)
+
+    def get_warnings(self) -> list[str]:
+        """Return the pending warnings and clear them."""
+        warnings, self.warnings = self.warnings, []
+        return warnings
+
+    # ----------------------------------------------------------------------------------
+    # Metrics. Each method is a single call into the aggregator; bad data is rejected
+    # there and only then handled (and possibly repaired) by _resubmit_metric.
+    # ----------------------------------------------------------------------------------
+
+    def gauge(
+        self,
+        name: str,
+        value: float,
+        tags: Tags | None = None,
+        hostname: str | None = None,
+        device_name: str | None = None,
+        raw: bool = False,
+    ) -> None:
+        """Submit a gauge: the latest value wins within a flush interval."""
+        if device_name is not None:
+            tags = self._with_device_tag(name, tags, device_name)
+        try:
+            _submit_metric(self, self.check_id, _GAUGE, name, value, tags, hostname, False)
+        except (TypeError, ValueError):
+            self._resubmit_metric(_GAUGE, name, value, tags, hostname, False)
+
+    def count(
+        self,
+        name: str,
+        value: float,
+        tags: Tags | None = None,
+        hostname: str | None = None,
+        device_name: str | None = None,
+        raw: bool = False,
+    ) -> None:
+        """Submit a count: values are summed within a flush interval."""
+        if device_name is not None:
+            tags = self._with_device_tag(name, tags, device_name)
+        try:
+            _submit_metric(self, self.check_id, _COUNT, name, value, tags, hostname, False)
+        except (TypeError, ValueError):
+            self._resubmit_metric(_COUNT, name, value, tags, hostname, False)
+
+    def monotonic_count(
+        self,
+        name: str,
+        value: float,
+        tags: Tags | None = None,
+        hostname: str | None = None,
+        device_name: str | None = None,
+        raw: bool = False,
+        flush_first_value: bool = False,
+    ) -> None:
+        """Submit an ever-increasing counter; the delta between samples is reported."""
+        if device_name is not None:
+            tags = self._with_device_tag(name, tags, device_name)
+        try:
+            _submit_metric(
+                self,
+                self.check_id,
+                _MONOTONIC_COUNT,
+                name,
+                value,
+                tags,
+                hostname,
+                flush_first_value,
+            )
+        except (TypeError, ValueError):
+            self._resubmit_metric(_MONOTONIC_COUNT, name, value, tags, hostname, flush_first_value)
+
+    def rate(
+        self,
+        name: str,
+        value: float,
+        tags: Tags | None = None,
+        hostname: str | None = None,
+        device_name: str | None = None,
+        raw: bool = False,
+    ) -> None:
+        """Submit a raw counter sample; the per-second rate between samples is reported."""
+        if device_name is not None:
+            tags = self._with_device_tag(name, tags, device_name)
+        try:
+            _submit_metric(self, self.check_id, _RATE, name, value, tags, hostname, False)
+        except (TypeError, ValueError):
+            self._resubmit_metric(_RATE, name, value, tags, hostname, False)
+
+    def histogram(
+        self,
+        name: str,
+        value: float,
+        tags: Tags | None = None,
+        hostname: str | None = None,
+        device_name: str | None = None,
+        raw: bool = False,
+    ) -> None:
+        """Submit a sample to a histogram (aggregated into percentiles, max, avg...)."""
+        if device_name is not None:
+            tags = self._with_device_tag(name, tags, device_name)
+        try:
+            _submit_metric(self, self.check_id, _HISTOGRAM, name, value, tags, hostname, False)
+        except (TypeError, ValueError):
+            self._resubmit_metric(_HISTOGRAM, name, value, tags, hostname, False)
+
+    def historate(
+        self,
+        name: str,
+        value: float,
+        tags: Tags | None = None,
+        hostname: str | None = None,
+        device_name: str | None = None,
+        raw: bool = False,
+    ) -> None:
+        """Submit a counter sample whose rates are aggregated into a histogram."""
+        if device_name is not None:
+            tags = self._with_device_tag(name, tags, device_name)
+        try:
+            _submit_metric(self, self.check_id, _HISTORATE, name, value, tags, hostname, False)
+        except (TypeError, ValueError):
+            self._resubmit_metric(_HISTORATE, name, value, tags, hostname, False)
+
+    # ----------------------------------------------------------------------------------
+    # Service checks and events
+    # ----------------------------------------------------------------------------------
+
+    def service_check(
+        self,
+        name: str,
+        status: int,
+        tags: Tags | None = None,
+        hostname: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Submit a service check with status OK, WARNING, CRITICAL or UNKNOWN."""
+        try:
+            _submit_service_check(self, self.check_id, name, status, tags, hostname, message)
+        except (TypeError, ValueError):
+            self._resubmit_service_check(name, status, tags, hostname, message)
+
+    def event(self, event: Mapping[str, Any]) -> None:
+        """Submit an event (a dict with ``msg_title``, ``msg_text``, ``tags``...).
+
+        The dict is copied; ``timestamp`` defaults to the current time and bytes values
+        are decoded as UTF-8.
+        """
+        if not isinstance(event, Mapping):
+            self.warning("Event must be a dict, not %s; dropped", type(event).__name__)
+            return
+        payload = dict(event)
+        for key in _EVENT_TEXT_FIELDS:
+            if key in payload:
+                payload[key] = _decode(payload[key])
+        if "tags" in payload:
+            payload["tags"] = self._normalize_tags(payload["tags"], "Event")
+        payload.setdefault("timestamp", int(time.time()))
+        try:
+            _submit_event(self, self.check_id, payload)
+        except (TypeError, ValueError) as exc:
+            self.warning("Event could not be submitted (%s); dropped", exc)
+
+    # ----------------------------------------------------------------------------------
+    # Error path: only reached when the aggregator rejected a submission.
+    # ----------------------------------------------------------------------------------
+
+    def _normalize_tags(self, tags: Any, context: str) -> list[str] | None:
+        """Return ``tags`` as a list of str: bytes are decoded, other items skipped."""
+        if tags is None:
+            return None
+        if isinstance(tags, (str, bytes, bytearray)):
+            self.warning("%s: tags must be a list of strings, not a single string", context)
+            tags = [tags]
+        try:
+            items = list(tags)
+        except TypeError:
+            self.warning("%s: tags must be a list of strings, not %r; tags ignored", context, tags)
+            return None
+        normalized: list[str] = []
+        skipped: list[Any] = []
+        for tag in items:
+            tag = _decode(tag)
+            if isinstance(tag, str):
+                normalized.append(tag)
+            else:
+                skipped.append(tag)
+        if skipped:
+            self.warning("%s: non-string tags %r skipped", context, skipped)
+        return normalized
+
+    def _with_device_tag(self, name: Any, tags: Any, device_name: Any) -> list[str]:
+        device_tag = f"device:{_decode(device_name)}"
+        if tags is None:
+            return [device_tag]
+        if isinstance(tags, (list, tuple)):
+            return [*tags, device_tag]
+        return [*(self._normalize_tags(tags, f"Metric {name!r}") or ()), device_tag]
+
+    def _resubmit_metric(
+        self,
+        mtype: int,
+        name: Any,
+        value: Any,
+        tags: Any,
+        hostname: Any,
+        flush_first_value: bool,
+    ) -> None:
+        name = _decode(name)
+        if not isinstance(name, str):
+            self.warning("Metric name %r is not a string; dropped", name)
+            return
+        number = _to_float(value)
+        if number is None:
+            self.warning("Metric %r has non-numeric value %r; dropped", name, value)
+            return
+        if not math.isfinite(number):
+            self.warning("Metric %r has non-finite value %r; dropped", name, value)
+            return
+        hostname = _decode(hostname)
+        if hostname is not None and not isinstance(hostname, str):
+            self.warning("Metric %r has non-string hostname %r; dropped", name, hostname)
+            return
+        tags = self._normalize_tags(tags, f"Metric {name!r}")
+        try:
+            _submit_metric(
+                self, self.check_id, mtype, name, number, tags, hostname, flush_first_value
+            )
+        except (TypeError, ValueError) as exc:
+            self.warning("Metric %r could not be submitted (%s); dropped", name, exc)
+
+    def _resubmit_service_check(
+        self, name: Any, status: Any, tags: Any, hostname: Any, message: Any
+    ) -> None:
+        name = _decode(name)
+        if not isinstance(name, str):
+            self.warning("Service check name %r is not a string; dropped", name)
+            return
+        if not isinstance(status, int) or not 0 <= status <= 3:
+            self.warning("Service check %r has invalid status %r; dropped", name, status)
+            return
+        hostname = _decode(hostname)
+        if hostname is not None and not isinstance(hostname, str):
+            self.warning("Service check %r has non-string hostname %r; dropped", name, hostname)
+            return
+        message = _decode(message)
+        if message is not None and not isinstance(message, str):
+            message = str(message)
+        tags = self._normalize_tags(tags, f"Service check {name!r}")
+        try:
+            _submit_service_check(self, self.check_id, name, status, tags, hostname, message)
+        except (TypeError, ValueError) as exc:
+            self.warning("Service check %r could not be submitted (%s); dropped", name, exc)

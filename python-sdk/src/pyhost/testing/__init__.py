@@ -1,0 +1,1 @@
+"""Testing helpers for pyhost checks (the pytest plugin lives in ``plugin``)."""

@@ -1,0 +1,52 @@
+"""pytest plugin registered through the ``pytest11`` entry point.
+
+Fixtures:
+
+* ``aggregator``: the stub aggregator, reset before and after each test.
+* ``datadog_agent``: the stub ``datadog_agent`` module, reset before and after each test.
+* ``run_check``: runs ``check.run()`` and fails the test with the check's traceback if
+  the run reported an error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Callable
+
+import pytest
+
+from pyhost.checks import AgentCheck
+from pyhost.stubs import aggregator as _aggregator_stub
+from pyhost.stubs import datadog_agent as _datadog_agent_stub
+
+
+@pytest.fixture
+def aggregator() -> Iterator[ModuleType]:
+    """The stub aggregator with its assertion helpers, empty at the start of the test."""
+    _aggregator_stub.reset()
+    yield _aggregator_stub
+    _aggregator_stub.reset()
+
+
+@pytest.fixture
+def datadog_agent() -> Iterator[ModuleType]:
+    """The stub ``datadog_agent`` module; use ``set_config``/``set_hostname`` on it."""
+    _datadog_agent_stub.reset()
+    yield _datadog_agent_stub
+    _datadog_agent_stub.reset()
+
+
+@pytest.fixture
+def run_check() -> Callable[[AgentCheck], None]:
+    """Return a function running a check once and failing the test if it errored."""
+
+    def _run(check: AgentCheck) -> None:
+        result = check.run()
+        if result:
+            errors = json.loads(result)
+            details = "\n".join(f"{e['type']}: {e['message']}\n{e['traceback']}" for e in errors)
+            pytest.fail(f"check {check.name!r} failed:\n{details}", pytrace=False)
+
+    return _run

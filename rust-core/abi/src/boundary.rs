@@ -1,0 +1,122 @@
+//! The one panic boundary every exported function goes through, and the
+//! error value it produces.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::{pyhost_error, pyhost_status, pyhost_str};
+
+/// An error on its way to the caller. Becomes an owned `pyhost_error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub status: pyhost_status,
+    /// The Python exception type (e.g. `ValueError`), or empty.
+    pub type_name: String,
+    pub message: String,
+    pub traceback: String,
+}
+
+impl Failure {
+    pub fn new(status: pyhost_status, message: impl Into<String>) -> Failure {
+        Failure { status, type_name: String::new(), message: message.into(), traceback: String::new() }
+    }
+
+    pub fn invalid_argument(message: impl Into<String>) -> Failure {
+        Failure::new(pyhost_status::PYHOST_STATUS_INVALID_ARGUMENT, message)
+    }
+
+    pub fn invalid_handle(message: impl Into<String>) -> Failure {
+        Failure::new(pyhost_status::PYHOST_STATUS_INVALID_HANDLE, message)
+    }
+
+    pub fn python(type_name: String, message: String, traceback: String) -> Failure {
+        Failure { status: pyhost_status::PYHOST_STATUS_PYTHON_EXCEPTION, type_name, message, traceback }
+    }
+
+    fn leak(s: String) -> pyhost_str {
+        let boxed: Box<[u8]> = s.into_bytes().into_boxed_slice();
+        let len = boxed.len();
+        pyhost_str { ptr: Box::into_raw(boxed) as *const u8, len }
+    }
+
+    /// Moves the failure to the heap as a C-visible error.
+    pub fn into_raw(self) -> *mut pyhost_error {
+        Box::into_raw(Box::new(pyhost_error {
+            status: self.status,
+            type_name: Failure::leak(self.type_name),
+            message: Failure::leak(self.message),
+            traceback: Failure::leak(self.traceback),
+        }))
+    }
+
+    /// Frees an error made by [`Failure::into_raw`]. NULL is ignored.
+    ///
+    /// # Safety
+    /// `error` must be NULL or come from `into_raw` and not be freed yet.
+    pub unsafe fn free_raw(error: *mut pyhost_error) {
+        if error.is_null() {
+            return;
+        }
+        // SAFETY: the caller guarantees `error` came from `into_raw`.
+        let error = unsafe { Box::from_raw(error) };
+        for s in [error.type_name, error.message, error.traceback] {
+            let slice = std::ptr::slice_from_raw_parts_mut(s.ptr as *mut u8, s.len);
+            // SAFETY: each string was leaked from a Box<[u8]> of exactly this length.
+            drop(unsafe { Box::from_raw(slice) });
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic payload".to_owned()
+    }
+}
+
+/// Runs `body`, turning a `Failure` or a panic into a status and, when
+/// `out_error` is not NULL, an owned error written through it. Nothing is
+/// written on success.
+pub fn ffi_boundary<F>(out_error: *mut *mut pyhost_error, body: F) -> pyhost_status
+where
+    F: FnOnce() -> Result<(), Failure>,
+{
+    let failure = match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => return pyhost_status::PYHOST_STATUS_OK,
+        Ok(Err(failure)) => failure,
+        Err(payload) => Failure::new(
+            pyhost_status::PYHOST_STATUS_PANIC,
+            format!("internal panic: {}", panic_message(payload.as_ref())),
+        ),
+    };
+    let status = failure.status;
+    if !out_error.is_null() {
+        // SAFETY: non-null out-pointer supplied by the caller for this purpose.
+        unsafe { *out_error = failure.into_raw() };
+    }
+    status
+}
+
+/// Checks that an out-pointer is usable before any work is done, so that
+/// outputs are written only on success and a NULL never reaches a write.
+pub fn write_out<T>(out: *mut T, name: &str) -> Result<OutSlot<T>, Failure> {
+    if out.is_null() {
+        Err(Failure::invalid_argument(format!("{name} is NULL")))
+    } else {
+        Ok(OutSlot(out))
+    }
+}
+
+/// A non-null out-pointer, written once on success.
+pub struct OutSlot<T>(*mut T);
+
+impl<T> OutSlot<T> {
+    /// # Safety
+    /// The pointer must be valid for writes (the C API contract).
+    pub unsafe fn set(self, value: T) {
+        // SAFETY: non-null checked in `write_out`; validity is the caller's contract.
+        unsafe { self.0.write(value) }
+    }
+}

@@ -1,0 +1,320 @@
+use std::ptr;
+
+use crate::Failure;
+
+/// Result of every fallible C API call. `PYHOST_STATUS_OK` is 0; errors sit in
+/// their own range (1000..) so they are never mistaken for counts or errno.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum pyhost_status {
+    PYHOST_STATUS_OK = 0,
+    /// A NULL pointer, bad UTF-8, malformed JSON or an out-of-range value.
+    PYHOST_STATUS_INVALID_ARGUMENT = 1001,
+    /// A zero, stale, freed or wrong-kind handle.
+    PYHOST_STATUS_INVALID_HANDLE = 1002,
+    /// The engine or libpython could not be loaded.
+    PYHOST_STATUS_PYTHON_UNAVAILABLE = 1003,
+    /// Python raised; the error carries type, message and traceback.
+    PYHOST_STATUS_PYTHON_EXCEPTION = 1004,
+    /// The runtime was shut down.
+    PYHOST_STATUS_SHUTDOWN = 1005,
+    /// The object is in use (a check already running).
+    PYHOST_STATUS_BUSY = 1006,
+    /// The engine, the core and the header disagree on `PYHOST_ABI_VERSION`.
+    PYHOST_STATUS_ABI_MISMATCH = 1007,
+    /// The request conflicts with existing state (e.g. a duplicate check id,
+    /// or a second start naming a different Python).
+    PYHOST_STATUS_CONFLICT = 1008,
+    /// A Rust panic was caught at the boundary.
+    PYHOST_STATUS_PANIC = 1009,
+    /// Shutdown timed out with calls still in flight.
+    PYHOST_STATUS_TIMEOUT = 1010,
+}
+
+impl pyhost_status {
+    /// The C name of a status value, or "PYHOST_STATUS_UNKNOWN".
+    pub fn name_of(status: u32) -> &'static str {
+        use pyhost_status::*;
+        match status {
+            s if s == PYHOST_STATUS_OK as u32 => "PYHOST_STATUS_OK",
+            s if s == PYHOST_STATUS_INVALID_ARGUMENT as u32 => "PYHOST_STATUS_INVALID_ARGUMENT",
+            s if s == PYHOST_STATUS_INVALID_HANDLE as u32 => "PYHOST_STATUS_INVALID_HANDLE",
+            s if s == PYHOST_STATUS_PYTHON_UNAVAILABLE as u32 => "PYHOST_STATUS_PYTHON_UNAVAILABLE",
+            s if s == PYHOST_STATUS_PYTHON_EXCEPTION as u32 => "PYHOST_STATUS_PYTHON_EXCEPTION",
+            s if s == PYHOST_STATUS_SHUTDOWN as u32 => "PYHOST_STATUS_SHUTDOWN",
+            s if s == PYHOST_STATUS_BUSY as u32 => "PYHOST_STATUS_BUSY",
+            s if s == PYHOST_STATUS_ABI_MISMATCH as u32 => "PYHOST_STATUS_ABI_MISMATCH",
+            s if s == PYHOST_STATUS_CONFLICT as u32 => "PYHOST_STATUS_CONFLICT",
+            s if s == PYHOST_STATUS_PANIC as u32 => "PYHOST_STATUS_PANIC",
+            s if s == PYHOST_STATUS_TIMEOUT as u32 => "PYHOST_STATUS_TIMEOUT",
+            _ => "PYHOST_STATUS_UNKNOWN",
+        }
+    }
+}
+
+/// A borrowed UTF-8 (or byte) view, valid for the duration of the call only.
+/// `ptr` may be NULL when `len` is 0.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct pyhost_str {
+    pub ptr: *const u8,
+    pub len: usize,
+}
+
+impl pyhost_str {
+    pub const EMPTY: pyhost_str = pyhost_str { ptr: ptr::null(), len: 0 };
+
+    pub fn from_str(s: &str) -> pyhost_str {
+        pyhost_str { ptr: s.as_ptr(), len: s.len() }
+    }
+
+    /// # Safety
+    /// `ptr` must point to `len` readable bytes for the lifetime `'a`.
+    pub unsafe fn as_bytes<'a>(&self) -> Result<&'a [u8], Failure> {
+        if self.len == 0 {
+            return Ok(&[]);
+        }
+        if self.ptr.is_null() {
+            return Err(Failure::invalid_argument("NULL string with a non-zero length"));
+        }
+        // SAFETY: non-null, and the caller guarantees `len` readable bytes.
+        Ok(unsafe { std::slice::from_raw_parts(self.ptr, self.len) })
+    }
+
+    /// # Safety
+    /// As [`pyhost_str::as_bytes`].
+    pub unsafe fn to_str<'a>(&self, what: &str) -> Result<&'a str, Failure> {
+        // SAFETY: forwarded to the caller.
+        let bytes = unsafe { self.as_bytes() }?;
+        std::str::from_utf8(bytes)
+            .map_err(|e| Failure::invalid_argument(format!("{what} is not valid UTF-8: {e}")))
+    }
+}
+
+/// A caller-owned writable buffer, valid for the duration of the call only.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct pyhost_buffer {
+    pub ptr: *mut u8,
+    pub cap: usize,
+}
+
+/// An owned byte buffer made by the library. Free it with `pyhost_bytes_free`.
+/// An empty value has `ptr == NULL`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct pyhost_bytes {
+    pub ptr: *mut u8,
+    pub len: usize,
+    pub cap: usize,
+}
+
+impl pyhost_bytes {
+    pub const EMPTY: pyhost_bytes = pyhost_bytes { ptr: ptr::null_mut(), len: 0, cap: 0 };
+
+    pub fn from_vec(v: Vec<u8>) -> pyhost_bytes {
+        let mut v = std::mem::ManuallyDrop::new(v);
+        pyhost_bytes { ptr: v.as_mut_ptr(), len: v.len(), cap: v.capacity() }
+    }
+
+    /// # Safety
+    /// `self` must come from [`pyhost_bytes::from_vec`] and not be freed yet.
+    pub unsafe fn into_vec(self) -> Option<Vec<u8>> {
+        if self.ptr.is_null() {
+            return None;
+        }
+        // SAFETY: reconstitutes the Vec leaked by `from_vec`.
+        Some(unsafe { Vec::from_raw_parts(self.ptr, self.len, self.cap) })
+    }
+}
+
+/// An owned error: a status, the Python exception type (or a pyhost error
+/// class), a message and, for Python errors, the formatted traceback. The
+/// strings are owned by the error. Free it with `pyhost_error_free`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct pyhost_error {
+    pub status: pyhost_status,
+    pub type_name: pyhost_str,
+    pub message: pyhost_str,
+    pub traceback: pyhost_str,
+}
+
+/// A started runtime: one session over the process's single interpreter.
+///
+/// An opaque handle: a number, never a pointer. Zero is never valid; a freed
+/// handle is never valid again; every call checks it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct pyhost_runtime {
+    pub id: u64,
+}
+
+/// A loaded check class.
+///
+/// An opaque handle: a number, never a pointer. Zero is never valid; a freed
+/// handle is never valid again; every call checks it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct pyhost_check_class {
+    pub id: u64,
+}
+
+/// A check instance created from a class and its configuration.
+///
+/// An opaque handle: a number, never a pointer. Zero is never valid; a freed
+/// handle is never valid again; every call checks it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct pyhost_check {
+    pub id: u64,
+}
+
+/// A module-level Python function, looked up once and called many times.
+///
+/// An opaque handle: a number, never a pointer. Zero is never valid; a freed
+/// handle is never valid again; every call checks it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct pyhost_function {
+    pub id: u64,
+}
+
+/// Receives Python log records. `level` is the Python logging level (10 DEBUG
+/// … 50 CRITICAL). The strings are valid for the duration of the call only.
+/// It is called without the GIL held, from whatever thread logged.
+pub type pyhost_log_callback = Option<
+    unsafe extern "C" fn(
+        context: usize,
+        level: i32,
+        logger: pyhost_str,
+        check_id: pyhost_str,
+        message: pyhost_str,
+    ),
+>;
+
+/// Receives one metric per call. Only for comparison benchmarks: this is how
+/// hosts that cross into the host language per metric deliver submissions.
+/// When set, metrics go here instead of into the run's batch.
+pub type pyhost_metric_callback = Option<
+    unsafe extern "C" fn(
+        context: usize,
+        check_id: pyhost_str,
+        metric_type: i32,
+        name: pyhost_str,
+        value: f64,
+        tags: *const pyhost_str,
+        tags_len: usize,
+        hostname: pyhost_str,
+    ),
+>;
+
+/// Options for `pyhost_runtime_start`. Zero-initialise it, then set fields:
+/// every empty string means "the default".
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct pyhost_runtime_options {
+    /// Path of the engine shared object; default: `PYHOST_ENGINE` in the
+    /// environment, else the engine built next to this library.
+    pub engine_path: pyhost_str,
+    /// A libpython to load (globally) before the engine, to pick a Python at
+    /// run time; default: the one the engine was linked against.
+    pub libpython_path: pyhost_str,
+    /// The Python executable the interpreter behaves as (`sys.executable`);
+    /// a virtual environment's `bin/python` makes its site-packages visible.
+    /// Default: the Python the engine was built with.
+    pub python_executable: pyhost_str,
+    /// Extra `sys.path` entries, prepended in order.
+    pub python_path: *const pyhost_str,
+    pub python_path_len: usize,
+    /// Python logging level for records forwarded to `log_callback`
+    /// (0 means 20, INFO).
+    pub log_level: i32,
+    pub log_callback: pyhost_log_callback,
+    pub log_context: usize,
+    pub metric_callback: pyhost_metric_callback,
+    pub metric_context: usize,
+}
+
+/// The engine's function table. Internal to pyhost: the core forwards each C
+/// API call to the same-named entry after checking its pointer arguments.
+#[repr(C)]
+pub struct pyhost_engine_table {
+    pub abi_version: u32,
+    pub runtime_start: unsafe extern "C" fn(
+        *const pyhost_runtime_options,
+        *mut pyhost_runtime,
+        *mut *mut pyhost_error,
+    ) -> pyhost_status,
+    pub runtime_shutdown:
+        unsafe extern "C" fn(pyhost_runtime, u64, *mut *mut pyhost_error) -> pyhost_status,
+    pub runtime_python_info: unsafe extern "C" fn(
+        pyhost_runtime,
+        *mut pyhost_bytes,
+        *mut *mut pyhost_error,
+    ) -> pyhost_status,
+    pub check_class_load: unsafe extern "C" fn(
+        pyhost_runtime,
+        pyhost_str,
+        pyhost_str,
+        *mut pyhost_check_class,
+        *mut *mut pyhost_error,
+    ) -> pyhost_status,
+    pub check_class_free: unsafe extern "C" fn(
+        pyhost_runtime,
+        pyhost_check_class,
+        *mut *mut pyhost_error,
+    ) -> pyhost_status,
+    pub check_new: unsafe extern "C" fn(
+        pyhost_runtime,
+        pyhost_check_class,
+        *const pyhost_check_config,
+        *mut pyhost_check,
+        *mut *mut pyhost_error,
+    ) -> pyhost_status,
+    pub check_run: unsafe extern "C" fn(
+        pyhost_runtime,
+        pyhost_check,
+        *mut pyhost_bytes,
+        *mut *mut pyhost_error,
+    ) -> pyhost_status,
+    pub check_cancel:
+        unsafe extern "C" fn(pyhost_runtime, pyhost_check, *mut *mut pyhost_error) -> pyhost_status,
+    pub check_free:
+        unsafe extern "C" fn(pyhost_runtime, pyhost_check, *mut *mut pyhost_error) -> pyhost_status,
+    pub function_load: unsafe extern "C" fn(
+        pyhost_runtime,
+        pyhost_str,
+        pyhost_str,
+        *mut pyhost_function,
+        *mut *mut pyhost_error,
+    ) -> pyhost_status,
+    pub function_call: unsafe extern "C" fn(
+        pyhost_runtime,
+        pyhost_function,
+        pyhost_str,
+        pyhost_buffer,
+        *mut usize,
+        *mut pyhost_bytes,
+        *mut *mut pyhost_error,
+    ) -> pyhost_status,
+    pub function_free: unsafe extern "C" fn(
+        pyhost_runtime,
+        pyhost_function,
+        *mut *mut pyhost_error,
+    ) -> pyhost_status,
+}
+
+/// What `pyhost_check_new` needs to build a check instance.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct pyhost_check_config {
+    /// The check's name (e.g. "disk").
+    pub name: pyhost_str,
+    /// The check id, unique among live checks (e.g. "disk:5d2f0c1a9e3b4f70").
+    pub check_id: pyhost_str,
+    /// `init_config` as a JSON object (empty means `{}`).
+    pub init_config_json: pyhost_str,
+    /// The instance as a JSON object (empty means `{}`).
+    pub instance_json: pyhost_str,
+}

@@ -1,0 +1,289 @@
+//! The in-memory modules plugins import: `aggregator` and `datadog_agent`
+//! with the Datadog Agent's names and positional signatures, and `_pyhost`
+//! (the SDK's link to the host). Registered before the interpreter starts.
+//!
+//! Arguments are read as borrowed Python objects (a copy per argument costs
+//! 4–5× the call); a wrong type raises TypeError or ValueError, and a record
+//! that fails half-way is rolled back, so the batch is never corrupted.
+
+use pyhost_abi::batch::{Writer, PYHOST_BATCH_EVENT, PYHOST_BATCH_METRIC, PYHOST_BATCH_SERVICE_CHECK};
+use pyhost_abi::pyhost_str;
+use pyo3::create_exception;
+use pyo3::exceptions::{PyBaseException, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+
+use crate::{convert, host, sinks};
+
+create_exception!(
+    _pyhost,
+    CheckCancelled,
+    PyBaseException,
+    "Raised inside a running check when the host cancels it (a timeout, a shutdown). \
+     It derives from BaseException so that `except Exception` in a check does not swallow it."
+);
+
+pub fn register_before_start() {
+    pyo3::append_to_inittab!(aggregator);
+    pyo3::append_to_inittab!(datadog_agent);
+    pyo3::append_to_inittab!(_pyhost);
+}
+
+fn route(check_id: &str) -> PyResult<sinks::Route> {
+    sinks::route(check_id).ok_or_else(|| PyValueError::new_err(format!("unknown check id {check_id:?}")))
+}
+
+/// Writes `tags` (None, or a list/tuple of str) as a counted list.
+fn write_tags(w: &mut Writer, tags: &Bound<'_, PyAny>) -> PyResult<()> {
+    let at = w.mark();
+    w.u32(0);
+    if tags.is_none() {
+        return Ok(());
+    }
+    let mut count = 0u32;
+    let mut push = |item: Bound<'_, PyAny>| -> PyResult<()> {
+        let tag = item.cast::<PyString>().map_err(|_| not_str_tag(&item))?;
+        w.str(tag.to_str()?);
+        count += 1;
+        Ok(())
+    };
+    if let Ok(list) = tags.cast::<PyList>() {
+        for item in list.iter() {
+            push(item)?;
+        }
+    } else if let Ok(tuple) = tags.cast::<PyTuple>() {
+        for item in tuple.iter() {
+            push(item)?;
+        }
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "tags must be a list or tuple of str, not {}",
+            type_name(tags)
+        )));
+    }
+    w.patch_u32(at, count);
+    Ok(())
+}
+
+fn not_str_tag(item: &Bound<'_, PyAny>) -> PyErr {
+    PyTypeError::new_err(format!("tags must be str, not {}: {}", type_name(item), repr(item)))
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+}
+
+fn repr(obj: &Bound<'_, PyAny>) -> String {
+    obj.repr().map(|r| r.to_string()).unwrap_or_else(|_| "?".into())
+}
+
+/// Runs `write` on the sink's batch; a failure rolls the record back.
+fn append(check_id: &str, write: impl FnOnce(&mut Writer) -> PyResult<()>) -> PyResult<()> {
+    let route = route(check_id)?;
+    let mut w = route.sink.lock();
+    let mark = w.mark();
+    write(&mut w).inspect_err(|_| w.rollback(mark))
+}
+
+#[pymodule]
+pub mod aggregator {
+    use super::*;
+
+    #[pymodule_export]
+    pub const GAUGE: i32 = 0;
+    #[pymodule_export]
+    pub const RATE: i32 = 1;
+    #[pymodule_export]
+    pub const COUNT: i32 = 2;
+    #[pymodule_export]
+    pub const MONOTONIC_COUNT: i32 = 3;
+    #[pymodule_export]
+    pub const COUNTER: i32 = 4;
+    #[pymodule_export]
+    pub const HISTOGRAM: i32 = 5;
+    #[pymodule_export]
+    pub const HISTORATE: i32 = 6;
+
+    /// submit_metric(check, check_id, mtype, name, value, tags, hostname, flush_first_value=False)
+    #[pyfunction]
+    #[pyo3(signature = (check, check_id, mtype, name, value, tags, hostname, flush_first_value=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn submit_metric(
+        check: &Bound<'_, PyAny>,
+        check_id: &str,
+        mtype: i64,
+        name: &str,
+        value: f64,
+        tags: &Bound<'_, PyAny>,
+        hostname: Option<&str>,
+        flush_first_value: bool,
+    ) -> PyResult<()> {
+        let _ = check;
+        if !(0..=6).contains(&mtype) {
+            return Err(PyValueError::new_err(format!("unknown metric type {mtype} (expected 0..6)")));
+        }
+        if !value.is_finite() {
+            return Err(PyValueError::new_err(format!("metric {name:?} value {value} is not finite")));
+        }
+        let route = route(check_id)?;
+        if let Some(callback) = route.runtime.metric_callback {
+            return deliver_one(callback, route.runtime.metric_context, check_id, mtype, name, value, tags, hostname);
+        }
+        let mut w = route.sink.lock();
+        let mark = w.mark();
+        w.u8(PYHOST_BATCH_METRIC);
+        w.u8(mtype as u8);
+        w.u8(u8::from(flush_first_value));
+        w.f64(value);
+        w.str(name);
+        w.str(hostname.unwrap_or(""));
+        write_tags(&mut w, tags).inspect_err(|_| w.rollback(mark))
+    }
+
+    /// submit_service_check(check, check_id, name, status, tags, hostname, message)
+    #[pyfunction]
+    #[pyo3(signature = (check, check_id, name, status, tags, hostname, message=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn submit_service_check(
+        check: &Bound<'_, PyAny>,
+        check_id: &str,
+        name: &str,
+        status: i64,
+        tags: &Bound<'_, PyAny>,
+        hostname: Option<&str>,
+        message: Option<&str>,
+    ) -> PyResult<()> {
+        let _ = check;
+        if !(0..=3).contains(&status) {
+            return Err(PyValueError::new_err(format!(
+                "service check {name:?} status {status} is not one of 0 (OK), 1 (WARNING), 2 (CRITICAL), 3 (UNKNOWN)"
+            )));
+        }
+        append(check_id, |w| {
+            w.u8(PYHOST_BATCH_SERVICE_CHECK);
+            w.u8(status as u8);
+            w.str(name);
+            w.str(hostname.unwrap_or(""));
+            w.str(message.unwrap_or(""));
+            write_tags(w, tags)
+        })
+    }
+
+    /// submit_event(check, check_id, event)
+    #[pyfunction]
+    fn submit_event(check: &Bound<'_, PyAny>, check_id: &str, event: &Bound<'_, PyAny>) -> PyResult<()> {
+        let _ = check;
+        let event = event
+            .cast::<PyDict>()
+            .map_err(|_| PyTypeError::new_err(format!("event must be a dict, not {}", type_name(event))))?;
+        let mut json = Vec::with_capacity(128);
+        convert::py_to_json(event.as_any(), &mut json)?;
+        let json = String::from_utf8(json).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        append(check_id, |w| {
+            w.u8(PYHOST_BATCH_EVENT);
+            w.str(&json);
+            Ok(())
+        })
+    }
+}
+
+/// The Datadog Agent's way, kept for comparison benchmarks: one call into
+/// the host per metric, with every tag copied into a new array.
+#[allow(clippy::too_many_arguments)]
+fn deliver_one(
+    callback: unsafe extern "C" fn(usize, pyhost_str, i32, pyhost_str, f64, *const pyhost_str, usize, pyhost_str),
+    context: usize,
+    check_id: &str,
+    mtype: i64,
+    name: &str,
+    value: f64,
+    tags: &Bound<'_, PyAny>,
+    hostname: Option<&str>,
+) -> PyResult<()> {
+    let mut owned: Vec<String> = Vec::new();
+    if !tags.is_none() {
+        for item in tags.try_iter()? {
+            let item = item?;
+            let tag = item.cast::<PyString>().map_err(|_| not_str_tag(&item))?;
+            owned.push(tag.to_str()?.to_owned());
+        }
+    }
+    let views: Vec<pyhost_str> = owned.iter().map(|t| pyhost_str::from_str(t)).collect();
+    // SAFETY: the host registered this callback for these arguments; every
+    // view outlives the call.
+    unsafe {
+        callback(
+            context,
+            pyhost_str::from_str(check_id),
+            mtype as i32,
+            pyhost_str::from_str(name),
+            value,
+            views.as_ptr(),
+            views.len(),
+            pyhost_str::from_str(hostname.unwrap_or("")),
+        )
+    };
+    Ok(())
+}
+
+#[pymodule]
+pub mod datadog_agent {
+    use super::*;
+
+    /// The host's version.
+    #[pyfunction]
+    fn get_version() -> &'static str {
+        env!("CARGO_PKG_VERSION")
+    }
+
+    /// This host's name.
+    #[pyfunction]
+    fn get_hostname() -> String {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".to_owned())
+    }
+
+    /// An agent configuration value; pyhost has no agent-wide settings for
+    /// checks yet, so every key is unset (None).
+    #[pyfunction]
+    fn get_config(key: &str) -> Option<String> {
+        let _ = key;
+        None
+    }
+
+    /// log(message, level): a log record for the host's logger.
+    #[pyfunction]
+    fn log(py: Python<'_>, message: &str, level: i32) {
+        host::emit_log(py, level, "datadog_agent", "", message);
+    }
+}
+
+#[pymodule]
+pub mod _pyhost {
+    use super::*;
+
+    #[pymodule_export]
+    use super::CheckCancelled;
+
+    /// log(level, logger, check_id, message): forwards a record to the host.
+    #[pyfunction]
+    fn log(py: Python<'_>, level: i32, logger: &str, check_id: &str, message: &str) {
+        host::emit_log(py, level, logger, check_id, message);
+    }
+
+    /// Does nothing: the floor that benchmarks measure a builtin call against.
+    #[pyfunction]
+    #[pyo3(signature = (*args, **kwargs))]
+    fn noop(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) {
+        let _ = (args, kwargs);
+    }
+
+    /// The host's version.
+    #[pyfunction]
+    fn version() -> &'static str {
+        env!("CARGO_PKG_VERSION")
+    }
+}

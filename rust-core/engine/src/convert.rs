@@ -1,0 +1,112 @@
+//! JSON to Python objects and back, natively: no `json` module, no text
+//! round trip through Python.
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use serde_json::Value;
+
+/// Nesting deeper than this is refused instead of overflowing the stack.
+const MAX_DEPTH: usize = 128;
+
+pub fn json_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match value {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.into_pyobject(py)?.into_any()
+            } else if let Some(u) = n.as_u64() {
+                u.into_pyobject(py)?.into_any()
+            } else {
+                PyFloat::new(py, n.as_f64().unwrap_or(f64::NAN)).into_any()
+            }
+        }
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(json_to_py(py, item)?)?;
+            }
+            list.into_any()
+        }
+        Value::Object(map) => {
+            let dict = PyDict::new(py);
+            for (k, v) in map {
+                dict.set_item(k, json_to_py(py, v)?)?;
+            }
+            dict.into_any()
+        }
+    })
+}
+
+/// Appends `obj` as JSON to `out`: None, bool, int, float (finite), str,
+/// list, tuple and dict with str keys.
+pub fn py_to_json(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> PyResult<()> {
+    write_value(obj, out, 0)
+}
+
+fn write_value(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyResult<()> {
+    if depth > MAX_DEPTH {
+        return Err(PyValueError::new_err("value nested too deeply for JSON"));
+    }
+    if obj.is_none() {
+        out.extend_from_slice(b"null");
+    } else if let Ok(b) = obj.cast::<PyBool>() {
+        out.extend_from_slice(if b.is_true() { b"true" } else { b"false" });
+    } else if let Ok(i) = obj.cast::<PyInt>() {
+        match i.extract::<i64>() {
+            Ok(v) => out.extend_from_slice(v.to_string().as_bytes()),
+            Err(_) => out.extend_from_slice(i.str()?.to_str()?.as_bytes()),
+        }
+    } else if let Ok(f) = obj.cast::<PyFloat>() {
+        let v = f.value();
+        if !v.is_finite() {
+            return Err(PyValueError::new_err(format!("{v} cannot be represented in JSON")));
+        }
+        serde_json::to_writer(&mut *out, &v).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    } else if let Ok(s) = obj.cast::<PyString>() {
+        write_str(s.to_str()?, out);
+    } else if let Ok(list) = obj.cast::<PyList>() {
+        out.push(b'[');
+        for (n, item) in list.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            write_value(&item, out, depth + 1)?;
+        }
+        out.push(b']');
+    } else if let Ok(tuple) = obj.cast::<PyTuple>() {
+        out.push(b'[');
+        for (n, item) in tuple.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            write_value(&item, out, depth + 1)?;
+        }
+        out.push(b']');
+    } else if let Ok(dict) = obj.cast::<PyDict>() {
+        out.push(b'{');
+        for (n, (k, v)) in dict.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            let key = k.cast::<PyString>().map_err(|_| {
+                PyTypeError::new_err("JSON object keys must be str")
+            })?;
+            write_str(key.to_str()?, out);
+            out.push(b':');
+            write_value(&v, out, depth + 1)?;
+        }
+        out.push(b'}');
+    } else {
+        let type_name = obj.get_type().name()?;
+        return Err(PyTypeError::new_err(format!("a {type_name} cannot be represented in JSON")));
+    }
+    Ok(())
+}
+
+fn write_str(s: &str, out: &mut Vec<u8>) {
+    // serde_json escapes exactly as JSON requires; writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}

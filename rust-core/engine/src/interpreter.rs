@@ -1,0 +1,180 @@
+//! Starting CPython, and the rule for which thread touches it when.
+//!
+//! - The interpreter is initialised on a thread the engine owns
+//!   ("pyhost-python-main"), which then parks for good. CPython's main thread
+//!   therefore never runs plugin code, so `signal.signal()` in a plugin raises
+//!   instead of taking a signal away from the host.
+//! - Every other thread keeps one Python thread state for its whole life: the
+//!   first call on a thread creates it, later calls only take and drop the
+//!   GIL (creating one per call costs ~50× the call), and the thread's exit
+//!   deletes it.
+//! - The interpreter is never finalised: finalising with host threads inside
+//!   Python either hangs or ends those threads.
+
+use std::cell::Cell;
+use std::ffi::CString;
+use std::mem::MaybeUninit;
+use std::sync::{mpsc, Mutex};
+
+use pyhost_abi::{pyhost_status, Failure};
+use pyo3::ffi;
+use pyo3::prelude::*;
+
+use crate::builtins;
+
+/// What the interpreter was started as; fixed for the life of the process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Started {
+    pub executable: String,
+}
+
+static STARTED: Mutex<Option<Result<Started, Failure>>> = Mutex::new(None);
+
+/// The Python the engine was built against, used when no executable is named.
+pub fn build_python() -> &'static str {
+    env!("PYHOST_BUILD_PYTHON")
+}
+
+/// Initialises the interpreter once. A later call must name the same
+/// executable (or none); an initialisation failure is reported every time.
+pub fn ensure_started(executable: &str) -> Result<(), Failure> {
+    let mut started = STARTED.lock().unwrap_or_else(|p| p.into_inner());
+    let wanted = if executable.is_empty() { build_python().to_owned() } else { executable.to_owned() };
+    match &*started {
+        Some(Ok(s)) if executable.is_empty() || s.executable == wanted => Ok(()),
+        Some(Ok(s)) => Err(Failure::new(
+            pyhost_status::PYHOST_STATUS_CONFLICT,
+            format!(
+                "the interpreter already runs as {}; one process hosts one Python, it cannot also run as {wanted}",
+                s.executable
+            ),
+        )),
+        Some(Err(f)) => Err(f.clone()),
+        None => {
+            let result = start_on_own_thread(wanted.clone()).map(|()| Started { executable: wanted });
+            let reported = result.as_ref().map(|_| ()).map_err(Clone::clone);
+            *started = Some(result);
+            reported
+        }
+    }
+}
+
+fn start_on_own_thread(executable: String) -> Result<(), Failure> {
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("pyhost-python-main".into())
+        .spawn(move || {
+            // SAFETY: runs once per process, before any other Python use.
+            let result = unsafe { initialize_here(&executable) };
+            let ok = result.is_ok();
+            let _ = done_tx.send(result);
+            if ok {
+                // CPython's main thread stays alive and idle for good.
+                loop {
+                    std::thread::park();
+                }
+            }
+        })
+        .map_err(|e| Failure::new(pyhost_status::PYHOST_STATUS_PYTHON_UNAVAILABLE, e.to_string()))?;
+    done_rx.recv().unwrap_or_else(|_| {
+        Err(Failure::new(
+            pyhost_status::PYHOST_STATUS_PANIC,
+            "the interpreter thread ended while starting Python",
+        ))
+    })
+}
+
+/// # Safety
+/// Must be called once, on the thread that will be CPython's main thread.
+unsafe fn initialize_here(executable: &str) -> Result<(), Failure> {
+    let unavailable = |msg: String| Failure::new(pyhost_status::PYHOST_STATUS_PYTHON_UNAVAILABLE, msg);
+    builtins::register_before_start();
+
+    let mut config = MaybeUninit::<ffi::PyConfig>::uninit();
+    // SAFETY: PyConfig_InitPythonConfig fully initialises the struct.
+    let config = unsafe {
+        ffi::PyConfig_InitPythonConfig(config.as_mut_ptr());
+        &mut *config.as_mut_ptr()
+    };
+    // The host owns the process's signals.
+    config.install_signal_handlers = 0;
+    config.parse_argv = 0;
+    let exe = CString::new(executable).map_err(|_| unavailable("python executable contains NUL".into()))?;
+    // SAFETY: config initialised above; exe is a valid C string. Setting the
+    // program name makes CPython compute prefix and sys.path as that
+    // executable would, a virtual environment's site-packages included.
+    let status = unsafe { ffi::PyConfig_SetBytesString(config, &mut config.program_name, exe.as_ptr()) };
+    // SAFETY: reading a status returned by CPython.
+    if unsafe { ffi::PyStatus_Exception(status) } != 0 {
+        // SAFETY: releasing the config's allocations.
+        unsafe { ffi::PyConfig_Clear(config) };
+        return Err(unavailable(format!("cannot configure Python: {}", status_message(&status))));
+    }
+    // SAFETY: config is complete; this thread becomes CPython's main thread.
+    let status = unsafe { ffi::Py_InitializeFromConfig(config) };
+    // SAFETY: releasing the config's allocations.
+    unsafe { ffi::PyConfig_Clear(config) };
+    // SAFETY: reading a status returned by CPython.
+    if unsafe { ffi::PyStatus_Exception(status) } != 0 {
+        return Err(unavailable(format!(
+            "cannot start Python as {executable}: {}",
+            status_message(&status)
+        )));
+    }
+    let boot = Python::attach(crate::host::bootstrap);
+    // SAFETY: this thread holds the GIL after initialisation; release it for good.
+    unsafe { ffi::PyEval_SaveThread() };
+    boot
+}
+
+fn status_message(status: &ffi::PyStatus) -> String {
+    if status.err_msg.is_null() {
+        return "unknown error".into();
+    }
+    // SAFETY: CPython sets err_msg to a static C string.
+    unsafe { std::ffi::CStr::from_ptr(status.err_msg) }.to_string_lossy().into_owned()
+}
+
+/// Keeps this thread's Python thread state alive between calls and deletes it
+/// when the thread exits.
+struct KeptThreadState {
+    tstate: Cell<*mut ffi::PyThreadState>,
+}
+
+impl Drop for KeptThreadState {
+    fn drop(&mut self) {
+        let tstate = self.tstate.get();
+        if !tstate.is_null() {
+            // SAFETY: the state was created on this thread by PyGILState_Ensure
+            // and parked by PyEval_SaveThread; the interpreter is never
+            // finalised. Releasing the outermost gilstate deletes it.
+            unsafe {
+                ffi::PyEval_RestoreThread(tstate);
+                ffi::PyGILState_Release(ffi::PyGILState_STATE::PyGILState_UNLOCKED);
+            }
+        }
+    }
+}
+
+thread_local! {
+    static KEPT: KeptThreadState = const { KeptThreadState { tstate: Cell::new(std::ptr::null_mut()) } };
+}
+
+/// Runs `f` attached to the interpreter, on this thread's kept thread state.
+/// Returns with the GIL released. The interpreter must be started.
+pub fn with_python<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
+    // During thread teardown the slot may be gone; pyo3 then makes a temporary state.
+    let _ = KEPT.try_with(|kept| {
+        if kept.tstate.get().is_null() {
+            // SAFETY: the interpreter is initialised (callers passed a runtime
+            // check). The outer Ensure makes a thread state whose gilstate
+            // count stays at 1, so later Ensure/Release pairs (pyo3's attach)
+            // reuse it instead of creating and deleting one per call.
+            unsafe {
+                ffi::PyGILState_Ensure();
+                kept.tstate.set(ffi::PyEval_SaveThread());
+            }
+        }
+    });
+    Python::attach(f)
+}

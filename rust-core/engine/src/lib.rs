@@ -1,0 +1,301 @@
+//! The pyhost engine: the shared object linked to libpython, loaded at run
+//! time by pyhost-core. Its one export, `pyhost_engine_entry`, hands over the
+//! function table; every entry runs inside the panic boundary, enters the
+//! runtime (shutdown-aware), and touches Python only through
+//! [`interpreter::with_python`], which returns with the GIL released.
+
+mod builtins;
+mod checks;
+mod convert;
+mod host;
+mod interpreter;
+mod registry;
+mod sinks;
+
+use std::time::Duration;
+
+use pyhost_abi::{
+    ffi_boundary, pyhost_buffer, pyhost_bytes, pyhost_check, pyhost_check_class, pyhost_check_config,
+    pyhost_engine_table, pyhost_error, pyhost_function, pyhost_runtime, pyhost_runtime_options,
+    pyhost_status, pyhost_str, Failure, PYHOST_ABI_VERSION,
+};
+
+use interpreter::with_python;
+
+static TABLE: pyhost_engine_table = pyhost_engine_table {
+    abi_version: PYHOST_ABI_VERSION,
+    runtime_start,
+    runtime_shutdown,
+    runtime_python_info,
+    check_class_load,
+    check_class_free,
+    check_new,
+    check_run,
+    check_cancel,
+    check_free,
+    function_load,
+    function_call,
+    function_free,
+};
+
+/// Returns the function table if the caller speaks this ABI version, else NULL.
+#[no_mangle]
+pub extern "C" fn pyhost_engine_entry(abi_version: u32) -> *const pyhost_engine_table {
+    if abi_version == PYHOST_ABI_VERSION {
+        &TABLE
+    } else {
+        std::ptr::null()
+    }
+}
+
+/// # Safety
+/// `s` must be valid for the call (C API contract).
+unsafe fn text<'a>(s: pyhost_str, what: &str) -> Result<&'a str, Failure> {
+    // SAFETY: forwarded to the caller.
+    unsafe { s.to_str(what) }
+}
+
+unsafe extern "C" fn runtime_start(
+    options: *const pyhost_runtime_options,
+    out_runtime: *mut pyhost_runtime,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    ffi_boundary(out_error, || {
+        // SAFETY: the core checked `options` for NULL.
+        let options = unsafe { &*options };
+        // SAFETY: strings valid for the call.
+        let executable = unsafe { text(options.python_executable, "python_executable") }?;
+        let mut paths = Vec::new();
+        if options.python_path_len > 0 {
+            if options.python_path.is_null() {
+                return Err(Failure::invalid_argument("python_path is NULL with a non-zero length"));
+            }
+            // SAFETY: the caller passes `python_path_len` valid strings.
+            let entries = unsafe { std::slice::from_raw_parts(options.python_path, options.python_path_len) };
+            for entry in entries {
+                // SAFETY: as above.
+                paths.push(unsafe { text(*entry, "a python_path entry") }?.to_owned());
+            }
+        }
+        let level = if options.log_level == 0 { 20 } else { options.log_level };
+        interpreter::ensure_started(executable)?;
+        with_python(|py| {
+            host::call(py, "extend_path", (paths,))?;
+            host::call(py, "install_logging", (level,)).map(drop)
+        })
+        .map_err(|e| with_python(|py| host::python_failure(py, &e)))?;
+        let runtime = registry::register_runtime(
+            options.log_callback,
+            options.log_context,
+            options.metric_callback,
+            options.metric_context,
+        );
+        // SAFETY: the core checked `out_runtime` for NULL.
+        unsafe { out_runtime.write(runtime) };
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn runtime_shutdown(
+    runtime: pyhost_runtime,
+    timeout_ms: u64,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    ffi_boundary(out_error, || {
+        // Cancel what is running while the runtime still accepts our own call.
+        if let Ok(guard) = registry::enter(runtime) {
+            with_python(|py| checks::cancel_all(py, guard.runtime()));
+        }
+        let (_, drained) = registry::close(runtime, Duration::from_millis(timeout_ms))?;
+        if !drained {
+            return Err(Failure::new(
+                pyhost_status::PYHOST_STATUS_TIMEOUT,
+                format!(
+                    "shutdown timed out after {timeout_ms} ms with {} calls still running; they will finish on their own",
+                    registry::in_flight(runtime)
+                ),
+            ));
+        }
+        if let Some(state) = registry::state_of(runtime) {
+            with_python(|py| checks::free_all(py, state));
+        }
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn runtime_python_info(
+    runtime: pyhost_runtime,
+    out_json: *mut pyhost_bytes,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    ffi_boundary(out_error, || {
+        let _guard = registry::enter(runtime)?;
+        let json = with_python(|py| {
+            let info = host::call(py, "python_info", ()).map_err(|e| host::python_failure(py, &e))?;
+            let mut out = Vec::new();
+            convert::py_to_json(&info, &mut out).map_err(|e| host::python_failure(py, &e))?;
+            Ok::<_, Failure>(out)
+        })?;
+        // SAFETY: the core checked `out_json` for NULL.
+        unsafe { out_json.write(pyhost_bytes::from_vec(json)) };
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn check_class_load(
+    runtime: pyhost_runtime,
+    source: pyhost_str,
+    class_name: pyhost_str,
+    out_class: *mut pyhost_check_class,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    ffi_boundary(out_error, || {
+        let guard = registry::enter(runtime)?;
+        // SAFETY: strings valid for the call.
+        let (source, class_name) = unsafe { (text(source, "source")?, text(class_name, "class_name")?) };
+        let id = with_python(|py| checks::load_class(py, guard.runtime(), source, class_name))?;
+        // SAFETY: the core checked `out_class` for NULL.
+        unsafe { out_class.write(pyhost_check_class { id }) };
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn check_class_free(
+    runtime: pyhost_runtime,
+    class: pyhost_check_class,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    ffi_boundary(out_error, || {
+        let guard = registry::enter(runtime)?;
+        with_python(|py| checks::free_class(py, guard.runtime(), class.id))
+    })
+}
+
+unsafe extern "C" fn check_new(
+    runtime: pyhost_runtime,
+    class: pyhost_check_class,
+    config: *const pyhost_check_config,
+    out_check: *mut pyhost_check,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    ffi_boundary(out_error, || {
+        let guard = registry::enter(runtime)?;
+        // SAFETY: the core checked `config` for NULL; strings valid for the call.
+        let config = unsafe { &*config };
+        // SAFETY: as above.
+        let new = unsafe {
+            checks::NewCheck {
+                name: text(config.name, "name")?,
+                check_id: text(config.check_id, "check_id")?,
+                init_config_json: text(config.init_config_json, "init_config")?,
+                instance_json: text(config.instance_json, "instance")?,
+            }
+        };
+        let id = with_python(|py| checks::new_check(py, guard.runtime(), class.id, new))?;
+        // SAFETY: the core checked `out_check` for NULL.
+        unsafe { out_check.write(pyhost_check { id }) };
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn check_run(
+    runtime: pyhost_runtime,
+    check: pyhost_check,
+    out_batch: *mut pyhost_bytes,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    ffi_boundary(out_error, || {
+        let guard = registry::enter(runtime)?;
+        let batch = with_python(|py| checks::run(py, guard.runtime(), check.id))?;
+        // SAFETY: the core checked `out_batch` for NULL.
+        unsafe { out_batch.write(pyhost_bytes::from_vec(batch)) };
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn check_cancel(
+    runtime: pyhost_runtime,
+    check: pyhost_check,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    ffi_boundary(out_error, || {
+        let guard = registry::enter(runtime)?;
+        with_python(|py| checks::cancel(py, guard.runtime(), check.id))
+    })
+}
+
+unsafe extern "C" fn check_free(
+    runtime: pyhost_runtime,
+    check: pyhost_check,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    ffi_boundary(out_error, || {
+        let guard = registry::enter(runtime)?;
+        with_python(|py| checks::free_check(py, guard.runtime(), check.id))
+    })
+}
+
+unsafe extern "C" fn function_load(
+    runtime: pyhost_runtime,
+    module: pyhost_str,
+    name: pyhost_str,
+    out_function: *mut pyhost_function,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    ffi_boundary(out_error, || {
+        let guard = registry::enter(runtime)?;
+        // SAFETY: strings valid for the call.
+        let (module, name) = unsafe { (text(module, "module")?, text(name, "name")?) };
+        let id = with_python(|py| checks::load_function(py, guard.runtime(), module, name))?;
+        // SAFETY: the core checked `out_function` for NULL.
+        unsafe { out_function.write(pyhost_function { id }) };
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn function_call(
+    runtime: pyhost_runtime,
+    function: pyhost_function,
+    args_json: pyhost_str,
+    scratch: pyhost_buffer,
+    out_len: *mut usize,
+    out_result: *mut pyhost_bytes,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    ffi_boundary(out_error, || {
+        let guard = registry::enter(runtime)?;
+        // SAFETY: valid for the call.
+        let args = unsafe { args_json.as_bytes() }?;
+        let mut out = Vec::new();
+        with_python(|py| checks::call_function(py, guard.runtime(), function.id, args, &mut out))?;
+        if out.len() <= scratch.cap {
+            // SAFETY: scratch is writable for `cap` bytes (checked non-NULL
+            // by the core when cap > 0); out_len/out_result checked non-NULL.
+            unsafe {
+                if !out.is_empty() {
+                    std::ptr::copy_nonoverlapping(out.as_ptr(), scratch.ptr, out.len());
+                }
+                out_len.write(out.len());
+                out_result.write(pyhost_bytes::EMPTY);
+            }
+        } else {
+            // SAFETY: as above.
+            unsafe {
+                out_len.write(out.len());
+                out_result.write(pyhost_bytes::from_vec(out));
+            }
+        }
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn function_free(
+    runtime: pyhost_runtime,
+    function: pyhost_function,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    ffi_boundary(out_error, || {
+        let guard = registry::enter(runtime)?;
+        with_python(|py| checks::free_function(py, guard.runtime(), function.id))
+    })
+}

@@ -1,0 +1,277 @@
+//! Runtimes and handles. A handle is a number: kind (8 bits), generation
+//! (24 bits) and slot index + 1 (32 bits). Zero, a freed handle (its slot's
+//! generation moved on), a handle of another kind and a handle of another
+//! runtime are all rejected.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use pyhost_abi::{
+    pyhost_log_callback, pyhost_metric_callback, pyhost_runtime, pyhost_status, Failure,
+};
+use pyo3::prelude::*;
+
+use crate::checks::CheckEntry;
+
+/// A runtime session. Sessions are never reused, so a closed one stays
+/// recognisable (and reports SHUTDOWN) for the life of the process.
+pub struct RuntimeState {
+    pub id: u64,
+    closed: AtomicBool,
+    in_flight: AtomicUsize,
+    pub log_callback: pyhost_log_callback,
+    pub log_context: usize,
+    pub metric_callback: pyhost_metric_callback,
+    pub metric_context: usize,
+}
+
+const KIND_RUNTIME: u64 = 1;
+pub const KIND_CLASS: u64 = 2;
+pub const KIND_CHECK: u64 = 3;
+pub const KIND_FUNCTION: u64 = 4;
+
+fn kind_name(kind: u64) -> &'static str {
+    match kind {
+        KIND_RUNTIME => "runtime",
+        KIND_CLASS => "check class",
+        KIND_CHECK => "check",
+        KIND_FUNCTION => "function",
+        _ => "unknown",
+    }
+}
+
+static RUNTIMES: RwLock<Vec<&'static RuntimeState>> = RwLock::new(Vec::new());
+
+pub fn register_runtime(
+    log_callback: pyhost_log_callback,
+    log_context: usize,
+    metric_callback: pyhost_metric_callback,
+    metric_context: usize,
+) -> pyhost_runtime {
+    let mut runtimes = RUNTIMES.write().unwrap_or_else(|p| p.into_inner());
+    let index = runtimes.len() as u64;
+    let id = (KIND_RUNTIME << 56) | (index + 1);
+    runtimes.push(Box::leak(Box::new(RuntimeState {
+        id,
+        closed: AtomicBool::new(false),
+        in_flight: AtomicUsize::new(0),
+        log_callback,
+        log_context,
+        metric_callback,
+        metric_context,
+    })));
+    pyhost_runtime { id }
+}
+
+fn runtime_state(rt: pyhost_runtime) -> Result<&'static RuntimeState, Failure> {
+    if rt.id >> 56 != KIND_RUNTIME {
+        return Err(Failure::invalid_handle(format!(
+            "{:#x} is not a runtime handle (kind: {})",
+            rt.id,
+            kind_name(rt.id >> 56)
+        )));
+    }
+    let index = (rt.id & 0xFFFF_FFFF) as usize;
+    let runtimes = RUNTIMES.read().unwrap_or_else(|p| p.into_inner());
+    index
+        .checked_sub(1)
+        .and_then(|i| runtimes.get(i).copied())
+        .filter(|state| state.id == rt.id)
+        .ok_or_else(|| Failure::invalid_handle(format!("unknown runtime handle {:#x}", rt.id)))
+}
+
+/// The most recently started runtime that is still open: the destination of
+/// log records that belong to no check.
+pub fn latest_open_runtime() -> Option<&'static RuntimeState> {
+    let runtimes = RUNTIMES.read().unwrap_or_else(|p| p.into_inner());
+    runtimes.iter().rev().find(|s| !s.closed.load(Ordering::SeqCst)).copied()
+}
+
+/// Proof that a call is in flight on an open runtime; shutdown waits for
+/// every guard to drop.
+pub struct CallGuard(&'static RuntimeState);
+
+impl CallGuard {
+    pub fn runtime(&self) -> &'static RuntimeState {
+        self.0
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Enters a call on `rt`, or fails if it is unknown or shut down.
+pub fn enter(rt: pyhost_runtime) -> Result<CallGuard, Failure> {
+    let state = runtime_state(rt)?;
+    // Count first, then check: shutdown sets `closed` first, then waits for
+    // the count, so no call slips past it.
+    state.in_flight.fetch_add(1, Ordering::SeqCst);
+    let guard = CallGuard(state);
+    if state.closed.load(Ordering::SeqCst) {
+        return Err(Failure::new(pyhost_status::PYHOST_STATUS_SHUTDOWN, "the pyhost runtime is shut down"));
+    }
+    Ok(guard)
+}
+
+/// Closes `rt` to new calls and waits up to `timeout` for calls in flight.
+/// Returns whether it was open, then whether the wait drained.
+pub fn close(rt: pyhost_runtime, timeout: Duration) -> Result<(bool, bool), Failure> {
+    let state = runtime_state(rt)?;
+    let was_open = !state.closed.swap(true, Ordering::SeqCst);
+    let deadline = Instant::now() + timeout;
+    loop {
+        let busy = state.in_flight.load(Ordering::SeqCst);
+        if busy == 0 {
+            return Ok((was_open, true));
+        }
+        if Instant::now() >= deadline {
+            return Ok((was_open, false));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+pub fn in_flight(rt: pyhost_runtime) -> usize {
+    runtime_state(rt).map(|s| s.in_flight.load(Ordering::SeqCst)).unwrap_or(0)
+}
+
+/// What a handle refers to.
+pub enum Object {
+    Class(Py<PyAny>),
+    Check(Arc<CheckEntry>),
+    Function(Py<PyAny>),
+}
+
+impl Object {
+    fn kind(&self) -> u64 {
+        match self {
+            Object::Class(_) => KIND_CLASS,
+            Object::Check(_) => KIND_CHECK,
+            Object::Function(_) => KIND_FUNCTION,
+        }
+    }
+}
+
+struct Slot {
+    generation: u32,
+    entry: Option<(u64, Object)>,
+}
+
+/// Every live object handle. Only touched with the GIL held, so its lock is
+/// never contended; Python objects are cloned out before any Python runs.
+struct Table {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+static TABLE: Mutex<Table> = Mutex::new(Table { slots: Vec::new(), free: Vec::new() });
+
+const GENERATION_MASK: u32 = 0xFF_FFFF;
+
+fn table() -> std::sync::MutexGuard<'static, Table> {
+    TABLE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub fn insert(_py: Python<'_>, runtime: &RuntimeState, object: Object) -> u64 {
+    let kind = object.kind();
+    let mut table = table();
+    let index = match table.free.pop() {
+        Some(i) => i,
+        None => {
+            table.slots.push(Slot { generation: 1, entry: None });
+            (table.slots.len() - 1) as u32
+        }
+    };
+    let slot = &mut table.slots[index as usize];
+    slot.entry = Some((runtime.id, object));
+    (kind << 56) | (u64::from(slot.generation) << 32) | (u64::from(index) + 1)
+}
+
+fn locate(table: &Table, runtime: &RuntimeState, handle: u64, kind: u64) -> Result<usize, Failure> {
+    let what = kind_name(kind);
+    if handle == 0 {
+        return Err(Failure::invalid_handle(format!("the {what} handle is zero")));
+    }
+    if handle >> 56 != kind {
+        return Err(Failure::invalid_handle(format!(
+            "{handle:#x} is not a {what} handle (kind: {})",
+            kind_name(handle >> 56)
+        )));
+    }
+    let index = ((handle & 0xFFFF_FFFF) as usize).wrapping_sub(1);
+    let generation = ((handle >> 32) as u32) & GENERATION_MASK;
+    match table.slots.get(index) {
+        Some(Slot { generation: g, entry: Some((owner, _)) }) if *g == generation => {
+            if *owner != runtime.id {
+                Err(Failure::invalid_handle(format!("{what} handle {handle:#x} belongs to another runtime")))
+            } else {
+                Ok(index)
+            }
+        }
+        _ => Err(Failure::invalid_handle(format!("stale or unknown {what} handle {handle:#x} (freed?)"))),
+    }
+}
+
+/// Looks a handle up and clones what it refers to.
+pub fn get(py: Python<'_>, runtime: &RuntimeState, handle: u64, kind: u64) -> Result<Object, Failure> {
+    let table = table();
+    let index = locate(&table, runtime, handle, kind)?;
+    Ok(match &table.slots[index].entry {
+        Some((_, Object::Class(o))) => Object::Class(o.clone_ref(py)),
+        Some((_, Object::Check(c))) => Object::Check(Arc::clone(c)),
+        Some((_, Object::Function(o))) => Object::Function(o.clone_ref(py)),
+        None => unreachable!("located slots are occupied"),
+    })
+}
+
+/// Frees a handle, returning its object so the caller drops it under the GIL.
+pub fn remove(_py: Python<'_>, runtime: &RuntimeState, handle: u64, kind: u64) -> Result<Object, Failure> {
+    let mut table = table();
+    let index = locate(&table, runtime, handle, kind)?;
+    let slot = &mut table.slots[index];
+    let (_, object) = slot.entry.take().expect("located slots are occupied");
+    slot.generation = (slot.generation + 1) & GENERATION_MASK;
+    if slot.generation == 0 {
+        slot.generation = 1;
+    }
+    table.free.push(index as u32);
+    Ok(object)
+}
+
+/// Frees every handle of a runtime, returning the objects.
+pub fn remove_all(_py: Python<'_>, runtime: &RuntimeState) -> Vec<Object> {
+    let mut table = table();
+    let mut removed = Vec::new();
+    let mut freed = Vec::new();
+    for (index, slot) in table.slots.iter_mut().enumerate() {
+        if matches!(&slot.entry, Some((owner, _)) if *owner == runtime.id) {
+            let (_, object) = slot.entry.take().expect("checked above");
+            slot.generation = ((slot.generation + 1) & GENERATION_MASK).max(1);
+            removed.push(object);
+            freed.push(index as u32);
+        }
+    }
+    table.free.extend(freed);
+    removed
+}
+
+/// The checks of a runtime (for cancelling them at shutdown).
+pub fn checks_of(_py: Python<'_>, runtime: &RuntimeState) -> Vec<Arc<CheckEntry>> {
+    table()
+        .slots
+        .iter()
+        .filter_map(|slot| match &slot.entry {
+            Some((owner, Object::Check(c))) if *owner == runtime.id => Some(Arc::clone(c)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The state of a runtime handle, open or not.
+pub fn state_of(rt: pyhost_runtime) -> Option<&'static RuntimeState> {
+    runtime_state(rt).ok()
+}

@@ -1,0 +1,34 @@
+//! Constants published in `pyhost.h`. cbindgen emits constants only from this
+//! crate, so they are restated here and checked against `pyhost-abi` at
+//! compile time.
+
+use pyhost_abi::batch;
+
+/// The ABI version of this header; compare with `pyhost_abi_version()`.
+pub const PYHOST_ABI_VERSION: u32 = 1;
+
+/// First four bytes of every batch ("PHB1", little-endian).
+pub const PYHOST_BATCH_MAGIC: u32 = 0x3142_4850;
+/// Batch record: a metric.
+pub const PYHOST_BATCH_METRIC: u8 = 1;
+/// Batch record: a service check.
+pub const PYHOST_BATCH_SERVICE_CHECK: u8 = 2;
+/// Batch record: an event, as a JSON object.
+pub const PYHOST_BATCH_EVENT: u8 = 3;
+/// Batch record: a warning from the check.
+pub const PYHOST_BATCH_WARNING: u8 = 4;
+/// Batch record: the exception the run raised.
+pub const PYHOST_BATCH_ERROR: u8 = 5;
+/// Batch record: the run was cancelled.
+pub const PYHOST_BATCH_CANCELLED: u8 = 6;
+
+const _: () = {
+    assert!(PYHOST_ABI_VERSION == pyhost_abi::PYHOST_ABI_VERSION);
+    assert!(PYHOST_BATCH_MAGIC == batch::PYHOST_BATCH_MAGIC);
+    assert!(PYHOST_BATCH_METRIC == batch::PYHOST_BATCH_METRIC);
+    assert!(PYHOST_BATCH_SERVICE_CHECK == batch::PYHOST_BATCH_SERVICE_CHECK);
+    assert!(PYHOST_BATCH_EVENT == batch::PYHOST_BATCH_EVENT);
+    assert!(PYHOST_BATCH_WARNING == batch::PYHOST_BATCH_WARNING);
+    assert!(PYHOST_BATCH_ERROR == batch::PYHOST_BATCH_ERROR);
+    assert!(PYHOST_BATCH_CANCELLED == batch::PYHOST_BATCH_CANCELLED);
+};

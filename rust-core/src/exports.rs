@@ -1,0 +1,326 @@
+//! Every exported `pyhost_*` function. Each one checks its pointer arguments,
+//! then forwards to the engine, all inside one panic boundary.
+
+use pyhost_abi::{
+    ffi_boundary, pyhost_buffer, pyhost_bytes, pyhost_check, pyhost_check_class,
+    pyhost_check_config, pyhost_error, pyhost_function, pyhost_runtime, pyhost_runtime_options,
+    pyhost_status, pyhost_str, write_out, Failure, PYHOST_ABI_VERSION,
+};
+
+use crate::loader;
+
+/// Runs `body` inside the boundary; `Ok(status)` is a status the engine
+/// already reported (with its own error written), returned as it is.
+fn forward<F>(out_error: *mut *mut pyhost_error, body: F) -> pyhost_status
+where
+    F: FnOnce() -> Result<pyhost_status, Failure>,
+{
+    let mut forwarded = pyhost_status::PYHOST_STATUS_OK;
+    let status = ffi_boundary(out_error, || {
+        forwarded = body()?;
+        Ok(())
+    });
+    if status == pyhost_status::PYHOST_STATUS_OK {
+        forwarded
+    } else {
+        status
+    }
+}
+
+fn not_null<T>(ptr: *const T, name: &str) -> Result<(), Failure> {
+    if ptr.is_null() {
+        Err(Failure::invalid_argument(format!("{name} is NULL")))
+    } else {
+        Ok(())
+    }
+}
+
+/// The ABI version this library implements. A host compares it with the
+/// `PYHOST_ABI_VERSION` of the header it was compiled against.
+#[no_mangle]
+pub extern "C" fn pyhost_abi_version() -> u32 {
+    PYHOST_ABI_VERSION
+}
+
+/// The library's version, a static string (never freed).
+#[no_mangle]
+pub extern "C" fn pyhost_version() -> pyhost_str {
+    pyhost_str::from_str(env!("CARGO_PKG_VERSION"))
+}
+
+/// Frees an error. NULL is ignored.
+///
+/// # Safety
+/// `error` must be NULL or an error returned by this library, freed once.
+#[no_mangle]
+pub unsafe extern "C" fn pyhost_error_free(error: *mut pyhost_error) {
+    // SAFETY: the caller's contract; a panic cannot happen in this function's code.
+    unsafe { Failure::free_raw(error) }
+}
+
+/// Frees an owned byte buffer. An empty buffer (NULL `ptr`) is ignored.
+///
+/// # Safety
+/// `bytes` must have been returned by this library and not freed yet.
+#[no_mangle]
+pub unsafe extern "C" fn pyhost_bytes_free(bytes: pyhost_bytes) {
+    // SAFETY: the caller's contract.
+    drop(unsafe { bytes.into_vec() });
+}
+
+/// Starts a runtime: loads the engine (first call only), initialises the
+/// interpreter (first call only) and opens a session over it.
+///
+/// # Safety
+/// `options` must point to a valid options struct whose strings are valid for
+/// the call; `out_runtime` must be writable; `out_error` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn pyhost_runtime_start(
+    options: *const pyhost_runtime_options,
+    out_runtime: *mut pyhost_runtime,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    forward(out_error, || {
+        not_null(options, "options")?;
+        write_out(out_runtime, "out_runtime")?;
+        // SAFETY: non-null, valid per the contract.
+        let engine = loader::load(unsafe { &*options })?;
+        // SAFETY: arguments checked above.
+        Ok(unsafe { (engine.table.runtime_start)(options, out_runtime, out_error) })
+    })
+}
+
+/// Shuts a runtime down: new calls fail with `PYHOST_STATUS_SHUTDOWN`, running
+/// checks are cancelled, and the call waits up to `timeout_ms` for calls in
+/// flight to finish (`PYHOST_STATUS_TIMEOUT` if some are still running; they
+/// finish on their own). Shutting down twice is not an error.
+///
+/// # Safety
+/// `out_error` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn pyhost_runtime_shutdown(
+    runtime: pyhost_runtime,
+    timeout_ms: u64,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    forward(out_error, || {
+        let engine = loader::loaded()?;
+        // SAFETY: plain values only.
+        Ok(unsafe { (engine.table.runtime_shutdown)(runtime, timeout_ms, out_error) })
+    })
+}
+
+/// Describes the embedded interpreter as a JSON object: `version`,
+/// `executable`, `prefix`, `base_prefix`, `path`, `libpython`, `engine`.
+///
+/// # Safety
+/// `out_json` must be writable; `out_error` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn pyhost_runtime_python_info(
+    runtime: pyhost_runtime,
+    out_json: *mut pyhost_bytes,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    forward(out_error, || {
+        write_out(out_json, "out_json")?;
+        let engine = loader::loaded()?;
+        // SAFETY: arguments checked above.
+        Ok(unsafe { (engine.table.runtime_python_info)(runtime, out_json, out_error) })
+    })
+}
+
+/// Loads a check class from `source`: a path to a `.py` file, or an importable
+/// module name. `class_name` picks the class; empty means the single
+/// `AgentCheck` subclass in the module that has no subclass of its own.
+///
+/// # Safety
+/// Strings valid for the call; `out_class` writable; `out_error` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn pyhost_check_class_load(
+    runtime: pyhost_runtime,
+    source: pyhost_str,
+    class_name: pyhost_str,
+    out_class: *mut pyhost_check_class,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    forward(out_error, || {
+        write_out(out_class, "out_class")?;
+        let engine = loader::loaded()?;
+        // SAFETY: arguments checked above.
+        Ok(unsafe { (engine.table.check_class_load)(runtime, source, class_name, out_class, out_error) })
+    })
+}
+
+/// Frees a check class handle. Checks made from it stay valid.
+///
+/// # Safety
+/// `out_error` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn pyhost_check_class_free(
+    runtime: pyhost_runtime,
+    class: pyhost_check_class,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    forward(out_error, || {
+        let engine = loader::loaded()?;
+        // SAFETY: plain values only.
+        Ok(unsafe { (engine.table.check_class_free)(runtime, class, out_error) })
+    })
+}
+
+/// Creates a check instance: `class(name, init_config, [instance])`, the JSON
+/// turned into Python objects natively, then `check_id` set on it.
+///
+/// # Safety
+/// `config` must point to a valid config whose strings are valid for the
+/// call; `out_check` writable; `out_error` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn pyhost_check_new(
+    runtime: pyhost_runtime,
+    class: pyhost_check_class,
+    config: *const pyhost_check_config,
+    out_check: *mut pyhost_check,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    forward(out_error, || {
+        not_null(config, "config")?;
+        write_out(out_check, "out_check")?;
+        let engine = loader::loaded()?;
+        // SAFETY: arguments checked above.
+        Ok(unsafe { (engine.table.check_new)(runtime, class, config, out_check, out_error) })
+    })
+}
+
+/// Runs a check once on the calling thread and returns everything it
+/// submitted as one batch (see `PYHOST_BATCH_*`). A check that raised or was
+/// cancelled still returns `PYHOST_STATUS_OK`: the exception, or the
+/// cancellation, is a record in the batch after what was submitted before it.
+///
+/// # Safety
+/// `out_batch` writable (free it with `pyhost_bytes_free`); `out_error` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn pyhost_check_run(
+    runtime: pyhost_runtime,
+    check: pyhost_check,
+    out_batch: *mut pyhost_bytes,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    forward(out_error, || {
+        write_out(out_batch, "out_batch")?;
+        let engine = loader::loaded()?;
+        // SAFETY: arguments checked above.
+        Ok(unsafe { (engine.table.check_run)(runtime, check, out_batch, out_error) })
+    })
+}
+
+/// Asks a running check to stop: `CheckCancelled` (a `BaseException`) is
+/// raised inside it at its next Python instruction. Does nothing when the
+/// check is not running.
+///
+/// # Safety
+/// `out_error` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn pyhost_check_cancel(
+    runtime: pyhost_runtime,
+    check: pyhost_check,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    forward(out_error, || {
+        let engine = loader::loaded()?;
+        // SAFETY: plain values only.
+        Ok(unsafe { (engine.table.check_cancel)(runtime, check, out_error) })
+    })
+}
+
+/// Frees a check. A run in progress finishes and returns its batch.
+///
+/// # Safety
+/// `out_error` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn pyhost_check_free(
+    runtime: pyhost_runtime,
+    check: pyhost_check,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    forward(out_error, || {
+        let engine = loader::loaded()?;
+        // SAFETY: plain values only.
+        Ok(unsafe { (engine.table.check_free)(runtime, check, out_error) })
+    })
+}
+
+/// Looks up `module.name` (importing the module) for repeated calls.
+///
+/// # Safety
+/// Strings valid for the call; `out_function` writable; `out_error` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn pyhost_function_load(
+    runtime: pyhost_runtime,
+    module: pyhost_str,
+    name: pyhost_str,
+    out_function: *mut pyhost_function,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    forward(out_error, || {
+        write_out(out_function, "out_function")?;
+        let engine = loader::loaded()?;
+        // SAFETY: arguments checked above.
+        Ok(unsafe { (engine.table.function_load)(runtime, module, name, out_function, out_error) })
+    })
+}
+
+/// Calls a function with positional arguments given as a JSON array (empty
+/// means none) and returns its result as JSON. The result goes into
+/// `scratch` when it fits (`*out_len` set, `out_result` left empty);
+/// otherwise into `out_result`, owned by the caller.
+///
+/// # Safety
+/// `args_json` valid for the call; `scratch` writable for `cap` bytes (or
+/// NULL with cap 0); `out_len` and `out_result` writable; `out_error` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn pyhost_function_call(
+    runtime: pyhost_runtime,
+    function: pyhost_function,
+    args_json: pyhost_str,
+    scratch: pyhost_buffer,
+    out_len: *mut usize,
+    out_result: *mut pyhost_bytes,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    forward(out_error, || {
+        write_out(out_len, "out_len")?;
+        write_out(out_result, "out_result")?;
+        if scratch.ptr.is_null() && scratch.cap != 0 {
+            return Err(Failure::invalid_argument("scratch is NULL with a non-zero capacity"));
+        }
+        let engine = loader::loaded()?;
+        // SAFETY: arguments checked above.
+        Ok(unsafe {
+            (engine.table.function_call)(runtime, function, args_json, scratch, out_len, out_result, out_error)
+        })
+    })
+}
+
+/// Frees a function handle.
+///
+/// # Safety
+/// `out_error` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn pyhost_function_free(
+    runtime: pyhost_runtime,
+    function: pyhost_function,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    forward(out_error, || {
+        let engine = loader::loaded()?;
+        // SAFETY: plain values only.
+        Ok(unsafe { (engine.table.function_free)(runtime, function, out_error) })
+    })
+}
+
+/// A static, human-readable name for a status (e.g. "PYHOST_STATUS_SHUTDOWN");
+/// never freed.
+#[no_mangle]
+pub extern "C" fn pyhost_status_name(status: u32) -> pyhost_str {
+    pyhost_str::from_str(pyhost_status::name_of(status))
+}
