@@ -1,0 +1,226 @@
+package pyhost
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"pyhost.dev/pyhost/internal/capi"
+)
+
+// CheckClass is a loaded Python check class.
+type CheckClass struct {
+	rt     *Runtime
+	id     uint64
+	closed atomic.Bool
+}
+
+// LoadCheckClass loads a check class from source: a path to a .py file, or
+// an importable module name. className picks the class; empty means the one
+// AgentCheck subclass in the module that has no subclass of its own.
+func (rt *Runtime) LoadCheckClass(source, className string) (*CheckClass, error) {
+	rid, err := rt.handle()
+	if err != nil {
+		return nil, err
+	}
+	id, err := capi.LoadCheckClass(rid, source, className)
+	runtime.KeepAlive(rt)
+	if err != nil {
+		return nil, wrapErr("load check class "+source, err)
+	}
+	c := &CheckClass{rt: rt, id: id}
+	runtime.SetFinalizer(c, func(c *CheckClass) { _ = c.Close() })
+	return c, nil
+}
+
+func (c *CheckClass) handle() (uint64, uint64, error) {
+	if c == nil || c.closed.Load() {
+		return 0, 0, ErrClosed
+	}
+	rid, err := c.rt.handle()
+	return rid, c.id, err
+}
+
+// Close frees the class. Checks made from it keep working. Idempotent.
+func (c *CheckClass) Close() error {
+	if c == nil || !c.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	runtime.SetFinalizer(c, nil)
+	rid, err := c.rt.handle()
+	if err != nil {
+		return nil // the runtime's shutdown freed it
+	}
+	return wrapErr("free check class", capi.FreeCheckClass(rid, c.id))
+}
+
+// Check is a check instance: a class with its name and configuration.
+type Check struct {
+	rt      *Runtime
+	id      uint64
+	name    string
+	checkID string
+	closed  atomic.Bool
+}
+
+// CheckID derives a check's id from its name and configuration, as
+// "name:<16 hex digits>": stable across restarts, different for different
+// configurations.
+func CheckID(name string, initConfig, instance map[string]any) (string, error) {
+	h := fnv.New64a()
+	for _, v := range []map[string]any{initConfig, instance} {
+		b, err := json.Marshal(v) // map keys are sorted: a canonical form
+		if err != nil {
+			return "", err
+		}
+		h.Write(b)
+		h.Write([]byte{0})
+	}
+	return fmt.Sprintf("%s:%016x", name, h.Sum64()), nil
+}
+
+// NewCheck creates a check instance: class(name, init_config, [instance]).
+// The configuration crosses as JSON and becomes Python objects natively.
+// A nil map means an empty one.
+func (c *CheckClass) NewCheck(name string, initConfig, instance map[string]any) (*Check, error) {
+	rid, cid, err := c.handle()
+	if err != nil {
+		return nil, err
+	}
+	if initConfig == nil {
+		initConfig = map[string]any{}
+	}
+	if instance == nil {
+		instance = map[string]any{}
+	}
+	checkID, err := CheckID(name, initConfig, instance)
+	if err != nil {
+		return nil, &Error{Op: "new check " + name, Class: ErrInvalidArgument, Msg: err.Error()}
+	}
+	initJSON, _ := json.Marshal(initConfig)
+	instJSON, _ := json.Marshal(instance)
+	return c.newCheck(rid, cid, name, checkID, initJSON, instJSON)
+}
+
+// NewCheckJSON is NewCheck with the configuration already in JSON (objects).
+func (c *CheckClass) NewCheckJSON(name string, initConfigJSON, instanceJSON []byte) (*Check, error) {
+	rid, cid, err := c.handle()
+	if err != nil {
+		return nil, err
+	}
+	var initConfig, instance map[string]any
+	for _, p := range []struct {
+		raw []byte
+		dst *map[string]any
+	}{{initConfigJSON, &initConfig}, {instanceJSON, &instance}} {
+		if len(p.raw) == 0 {
+			continue
+		}
+		if err := json.Unmarshal(p.raw, p.dst); err != nil {
+			return nil, &Error{Op: "new check " + name, Class: ErrInvalidArgument, Msg: "configuration is not a JSON object: " + err.Error()}
+		}
+	}
+	checkID, err := CheckID(name, initConfig, instance)
+	if err != nil {
+		return nil, &Error{Op: "new check " + name, Class: ErrInvalidArgument, Msg: err.Error()}
+	}
+	return c.newCheck(rid, cid, name, checkID, initConfigJSON, instanceJSON)
+}
+
+func (c *CheckClass) newCheck(rid, cid uint64, name, checkID string, initJSON, instJSON []byte) (*Check, error) {
+	id, err := capi.NewCheck(rid, cid, name, checkID, initJSON, instJSON)
+	runtime.KeepAlive(c)
+	if err != nil {
+		return nil, wrapErr("new check "+name, err)
+	}
+	chk := &Check{rt: c.rt, id: id, name: name, checkID: checkID}
+	runtime.SetFinalizer(chk, func(chk *Check) { _ = chk.Close() })
+	return chk, nil
+}
+
+// Name is the check's name.
+func (c *Check) Name() string { return c.name }
+
+// ID is the check's id (see CheckID).
+func (c *Check) ID() string { return c.checkID }
+
+func (c *Check) handle() (uint64, uint64, error) {
+	if c == nil || c.closed.Load() {
+		return 0, 0, ErrClosed
+	}
+	rid, err := c.rt.handle()
+	return rid, c.id, err
+}
+
+// Run runs the check once on the calling goroutine and returns everything it
+// submitted. If the check raised, the result holds what it submitted before
+// and the error is a *PythonError. If ctx ends first, the check is cancelled
+// (CheckCancelled is raised inside it) and the error wraps ErrCancelled and
+// ctx.Err(). A second Run of the same check while one is going fails with
+// ErrBusy.
+func (c *Check) Run(ctx context.Context) (*Result, error) {
+	rid, id, err := c.handle()
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCancelled, err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = capi.CancelCheck(rid, id) })
+	start := time.Now()
+	var res *Result
+	err = capi.RunCheck(rid, id, func(batch []byte) error {
+		var derr error
+		res, derr = decodeBatch(batch)
+		return derr
+	})
+	stop()
+	runtime.KeepAlive(c)
+	if err != nil {
+		if c.closed.Load() {
+			return nil, ErrClosed
+		}
+		return nil, wrapErr("run check "+c.checkID, err)
+	}
+	res.Duration = time.Since(start)
+	switch {
+	case res.Cancelled && ctx.Err() != nil:
+		return res, fmt.Errorf("%w: %w", ErrCancelled, ctx.Err())
+	case res.Cancelled:
+		return res, ErrCancelled
+	case res.Error != nil:
+		return res, res.Error
+	}
+	return res, nil
+}
+
+// Cancel stops the check's current run, if any.
+func (c *Check) Cancel() error {
+	rid, id, err := c.handle()
+	if err != nil {
+		return err
+	}
+	return wrapErr("cancel check "+c.checkID, capi.CancelCheck(rid, id))
+}
+
+// Close frees the check. A run in progress finishes. Idempotent.
+func (c *Check) Close() error {
+	if c == nil || !c.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	runtime.SetFinalizer(c, nil)
+	rid, err := c.rt.handle()
+	if err != nil {
+		return nil // the runtime's shutdown freed it
+	}
+	err = capi.FreeCheck(rid, c.id)
+	if errors.Is(wrapErr("", err), ErrShutdown) {
+		return nil
+	}
+	return wrapErr("free check "+c.checkID, err)
+}

@@ -1,0 +1,3 @@
+module pyhost.dev/pyhost
+
+go 1.22

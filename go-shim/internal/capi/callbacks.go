@@ -1,0 +1,91 @@
+package capi
+
+/*
+#include "pyhost.h"
+*/
+import "C"
+
+import (
+	"sync"
+	"unsafe"
+)
+
+// LogRecord is one Python log record.
+type LogRecord struct {
+	Level   int
+	Logger  string
+	CheckID string
+	Message string
+}
+
+// MetricCall is one metric delivered by the per-metric callback.
+type MetricCall struct {
+	CheckID  string
+	Type     int
+	Name     string
+	Value    float64
+	Tags     []string
+	Hostname string
+}
+
+// Callbacks are registered under a number that C carries back; C never
+// keeps a Go pointer. A number whose receiver is gone is ignored.
+var (
+	mu        sync.RWMutex
+	nextID    uintptr
+	logSinks  = map[uintptr]func(LogRecord){}
+	metricRcv = map[uintptr]func(MetricCall){}
+)
+
+// RegisterLog registers a log receiver and returns its context number.
+func RegisterLog(f func(LogRecord)) uintptr {
+	mu.Lock()
+	defer mu.Unlock()
+	nextID++
+	logSinks[nextID] = f
+	return nextID
+}
+
+// RegisterMetric registers a per-metric receiver (comparison benchmarks).
+func RegisterMetric(f func(MetricCall)) uintptr {
+	mu.Lock()
+	defer mu.Unlock()
+	nextID++
+	metricRcv[nextID] = f
+	return nextID
+}
+
+// Unregister forgets a receiver; later calls for it are dropped.
+func Unregister(id uintptr) {
+	mu.Lock()
+	defer mu.Unlock()
+	delete(logSinks, id)
+	delete(metricRcv, id)
+}
+
+//export pyhostGoLog
+func pyhostGoLog(context C.size_t, level C.int32_t, logger, checkID, message C.pyhost_str) {
+	mu.RLock()
+	f := logSinks[uintptr(context)]
+	mu.RUnlock()
+	if f != nil {
+		f(LogRecord{Level: int(level), Logger: goString(logger), CheckID: goString(checkID), Message: goString(message)})
+	}
+}
+
+//export pyhostGoMetric
+func pyhostGoMetric(context C.size_t, checkID C.pyhost_str, metricType C.int32_t, name C.pyhost_str, value C.double, tags *C.pyhost_str, tagsLen C.size_t, hostname C.pyhost_str) {
+	mu.RLock()
+	f := metricRcv[uintptr(context)]
+	mu.RUnlock()
+	if f == nil {
+		return
+	}
+	call := MetricCall{CheckID: goString(checkID), Type: int(metricType), Name: goString(name), Value: float64(value), Hostname: goString(hostname)}
+	if tagsLen > 0 {
+		for _, t := range unsafe.Slice(tags, int(tagsLen)) {
+			call.Tags = append(call.Tags, goString(t))
+		}
+	}
+	f(call)
+}

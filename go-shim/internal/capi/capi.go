@@ -1,0 +1,299 @@
+// Package capi is the only place that speaks cgo: thin calls over the
+// pyhost C API (rust-core/include/pyhost.h). It converts arguments and
+// errors and nothing else; the public package builds the Go API on top.
+package capi
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../../../rust-core/include
+#cgo LDFLAGS: ${SRCDIR}/../../../target/release/libpyhost_core.a -ldl -lpthread -lm -lgcc_s
+#include <stdlib.h>
+#include <string.h>
+#include "pyhost.h"
+
+extern void pyhostGoLog(size_t context, int32_t level, pyhost_str logger, pyhost_str check_id, pyhost_str message);
+extern void pyhostGoMetric(size_t context, pyhost_str check_id, int32_t metric_type, pyhost_str name, double value, pyhost_str *tags, size_t tags_len, pyhost_str hostname);
+
+static pyhost_log_callback pyhost_go_log_callback(void) { return (pyhost_log_callback)pyhostGoLog; }
+static pyhost_metric_callback pyhost_go_metric_callback(void) { return (pyhost_metric_callback)pyhostGoMetric; }
+*/
+import "C"
+
+import (
+	"unsafe"
+)
+
+// ABIVersion is the ABI version of the header this package was compiled with.
+const ABIVersion = uint32(C.PYHOST_ABI_VERSION)
+
+// Batch record kinds and magic (see pyhost.h).
+const (
+	BatchMagic        = uint32(C.PYHOST_BATCH_MAGIC)
+	BatchMetric       = byte(C.PYHOST_BATCH_METRIC)
+	BatchServiceCheck = byte(C.PYHOST_BATCH_SERVICE_CHECK)
+	BatchEvent        = byte(C.PYHOST_BATCH_EVENT)
+	BatchWarning      = byte(C.PYHOST_BATCH_WARNING)
+	BatchError        = byte(C.PYHOST_BATCH_ERROR)
+	BatchCancelled    = byte(C.PYHOST_BATCH_CANCELLED)
+)
+
+// Status codes (see pyhost.h).
+const (
+	StatusOK                = uint32(C.PYHOST_STATUS_OK)
+	StatusInvalidArgument   = uint32(C.PYHOST_STATUS_INVALID_ARGUMENT)
+	StatusInvalidHandle     = uint32(C.PYHOST_STATUS_INVALID_HANDLE)
+	StatusPythonUnavailable = uint32(C.PYHOST_STATUS_PYTHON_UNAVAILABLE)
+	StatusPythonException   = uint32(C.PYHOST_STATUS_PYTHON_EXCEPTION)
+	StatusShutdown          = uint32(C.PYHOST_STATUS_SHUTDOWN)
+	StatusBusy              = uint32(C.PYHOST_STATUS_BUSY)
+	StatusABIMismatch       = uint32(C.PYHOST_STATUS_ABI_MISMATCH)
+	StatusConflict          = uint32(C.PYHOST_STATUS_CONFLICT)
+	StatusPanic             = uint32(C.PYHOST_STATUS_PANIC)
+	StatusTimeout           = uint32(C.PYHOST_STATUS_TIMEOUT)
+)
+
+// Error is a failed call: the status and the owned error's fields, copied.
+type Error struct {
+	Status     uint32
+	StatusName string
+	Type       string
+	Message    string
+	Traceback  string
+}
+
+func (e *Error) Error() string { return e.StatusName + ": " + e.Message }
+
+func goString(s C.pyhost_str) string {
+	if s.len == 0 {
+		return ""
+	}
+	return C.GoStringN((*C.char)(unsafe.Pointer(s.ptr)), C.int(s.len))
+}
+
+// check converts a status and its error out-value into a Go error and frees it.
+func check(status C.pyhost_status, err *C.pyhost_error) error {
+	if uint32(status) == StatusOK {
+		return nil
+	}
+	e := &Error{Status: uint32(status), StatusName: goString(C.pyhost_status_name(C.uint32_t(status)))}
+	if err != nil {
+		e.Type = goString(err.type_name)
+		e.Message = goString(err.message)
+		e.Traceback = goString(err.traceback)
+		C.pyhost_error_free(err)
+	}
+	return e
+}
+
+// view borrows a Go string for the duration of one call. The bytes hold no
+// Go pointers, so passing them to C is allowed.
+func view(s string) C.pyhost_str {
+	if len(s) == 0 {
+		return C.pyhost_str{}
+	}
+	return C.pyhost_str{ptr: (*C.uint8_t)(unsafe.Pointer(unsafe.StringData(s))), len: C.size_t(len(s))}
+}
+
+func viewBytes(b []byte) C.pyhost_str {
+	if len(b) == 0 {
+		return C.pyhost_str{}
+	}
+	return C.pyhost_str{ptr: (*C.uint8_t)(unsafe.Pointer(&b[0])), len: C.size_t(len(b))}
+}
+
+// cString copies a string into C memory, for structs passed by pointer (C
+// may not receive Go memory that holds Go pointers).
+func cString(s string, frees *[]unsafe.Pointer) C.pyhost_str {
+	if len(s) == 0 {
+		return C.pyhost_str{}
+	}
+	p := C.CBytes([]byte(s))
+	*frees = append(*frees, p)
+	return C.pyhost_str{ptr: (*C.uint8_t)(p), len: C.size_t(len(s))}
+}
+
+func freeAll(frees []unsafe.Pointer) {
+	for _, p := range frees {
+		C.free(p)
+	}
+}
+
+// AbiVersion is the library's ABI version.
+func AbiVersion() uint32 { return uint32(C.pyhost_abi_version()) }
+
+// Version is the library's version.
+func Version() string { return goString(C.pyhost_version()) }
+
+// StartOptions mirrors pyhost_runtime_options.
+type StartOptions struct {
+	Engine, LibPython, Python string
+	PythonPath                []string
+	LogLevel                  int32
+	LogContext                uintptr // 0: no log callback
+	MetricContext             uintptr // 0: batch metrics (the normal way)
+}
+
+// Start calls pyhost_runtime_start.
+func Start(o StartOptions) (uint64, error) {
+	var frees []unsafe.Pointer
+	defer func() { freeAll(frees) }()
+	opts := (*C.pyhost_runtime_options)(C.calloc(1, C.size_t(unsafe.Sizeof(C.pyhost_runtime_options{}))))
+	frees = append(frees, unsafe.Pointer(opts))
+	opts.engine_path = cString(o.Engine, &frees)
+	opts.libpython_path = cString(o.LibPython, &frees)
+	opts.python_executable = cString(o.Python, &frees)
+	if n := len(o.PythonPath); n > 0 {
+		arr := (*C.pyhost_str)(C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof(C.pyhost_str{}))))
+		frees = append(frees, unsafe.Pointer(arr))
+		entries := unsafe.Slice(arr, n)
+		for i, p := range o.PythonPath {
+			entries[i] = cString(p, &frees)
+		}
+		opts.python_path = arr
+		opts.python_path_len = C.size_t(n)
+	}
+	opts.log_level = C.int32_t(o.LogLevel)
+	if o.LogContext != 0 {
+		opts.log_callback = C.pyhost_go_log_callback()
+		opts.log_context = C.size_t(o.LogContext)
+	}
+	if o.MetricContext != 0 {
+		opts.metric_callback = C.pyhost_go_metric_callback()
+		opts.metric_context = C.size_t(o.MetricContext)
+	}
+	var rt C.pyhost_runtime
+	var err *C.pyhost_error
+	status := C.pyhost_runtime_start(opts, &rt, &err)
+	if e := check(status, err); e != nil {
+		return 0, e
+	}
+	return uint64(rt.id), nil
+}
+
+// Shutdown calls pyhost_runtime_shutdown.
+func Shutdown(rt uint64, timeoutMillis uint64) error {
+	var err *C.pyhost_error
+	return check(C.pyhost_runtime_shutdown(C.pyhost_runtime{id: C.uint64_t(rt)}, C.uint64_t(timeoutMillis), &err), err)
+}
+
+// takeBytes copies an owned buffer into Go memory and frees it.
+func takeBytes(b C.pyhost_bytes) []byte {
+	if b.ptr == nil {
+		return nil
+	}
+	out := C.GoBytes(unsafe.Pointer(b.ptr), C.int(b.len))
+	C.pyhost_bytes_free(b)
+	return out
+}
+
+// PythonInfo calls pyhost_runtime_python_info and returns its JSON.
+func PythonInfo(rt uint64) ([]byte, error) {
+	var out C.pyhost_bytes
+	var err *C.pyhost_error
+	if e := check(C.pyhost_runtime_python_info(C.pyhost_runtime{id: C.uint64_t(rt)}, &out, &err), err); e != nil {
+		return nil, e
+	}
+	return takeBytes(out), nil
+}
+
+// LoadCheckClass calls pyhost_check_class_load.
+func LoadCheckClass(rt uint64, source, className string) (uint64, error) {
+	var out C.pyhost_check_class
+	var err *C.pyhost_error
+	status := C.pyhost_check_class_load(C.pyhost_runtime{id: C.uint64_t(rt)}, view(source), view(className), &out, &err)
+	if e := check(status, err); e != nil {
+		return 0, e
+	}
+	return uint64(out.id), nil
+}
+
+// FreeCheckClass calls pyhost_check_class_free.
+func FreeCheckClass(rt, class uint64) error {
+	var err *C.pyhost_error
+	return check(C.pyhost_check_class_free(C.pyhost_runtime{id: C.uint64_t(rt)}, C.pyhost_check_class{id: C.uint64_t(class)}, &err), err)
+}
+
+// NewCheck calls pyhost_check_new.
+func NewCheck(rt, class uint64, name, checkID string, initConfigJSON, instanceJSON []byte) (uint64, error) {
+	var frees []unsafe.Pointer
+	defer func() { freeAll(frees) }()
+	config := (*C.pyhost_check_config)(C.calloc(1, C.size_t(unsafe.Sizeof(C.pyhost_check_config{}))))
+	frees = append(frees, unsafe.Pointer(config))
+	config.name = cString(name, &frees)
+	config.check_id = cString(checkID, &frees)
+	config.init_config_json = cString(string(initConfigJSON), &frees)
+	config.instance_json = cString(string(instanceJSON), &frees)
+	var out C.pyhost_check
+	var err *C.pyhost_error
+	status := C.pyhost_check_new(C.pyhost_runtime{id: C.uint64_t(rt)}, C.pyhost_check_class{id: C.uint64_t(class)}, config, &out, &err)
+	if e := check(status, err); e != nil {
+		return 0, e
+	}
+	return uint64(out.id), nil
+}
+
+// RunCheck calls pyhost_check_run and hands the batch, still in C memory,
+// to decode; the batch is freed when decode returns.
+func RunCheck(rt, chk uint64, decode func(batch []byte) error) error {
+	var out C.pyhost_bytes
+	var err *C.pyhost_error
+	status := C.pyhost_check_run(C.pyhost_runtime{id: C.uint64_t(rt)}, C.pyhost_check{id: C.uint64_t(chk)}, &out, &err)
+	if e := check(status, err); e != nil {
+		return e
+	}
+	defer C.pyhost_bytes_free(out)
+	if out.ptr == nil {
+		return decode(nil)
+	}
+	return decode(unsafe.Slice((*byte)(unsafe.Pointer(out.ptr)), int(out.len)))
+}
+
+// CancelCheck calls pyhost_check_cancel.
+func CancelCheck(rt, chk uint64) error {
+	var err *C.pyhost_error
+	return check(C.pyhost_check_cancel(C.pyhost_runtime{id: C.uint64_t(rt)}, C.pyhost_check{id: C.uint64_t(chk)}, &err), err)
+}
+
+// FreeCheck calls pyhost_check_free.
+func FreeCheck(rt, chk uint64) error {
+	var err *C.pyhost_error
+	return check(C.pyhost_check_free(C.pyhost_runtime{id: C.uint64_t(rt)}, C.pyhost_check{id: C.uint64_t(chk)}, &err), err)
+}
+
+// LoadFunction calls pyhost_function_load.
+func LoadFunction(rt uint64, module, name string) (uint64, error) {
+	var out C.pyhost_function
+	var err *C.pyhost_error
+	status := C.pyhost_function_load(C.pyhost_runtime{id: C.uint64_t(rt)}, view(module), view(name), &out, &err)
+	if e := check(status, err); e != nil {
+		return 0, e
+	}
+	return uint64(out.id), nil
+}
+
+// CallFunction calls pyhost_function_call, appending the JSON result to dst.
+// The spare capacity of dst is the scratch buffer, so a result that fits
+// costs no allocation and no second call.
+func CallFunction(rt, fn uint64, args []byte, dst []byte) ([]byte, error) {
+	spare := dst[len(dst):cap(dst)]
+	var scratch C.pyhost_buffer
+	if len(spare) > 0 {
+		scratch = C.pyhost_buffer{ptr: (*C.uint8_t)(unsafe.Pointer(&spare[0])), cap: C.size_t(len(spare))}
+	}
+	var n C.size_t
+	var owned C.pyhost_bytes
+	var err *C.pyhost_error
+	status := C.pyhost_function_call(C.pyhost_runtime{id: C.uint64_t(rt)}, C.pyhost_function{id: C.uint64_t(fn)}, viewBytes(args), scratch, &n, &owned, &err)
+	if e := check(status, err); e != nil {
+		return dst, e
+	}
+	if owned.ptr == nil {
+		return dst[:len(dst)+int(n)], nil
+	}
+	return append(dst, takeBytes(owned)...), nil
+}
+
+// FreeFunction calls pyhost_function_free.
+func FreeFunction(rt, fn uint64) error {
+	var err *C.pyhost_error
+	return check(C.pyhost_function_free(C.pyhost_runtime{id: C.uint64_t(rt)}, C.pyhost_function{id: C.uint64_t(fn)}, &err), err)
+}

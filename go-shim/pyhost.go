@@ -1,0 +1,192 @@
+// Package pyhost runs Python plugins (monitoring checks) in-process, from any
+// goroutine, without runtime.LockOSThread and without Python state in Go.
+//
+// One process hosts one CPython, started by the first Start; a Runtime is a
+// session over it that owns what it loads, and Close ends the session. All
+// Python work happens inside the library (rust-core), which takes the GIL
+// and the calling thread's Python thread state for each call and releases
+// them before returning.
+package pyhost
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"pyhost.dev/pyhost/internal/capi"
+)
+
+// Options configure Start. The zero value works when the library was built
+// in this checkout: it finds the engine built next to it and runs the Python
+// it was built with (or $PYHOST_PYTHON).
+type Options struct {
+	// Engine is the path of the engine shared object (libpyhost_engine.so).
+	// Default: $PYHOST_ENGINE, else the engine built with this library.
+	Engine string
+	// LibPython is a libpython to load before the engine, to choose the
+	// Python at run time. Default: the one the engine was linked against.
+	LibPython string
+	// Python is the executable the interpreter behaves as (sys.executable);
+	// a virtual environment's bin/python makes its packages importable.
+	// Default: $PYHOST_PYTHON, else the Python the engine was built with.
+	Python string
+	// PythonPath entries are prepended to sys.path (e.g. a checks.d directory).
+	PythonPath []string
+	// Logger receives Python log records, with the check id as an attribute.
+	// Default: slog.Default().
+	Logger *slog.Logger
+	// LogLevel is the lowest Python log level forwarded. Default: Info.
+	LogLevel slog.Level
+	// ShutdownTimeout bounds how long Close waits for calls in flight.
+	// Default: 10s.
+	ShutdownTimeout time.Duration
+
+	// perMetric, set only by benchmarks, delivers each metric through its own
+	// cgo callback instead of the run's batch (the baseline being compared).
+	perMetric func(capi.MetricCall)
+}
+
+// Runtime is a session over the process's embedded interpreter.
+type Runtime struct {
+	id       uint64
+	closed   atomic.Bool
+	timeout  time.Duration
+	logID    uintptr
+	metricID uintptr
+	ids      sync.Map // check id -> struct{}: ids in use in this runtime
+}
+
+// Start starts the interpreter on first use and opens a runtime over it.
+func Start(opts Options) (*Runtime, error) {
+	if got := capi.AbiVersion(); got != capi.ABIVersion {
+		return nil, &Error{Op: "start", Class: ErrABIMismatch,
+			Msg: fmt.Sprintf("library ABI %d, this package was built for %d", got, capi.ABIVersion)}
+	}
+	if opts.Python == "" {
+		opts.Python = os.Getenv("PYHOST_PYTHON")
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 10 * time.Second
+	}
+	rt := &Runtime{timeout: opts.ShutdownTimeout}
+	rt.logID = capi.RegisterLog(func(r capi.LogRecord) { forwardLog(logger, r) })
+	if opts.perMetric != nil {
+		rt.metricID = capi.RegisterMetric(opts.perMetric)
+	}
+	id, err := capi.Start(capi.StartOptions{
+		Engine:        opts.Engine,
+		LibPython:     opts.LibPython,
+		Python:        opts.Python,
+		PythonPath:    opts.PythonPath,
+		LogLevel:      pythonLevel(opts.LogLevel),
+		LogContext:    rt.logID,
+		MetricContext: rt.metricID,
+	})
+	if err != nil {
+		capi.Unregister(rt.logID)
+		capi.Unregister(rt.metricID)
+		return nil, wrapErr("start", err)
+	}
+	rt.id = id
+	runtime.SetFinalizer(rt, func(rt *Runtime) { _ = rt.Close() })
+	return rt, nil
+}
+
+// handle returns the runtime's id, or ErrShutdown after Close.
+func (rt *Runtime) handle() (uint64, error) {
+	if rt == nil || rt.closed.Load() {
+		return 0, ErrShutdown
+	}
+	return rt.id, nil
+}
+
+// Close shuts the runtime down: later calls fail with ErrShutdown, running
+// checks are cancelled, and Close waits (up to Options.ShutdownTimeout) for
+// calls in flight. Calling it again does nothing.
+func (rt *Runtime) Close() error {
+	if rt == nil || !rt.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	runtime.SetFinalizer(rt, nil)
+	err := capi.Shutdown(rt.id, uint64(rt.timeout.Milliseconds()))
+	if err == nil {
+		capi.Unregister(rt.logID)
+		capi.Unregister(rt.metricID)
+	}
+	return wrapErr("shutdown", err)
+}
+
+// PythonInfo describes the embedded interpreter.
+type PythonInfo struct {
+	Version     string   `json:"version"`
+	VersionInfo []int    `json:"version_info"`
+	Executable  string   `json:"executable"`
+	Prefix      string   `json:"prefix"`
+	BasePrefix  string   `json:"base_prefix"`
+	Path        []string `json:"path"`
+	LibPython   string   `json:"libpython"`
+	Engine      string   `json:"engine"`
+}
+
+// PythonInfo reports which Python is embedded and how it is set up.
+func (rt *Runtime) PythonInfo() (PythonInfo, error) {
+	var info PythonInfo
+	id, err := rt.handle()
+	if err != nil {
+		return info, err
+	}
+	raw, err := capi.PythonInfo(id)
+	runtime.KeepAlive(rt)
+	if err != nil {
+		return info, wrapErr("python info", err)
+	}
+	if err := json.Unmarshal(raw, &info); err != nil {
+		return info, fmt.Errorf("pyhost: python info: %w", err)
+	}
+	return info, nil
+}
+
+// Version is the pyhost library's version.
+func Version() string { return capi.Version() }
+
+func pythonLevel(l slog.Level) int32 {
+	switch {
+	case l <= slog.LevelDebug:
+		return 10
+	case l <= slog.LevelInfo:
+		return 20
+	case l <= slog.LevelWarn:
+		return 30
+	default:
+		return 40
+	}
+}
+
+func forwardLog(logger *slog.Logger, r capi.LogRecord) {
+	level := slog.LevelInfo
+	switch {
+	case r.Level >= 40:
+		level = slog.LevelError
+	case r.Level >= 30:
+		level = slog.LevelWarn
+	case r.Level >= 20:
+		level = slog.LevelInfo
+	default:
+		level = slog.LevelDebug
+	}
+	attrs := []any{slog.String("logger", r.Logger)}
+	if r.CheckID != "" {
+		attrs = append(attrs, slog.String("check_id", r.CheckID))
+	}
+	logger.Log(context.Background(), level, r.Message, attrs...)
+}

@@ -1,0 +1,237 @@
+package pyhost
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"pyhost.dev/pyhost/internal/capi"
+)
+
+// MetricType is the Datadog metric type a check submitted.
+type MetricType uint8
+
+// Metric types, numbered as the aggregator module's constants.
+const (
+	Gauge MetricType = iota
+	Rate
+	Count
+	MonotonicCount
+	Counter
+	Histogram
+	Historate
+)
+
+var metricTypeNames = [...]string{"gauge", "rate", "count", "monotonic_count", "counter", "histogram", "historate"}
+
+func (t MetricType) String() string {
+	if int(t) < len(metricTypeNames) {
+		return metricTypeNames[t]
+	}
+	return fmt.Sprintf("metric_type(%d)", t)
+}
+
+// MarshalText writes the type's name.
+func (t MetricType) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// Metric is one submitted sample.
+type Metric struct {
+	Name            string     `json:"name"`
+	Type            MetricType `json:"type"`
+	Value           float64    `json:"value"`
+	Tags            []string   `json:"tags"`
+	Hostname        string     `json:"hostname"`
+	FlushFirstValue bool       `json:"flush_first_value,omitempty"`
+}
+
+// ServiceCheckStatus is OK, Warning, Critical or Unknown.
+type ServiceCheckStatus uint8
+
+// Service check statuses, numbered as AgentCheck.OK… .
+const (
+	StatusOK ServiceCheckStatus = iota
+	StatusWarning
+	StatusCritical
+	StatusUnknown
+)
+
+func (s ServiceCheckStatus) String() string {
+	switch s {
+	case StatusOK:
+		return "OK"
+	case StatusWarning:
+		return "WARNING"
+	case StatusCritical:
+		return "CRITICAL"
+	case StatusUnknown:
+		return "UNKNOWN"
+	}
+	return fmt.Sprintf("status(%d)", s)
+}
+
+// ServiceCheck is one submitted service check.
+type ServiceCheck struct {
+	Name     string             `json:"name"`
+	Status   ServiceCheckStatus `json:"status"`
+	Tags     []string           `json:"tags"`
+	Hostname string             `json:"hostname"`
+	Message  string             `json:"message"`
+}
+
+// Event is one submitted event, with the Datadog event fields.
+type Event struct {
+	Timestamp      int64    `json:"timestamp,omitempty"`
+	EventType      string   `json:"event_type,omitempty"`
+	Title          string   `json:"msg_title,omitempty"`
+	Text           string   `json:"msg_text,omitempty"`
+	AggregationKey string   `json:"aggregation_key,omitempty"`
+	AlertType      string   `json:"alert_type,omitempty"`
+	SourceTypeName string   `json:"source_type_name,omitempty"`
+	Host           string   `json:"host,omitempty"`
+	Tags           []string `json:"tags,omitempty"`
+	Priority       string   `json:"priority,omitempty"`
+}
+
+// Result is everything one check run produced, in submission order.
+type Result struct {
+	Metrics       []Metric
+	ServiceChecks []ServiceCheck
+	Events        []Event
+	Warnings      []string
+	// Error is the exception the check raised, if any (also returned by Run).
+	Error *PythonError
+	// Cancelled is true when the run was stopped by a cancellation.
+	Cancelled bool
+	Duration  time.Duration
+}
+
+var errBadBatch = errors.New("pyhost: malformed batch from the engine")
+
+// batchReader decodes the engine's batch (format: rust-core/abi/src/batch.rs).
+// Strings are interned per batch: tags and names repeat across metrics.
+type batchReader struct {
+	b      []byte
+	err    error
+	intern map[string]string
+}
+
+func (r *batchReader) u8() byte {
+	if r.err != nil || len(r.b) < 1 {
+		r.err = errBadBatch
+		return 0
+	}
+	v := r.b[0]
+	r.b = r.b[1:]
+	return v
+}
+
+func (r *batchReader) u32() uint32 {
+	if r.err != nil || len(r.b) < 4 {
+		r.err = errBadBatch
+		return 0
+	}
+	v := binary.LittleEndian.Uint32(r.b)
+	r.b = r.b[4:]
+	return v
+}
+
+func (r *batchReader) f64() float64 {
+	if r.err != nil || len(r.b) < 8 {
+		r.err = errBadBatch
+		return 0
+	}
+	v := math.Float64frombits(binary.LittleEndian.Uint64(r.b))
+	r.b = r.b[8:]
+	return v
+}
+
+func (r *batchReader) str() string {
+	n := int(r.u32())
+	if r.err != nil || len(r.b) < n {
+		r.err = errBadBatch
+		return ""
+	}
+	raw := r.b[:n]
+	r.b = r.b[n:]
+	if s, ok := r.intern[string(raw)]; ok { // no allocation for the lookup
+		return s
+	}
+	s := string(raw)
+	r.intern[s] = s
+	return s
+}
+
+func (r *batchReader) tags() []string {
+	n := int(r.u32())
+	if r.err != nil || n > len(r.b)/4 {
+		r.err = errBadBatch
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	tags := make([]string, n)
+	for i := range tags {
+		tags[i] = r.str()
+	}
+	return tags
+}
+
+func decodeBatch(b []byte) (*Result, error) {
+	res := &Result{}
+	if len(b) == 0 {
+		return res, nil
+	}
+	r := &batchReader{b: b, intern: make(map[string]string, 64)}
+	if r.u32() != capi.BatchMagic {
+		return nil, errBadBatch
+	}
+	for r.err == nil && len(r.b) > 0 {
+		switch kind := r.u8(); kind {
+		case capi.BatchMetric:
+			m := Metric{Type: MetricType(r.u8())}
+			m.FlushFirstValue = r.u8() != 0
+			m.Value = r.f64()
+			m.Name = r.str()
+			m.Hostname = r.str()
+			m.Tags = r.tags()
+			res.Metrics = append(res.Metrics, m)
+		case capi.BatchServiceCheck:
+			sc := ServiceCheck{Status: ServiceCheckStatus(r.u8())}
+			sc.Name = r.str()
+			sc.Hostname = r.str()
+			sc.Message = r.str()
+			sc.Tags = r.tags()
+			res.ServiceChecks = append(res.ServiceChecks, sc)
+		case capi.BatchEvent:
+			var ev Event
+			if raw := r.str(); r.err == nil {
+				if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+					res.Warnings = append(res.Warnings, "event dropped: "+err.Error())
+					continue
+				}
+				res.Events = append(res.Events, ev)
+			}
+		case capi.BatchWarning:
+			res.Warnings = append(res.Warnings, r.str())
+		case capi.BatchError:
+			e := &PythonError{Type: r.str()}
+			e.Message = r.str()
+			e.Traceback = r.str()
+			if res.Error == nil {
+				res.Error = e
+			}
+		case capi.BatchCancelled:
+			res.Cancelled = true
+		default:
+			return nil, fmt.Errorf("%w: unknown record kind %d", errBadBatch, kind)
+		}
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return res, nil
+}

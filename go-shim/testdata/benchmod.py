@@ -1,0 +1,35 @@
+"""Python side of the benchmarks and function tests."""
+
+import _pyhost
+
+
+def noop():
+    pass
+
+
+def echo(*args):
+    return list(args)
+
+
+def add(a, b):
+    return a + b
+
+
+def fail(message):
+    raise RuntimeError(message)
+
+
+def unserialisable():
+    return object()
+
+
+def big(n):
+    return "x" * n
+
+
+def submit_floor(n):
+    """The floor of the metric benchmark: the same calls to a no-op builtin."""
+    noop_builtin = _pyhost.noop
+    tags = ["shard:1", "env:bench"]
+    for i in range(n):
+        noop_builtin("bench.metric", float(i), tags)

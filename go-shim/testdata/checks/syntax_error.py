@@ -1,0 +1,6 @@
+from pyhost import AgentCheck
+
+
+class Broken(AgentCheck)
+    def check(self, instance):
+        pass
