@@ -2,24 +2,30 @@
 //! then forwards to the engine, all inside one panic boundary.
 
 use pyhost_abi::{
-    ffi_boundary, pyhost_buffer, pyhost_bytes, pyhost_check, pyhost_check_class,
+    check_out, ffi_boundary, pyhost_buffer, pyhost_bytes, pyhost_check, pyhost_check_class,
     pyhost_check_config, pyhost_error, pyhost_function, pyhost_runtime, pyhost_runtime_options,
-    pyhost_status, pyhost_str, write_out, Failure, PYHOST_ABI_VERSION,
+    pyhost_status, pyhost_str, Failure, PYHOST_ABI_VERSION,
 };
 
 use crate::loader;
 
 /// Runs `body` inside the boundary; `Ok(status)` is a status the engine
 /// already reported (with its own error written), returned as it is.
-fn forward<F>(out_error: *mut *mut pyhost_error, body: F) -> pyhost_status
+///
+/// # Safety
+/// `out_error` must be NULL or valid for writes.
+unsafe fn forward<F>(out_error: *mut *mut pyhost_error, body: F) -> pyhost_status
 where
     F: FnOnce() -> Result<pyhost_status, Failure>,
 {
     let mut forwarded = pyhost_status::PYHOST_STATUS_OK;
-    let status = ffi_boundary(out_error, || {
-        forwarded = body()?;
-        Ok(())
-    });
+    // SAFETY: forwarded to the caller.
+    let status = unsafe {
+        ffi_boundary(out_error, || {
+            forwarded = body()?;
+            Ok(())
+        })
+    };
     if status == pyhost_status::PYHOST_STATUS_OK {
         forwarded
     } else {
@@ -45,7 +51,7 @@ pub extern "C" fn pyhost_abi_version() -> u32 {
 /// The library's version, a static string (never freed).
 #[no_mangle]
 pub extern "C" fn pyhost_version() -> pyhost_str {
-    pyhost_str::from_str(env!("CARGO_PKG_VERSION"))
+    pyhost_str::borrow(env!("CARGO_PKG_VERSION"))
 }
 
 /// Frees an error. NULL is ignored.
@@ -80,14 +86,16 @@ pub unsafe extern "C" fn pyhost_runtime_start(
     out_runtime: *mut pyhost_runtime,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    forward(out_error, || {
+    let body = || {
         not_null(options, "options")?;
-        write_out(out_runtime, "out_runtime")?;
+        check_out(out_runtime, "out_runtime")?;
         // SAFETY: non-null, valid per the contract.
         let engine = loader::load(unsafe { &*options })?;
         // SAFETY: arguments checked above.
         Ok(unsafe { (engine.table.runtime_start)(options, out_runtime, out_error) })
-    })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { forward(out_error, body) }
 }
 
 /// Shuts a runtime down: new calls fail with `PYHOST_STATUS_SHUTDOWN`, running
@@ -103,11 +111,13 @@ pub unsafe extern "C" fn pyhost_runtime_shutdown(
     timeout_ms: u64,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    forward(out_error, || {
+    let body = || {
         let engine = loader::loaded()?;
         // SAFETY: plain values only.
         Ok(unsafe { (engine.table.runtime_shutdown)(runtime, timeout_ms, out_error) })
-    })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { forward(out_error, body) }
 }
 
 /// Describes the embedded interpreter as a JSON object: `version`,
@@ -121,12 +131,14 @@ pub unsafe extern "C" fn pyhost_runtime_python_info(
     out_json: *mut pyhost_bytes,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    forward(out_error, || {
-        write_out(out_json, "out_json")?;
+    let body = || {
+        check_out(out_json, "out_json")?;
         let engine = loader::loaded()?;
         // SAFETY: arguments checked above.
         Ok(unsafe { (engine.table.runtime_python_info)(runtime, out_json, out_error) })
-    })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { forward(out_error, body) }
 }
 
 /// Loads a check class from `source`: a path to a `.py` file, or an importable
@@ -143,12 +155,16 @@ pub unsafe extern "C" fn pyhost_check_class_load(
     out_class: *mut pyhost_check_class,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    forward(out_error, || {
-        write_out(out_class, "out_class")?;
+    let body = || {
+        check_out(out_class, "out_class")?;
         let engine = loader::loaded()?;
         // SAFETY: arguments checked above.
-        Ok(unsafe { (engine.table.check_class_load)(runtime, source, class_name, out_class, out_error) })
-    })
+        Ok(unsafe {
+            (engine.table.check_class_load)(runtime, source, class_name, out_class, out_error)
+        })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { forward(out_error, body) }
 }
 
 /// Frees a check class handle. Checks made from it stay valid.
@@ -161,11 +177,13 @@ pub unsafe extern "C" fn pyhost_check_class_free(
     class: pyhost_check_class,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    forward(out_error, || {
+    let body = || {
         let engine = loader::loaded()?;
         // SAFETY: plain values only.
         Ok(unsafe { (engine.table.check_class_free)(runtime, class, out_error) })
-    })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { forward(out_error, body) }
 }
 
 /// Creates a check instance: `class(name, init_config, [instance])`, the JSON
@@ -182,13 +200,15 @@ pub unsafe extern "C" fn pyhost_check_new(
     out_check: *mut pyhost_check,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    forward(out_error, || {
+    let body = || {
         not_null(config, "config")?;
-        write_out(out_check, "out_check")?;
+        check_out(out_check, "out_check")?;
         let engine = loader::loaded()?;
         // SAFETY: arguments checked above.
         Ok(unsafe { (engine.table.check_new)(runtime, class, config, out_check, out_error) })
-    })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { forward(out_error, body) }
 }
 
 /// Runs a check once on the calling thread and returns everything it
@@ -205,12 +225,14 @@ pub unsafe extern "C" fn pyhost_check_run(
     out_batch: *mut pyhost_bytes,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    forward(out_error, || {
-        write_out(out_batch, "out_batch")?;
+    let body = || {
+        check_out(out_batch, "out_batch")?;
         let engine = loader::loaded()?;
         // SAFETY: arguments checked above.
         Ok(unsafe { (engine.table.check_run)(runtime, check, out_batch, out_error) })
-    })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { forward(out_error, body) }
 }
 
 /// Asks a running check to stop: `CheckCancelled` (a `BaseException`) is
@@ -225,11 +247,13 @@ pub unsafe extern "C" fn pyhost_check_cancel(
     check: pyhost_check,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    forward(out_error, || {
+    let body = || {
         let engine = loader::loaded()?;
         // SAFETY: plain values only.
         Ok(unsafe { (engine.table.check_cancel)(runtime, check, out_error) })
-    })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { forward(out_error, body) }
 }
 
 /// Frees a check. A run in progress finishes and returns its batch.
@@ -242,11 +266,13 @@ pub unsafe extern "C" fn pyhost_check_free(
     check: pyhost_check,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    forward(out_error, || {
+    let body = || {
         let engine = loader::loaded()?;
         // SAFETY: plain values only.
         Ok(unsafe { (engine.table.check_free)(runtime, check, out_error) })
-    })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { forward(out_error, body) }
 }
 
 /// Looks up `module.name` (importing the module) for repeated calls.
@@ -261,12 +287,14 @@ pub unsafe extern "C" fn pyhost_function_load(
     out_function: *mut pyhost_function,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    forward(out_error, || {
-        write_out(out_function, "out_function")?;
+    let body = || {
+        check_out(out_function, "out_function")?;
         let engine = loader::loaded()?;
         // SAFETY: arguments checked above.
         Ok(unsafe { (engine.table.function_load)(runtime, module, name, out_function, out_error) })
-    })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { forward(out_error, body) }
 }
 
 /// Calls a function with positional arguments given as a JSON array (empty
@@ -287,18 +315,24 @@ pub unsafe extern "C" fn pyhost_function_call(
     out_result: *mut pyhost_bytes,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    forward(out_error, || {
-        write_out(out_len, "out_len")?;
-        write_out(out_result, "out_result")?;
+    let body = || {
+        check_out(out_len, "out_len")?;
+        check_out(out_result, "out_result")?;
         if scratch.ptr.is_null() && scratch.cap != 0 {
-            return Err(Failure::invalid_argument("scratch is NULL with a non-zero capacity"));
+            return Err(Failure::invalid_argument(
+                "scratch is NULL with a non-zero capacity",
+            ));
         }
         let engine = loader::loaded()?;
         // SAFETY: arguments checked above.
         Ok(unsafe {
-            (engine.table.function_call)(runtime, function, args_json, scratch, out_len, out_result, out_error)
+            (engine.table.function_call)(
+                runtime, function, args_json, scratch, out_len, out_result, out_error,
+            )
         })
-    })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { forward(out_error, body) }
 }
 
 /// Frees a function handle.
@@ -311,16 +345,18 @@ pub unsafe extern "C" fn pyhost_function_free(
     function: pyhost_function,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    forward(out_error, || {
+    let body = || {
         let engine = loader::loaded()?;
         // SAFETY: plain values only.
         Ok(unsafe { (engine.table.function_free)(runtime, function, out_error) })
-    })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { forward(out_error, body) }
 }
 
 /// A static, human-readable name for a status (e.g. "PYHOST_STATUS_SHUTDOWN");
 /// never freed.
 #[no_mangle]
 pub extern "C" fn pyhost_status_name(status: u32) -> pyhost_str {
-    pyhost_str::from_str(pyhost_status::name_of(status))
+    pyhost_str::borrow(pyhost_status::name_of(status))
 }

@@ -22,12 +22,17 @@ static LOADING: Mutex<()> = Mutex::new(());
 
 /// The engine, if a runtime start has loaded it.
 pub fn loaded() -> Result<&'static Engine, Failure> {
-    ENGINE.get().ok_or_else(|| Failure::invalid_handle("no pyhost runtime has been started"))
+    ENGINE
+        .get()
+        .ok_or_else(|| Failure::invalid_handle("no pyhost runtime has been started"))
 }
 
 fn unavailable(what: &str, path: &str, err: libloading::Error) -> Failure {
     // libloading's own text is generic; the loader's reason is in source().
-    let detail = err.source().map(|s| s.to_string()).unwrap_or_else(|| err.to_string());
+    let detail = err
+        .source()
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| err.to_string());
     Failure::new(
         pyhost_status::PYHOST_STATUS_PYTHON_UNAVAILABLE,
         format!("cannot load {what} {path}: {detail}"),
@@ -49,7 +54,9 @@ pub fn load(options: &pyhost_runtime_options) -> Result<&'static Engine, Failure
         PathBuf::from(env!("PYHOST_DEFAULT_ENGINE"))
     };
 
-    let _guard = LOADING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _guard = LOADING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(engine) = ENGINE.get() {
         if !requested.is_empty() && engine.path != path {
             return Err(Failure::new(
@@ -86,7 +93,10 @@ pub fn load(options: &pyhost_runtime_options) -> Result<&'static Engine, Failure
     if table.is_null() {
         return Err(Failure::new(
             pyhost_status::PYHOST_STATUS_ABI_MISMATCH,
-            format!("the engine {} does not speak ABI version {PYHOST_ABI_VERSION}", path.display()),
+            format!(
+                "the engine {} does not speak ABI version {PYHOST_ABI_VERSION}",
+                path.display()
+            ),
         ));
     }
     // SAFETY: the engine returns a pointer to a static table.

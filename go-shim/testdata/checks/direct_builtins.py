@@ -1,6 +1,6 @@
 """Calls the in-memory aggregator directly with wrong types; records what it raised."""
-import aggregator
 
+import aggregator
 from pyhost import AgentCheck
 
 

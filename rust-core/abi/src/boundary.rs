@@ -17,7 +17,12 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(status: pyhost_status, message: impl Into<String>) -> Failure {
-        Failure { status, type_name: String::new(), message: message.into(), traceback: String::new() }
+        Failure {
+            status,
+            type_name: String::new(),
+            message: message.into(),
+            traceback: String::new(),
+        }
     }
 
     pub fn invalid_argument(message: impl Into<String>) -> Failure {
@@ -29,13 +34,21 @@ impl Failure {
     }
 
     pub fn python(type_name: String, message: String, traceback: String) -> Failure {
-        Failure { status: pyhost_status::PYHOST_STATUS_PYTHON_EXCEPTION, type_name, message, traceback }
+        Failure {
+            status: pyhost_status::PYHOST_STATUS_PYTHON_EXCEPTION,
+            type_name,
+            message,
+            traceback,
+        }
     }
 
     fn leak(s: String) -> pyhost_str {
         let boxed: Box<[u8]> = s.into_bytes().into_boxed_slice();
         let len = boxed.len();
-        pyhost_str { ptr: Box::into_raw(boxed) as *const u8, len }
+        pyhost_str {
+            ptr: Box::into_raw(boxed) as *const u8,
+            len,
+        }
     }
 
     /// Moves the failure to the heap as a C-visible error.
@@ -79,7 +92,10 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// Runs `body`, turning a `Failure` or a panic into a status and, when
 /// `out_error` is not NULL, an owned error written through it. Nothing is
 /// written on success.
-pub fn ffi_boundary<F>(out_error: *mut *mut pyhost_error, body: F) -> pyhost_status
+///
+/// # Safety
+/// `out_error` must be NULL or valid for writes.
+pub unsafe fn ffi_boundary<F>(out_error: *mut *mut pyhost_error, body: F) -> pyhost_status
 where
     F: FnOnce() -> Result<(), Failure>,
 {
@@ -101,22 +117,10 @@ where
 
 /// Checks that an out-pointer is usable before any work is done, so that
 /// outputs are written only on success and a NULL never reaches a write.
-pub fn write_out<T>(out: *mut T, name: &str) -> Result<OutSlot<T>, Failure> {
+pub fn check_out<T>(out: *const T, name: &str) -> Result<(), Failure> {
     if out.is_null() {
         Err(Failure::invalid_argument(format!("{name} is NULL")))
     } else {
-        Ok(OutSlot(out))
-    }
-}
-
-/// A non-null out-pointer, written once on success.
-pub struct OutSlot<T>(*mut T);
-
-impl<T> OutSlot<T> {
-    /// # Safety
-    /// The pointer must be valid for writes (the C API contract).
-    pub unsafe fn set(self, value: T) {
-        // SAFETY: non-null checked in `write_out`; validity is the caller's contract.
-        unsafe { self.0.write(value) }
+        Ok(())
     }
 }

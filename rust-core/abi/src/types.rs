@@ -62,10 +62,16 @@ pub struct pyhost_str {
 }
 
 impl pyhost_str {
-    pub const EMPTY: pyhost_str = pyhost_str { ptr: ptr::null(), len: 0 };
+    pub const EMPTY: pyhost_str = pyhost_str {
+        ptr: ptr::null(),
+        len: 0,
+    };
 
-    pub fn from_str(s: &str) -> pyhost_str {
-        pyhost_str { ptr: s.as_ptr(), len: s.len() }
+    pub fn borrow(s: &str) -> pyhost_str {
+        pyhost_str {
+            ptr: s.as_ptr(),
+            len: s.len(),
+        }
     }
 
     /// # Safety
@@ -75,7 +81,9 @@ impl pyhost_str {
             return Ok(&[]);
         }
         if self.ptr.is_null() {
-            return Err(Failure::invalid_argument("NULL string with a non-zero length"));
+            return Err(Failure::invalid_argument(
+                "NULL string with a non-zero length",
+            ));
         }
         // SAFETY: non-null, and the caller guarantees `len` readable bytes.
         Ok(unsafe { std::slice::from_raw_parts(self.ptr, self.len) })
@@ -110,11 +118,19 @@ pub struct pyhost_bytes {
 }
 
 impl pyhost_bytes {
-    pub const EMPTY: pyhost_bytes = pyhost_bytes { ptr: ptr::null_mut(), len: 0, cap: 0 };
+    pub const EMPTY: pyhost_bytes = pyhost_bytes {
+        ptr: ptr::null_mut(),
+        len: 0,
+        cap: 0,
+    };
 
     pub fn from_vec(v: Vec<u8>) -> pyhost_bytes {
         let mut v = std::mem::ManuallyDrop::new(v);
-        pyhost_bytes { ptr: v.as_mut_ptr(), len: v.len(), cap: v.capacity() }
+        pyhost_bytes {
+            ptr: v.as_mut_ptr(),
+            len: v.len(),
+            cap: v.capacity(),
+        }
     }
 
     /// # Safety

@@ -6,7 +6,9 @@
 //! 4–5× the call); a wrong type raises TypeError or ValueError, and a record
 //! that fails half-way is rolled back, so the batch is never corrupted.
 
-use pyhost_abi::batch::{Writer, PYHOST_BATCH_EVENT, PYHOST_BATCH_METRIC, PYHOST_BATCH_SERVICE_CHECK};
+use pyhost_abi::batch::{
+    Writer, PYHOST_BATCH_EVENT, PYHOST_BATCH_METRIC, PYHOST_BATCH_SERVICE_CHECK,
+};
 use pyhost_abi::pyhost_str;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyBaseException, PyTypeError, PyValueError};
@@ -30,7 +32,8 @@ pub fn register_before_start() {
 }
 
 fn route(check_id: &str) -> PyResult<sinks::Route> {
-    sinks::route(check_id).ok_or_else(|| PyValueError::new_err(format!("unknown check id {check_id:?}")))
+    sinks::route(check_id)
+        .ok_or_else(|| PyValueError::new_err(format!("unknown check id {check_id:?}")))
 }
 
 /// Writes `tags` (None, or a list/tuple of str) as a counted list.
@@ -66,15 +69,24 @@ fn write_tags(w: &mut Writer, tags: &Bound<'_, PyAny>) -> PyResult<()> {
 }
 
 fn not_str_tag(item: &Bound<'_, PyAny>) -> PyErr {
-    PyTypeError::new_err(format!("tags must be str, not {}: {}", type_name(item), repr(item)))
+    PyTypeError::new_err(format!(
+        "tags must be str, not {}: {}",
+        type_name(item),
+        repr(item)
+    ))
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
 }
 
 fn repr(obj: &Bound<'_, PyAny>) -> String {
-    obj.repr().map(|r| r.to_string()).unwrap_or_else(|_| "?".into())
+    obj.repr()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| "?".into())
 }
 
 /// Runs `write` on the sink's batch; a failure rolls the record back.
@@ -120,14 +132,27 @@ pub mod aggregator {
     ) -> PyResult<()> {
         let _ = check;
         if !(0..=6).contains(&mtype) {
-            return Err(PyValueError::new_err(format!("unknown metric type {mtype} (expected 0..6)")));
+            return Err(PyValueError::new_err(format!(
+                "unknown metric type {mtype} (expected 0..6)"
+            )));
         }
         if !value.is_finite() {
-            return Err(PyValueError::new_err(format!("metric {name:?} value {value} is not finite")));
+            return Err(PyValueError::new_err(format!(
+                "metric {name:?} value {value} is not finite"
+            )));
         }
         let route = route(check_id)?;
         if let Some(callback) = route.runtime.metric_callback {
-            return deliver_one(callback, route.runtime.metric_context, check_id, mtype, name, value, tags, hostname);
+            return deliver_one(
+                callback,
+                route.runtime.metric_context,
+                check_id,
+                mtype,
+                name,
+                value,
+                tags,
+                hostname,
+            );
         }
         let mut w = route.sink.lock();
         let mark = w.mark();
@@ -171,11 +196,15 @@ pub mod aggregator {
 
     /// submit_event(check, check_id, event)
     #[pyfunction]
-    fn submit_event(check: &Bound<'_, PyAny>, check_id: &str, event: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn submit_event(
+        check: &Bound<'_, PyAny>,
+        check_id: &str,
+        event: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let _ = check;
-        let event = event
-            .cast::<PyDict>()
-            .map_err(|_| PyTypeError::new_err(format!("event must be a dict, not {}", type_name(event))))?;
+        let event = event.cast::<PyDict>().map_err(|_| {
+            PyTypeError::new_err(format!("event must be a dict, not {}", type_name(event)))
+        })?;
         let mut json = Vec::with_capacity(128);
         convert::py_to_json(event.as_any(), &mut json)?;
         let json = String::from_utf8(json).map_err(|e| PyValueError::new_err(e.to_string()))?;
@@ -191,7 +220,16 @@ pub mod aggregator {
 /// the host per metric, with every tag copied into a new array.
 #[allow(clippy::too_many_arguments)]
 fn deliver_one(
-    callback: unsafe extern "C" fn(usize, pyhost_str, i32, pyhost_str, f64, *const pyhost_str, usize, pyhost_str),
+    callback: unsafe extern "C" fn(
+        usize,
+        pyhost_str,
+        i32,
+        pyhost_str,
+        f64,
+        *const pyhost_str,
+        usize,
+        pyhost_str,
+    ),
     context: usize,
     check_id: &str,
     mtype: i64,
@@ -208,19 +246,19 @@ fn deliver_one(
             owned.push(tag.to_str()?.to_owned());
         }
     }
-    let views: Vec<pyhost_str> = owned.iter().map(|t| pyhost_str::from_str(t)).collect();
+    let views: Vec<pyhost_str> = owned.iter().map(|t| pyhost_str::borrow(t)).collect();
     // SAFETY: the host registered this callback for these arguments; every
     // view outlives the call.
     unsafe {
         callback(
             context,
-            pyhost_str::from_str(check_id),
+            pyhost_str::borrow(check_id),
             mtype as i32,
-            pyhost_str::from_str(name),
+            pyhost_str::borrow(name),
             value,
             views.as_ptr(),
             views.len(),
-            pyhost_str::from_str(hostname.unwrap_or("")),
+            pyhost_str::borrow(hostname.unwrap_or("")),
         )
     };
     Ok(())

@@ -34,10 +34,16 @@ fn parse_json(text: &str, what: &str) -> Result<serde_json::Value, Failure> {
     if text.is_empty() {
         return Ok(serde_json::Value::Object(Default::default()));
     }
-    serde_json::from_str(text).map_err(|e| Failure::invalid_argument(format!("{what} is not valid JSON: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| Failure::invalid_argument(format!("{what} is not valid JSON: {e}")))
 }
 
-pub fn load_class(py: Python<'_>, runtime: &RuntimeState, source: &str, class_name: &str) -> Result<u64, Failure> {
+pub fn load_class(
+    py: Python<'_>,
+    runtime: &RuntimeState,
+    source: &str,
+    class_name: &str,
+) -> Result<u64, Failure> {
     if source.is_empty() {
         return Err(Failure::invalid_argument("the check source is empty"));
     }
@@ -62,15 +68,21 @@ pub fn new_check(
         unreachable!("kind checked by the registry")
     };
     if config.name.is_empty() || config.check_id.is_empty() {
-        return Err(Failure::invalid_argument("a check needs a name and a check id"));
+        return Err(Failure::invalid_argument(
+            "a check needs a name and a check id",
+        ));
     }
     let init_config = parse_json(config.init_config_json, "init_config")?;
     let instance = parse_json(config.instance_json, "the instance")?;
     if !init_config.is_object() {
-        return Err(Failure::invalid_argument("init_config must be a JSON object"));
+        return Err(Failure::invalid_argument(
+            "init_config must be a JSON object",
+        ));
     }
     if !instance.is_object() {
-        return Err(Failure::invalid_argument("the instance must be a JSON object"));
+        return Err(Failure::invalid_argument(
+            "the instance must be a JSON object",
+        ));
     }
     let init_config = convert::json_to_py(py, &init_config).map_err(py_fail(py))?;
     let instance = convert::json_to_py(py, &instance).map_err(py_fail(py))?;
@@ -80,7 +92,11 @@ pub fn new_check(
     let made = class
         .bind(py)
         .call1((config.name, init_config, instances))
-        .and_then(|object| object.setattr(intern!(py, "check_id"), config.check_id).map(|()| object));
+        .and_then(|object| {
+            object
+                .setattr(intern!(py, "check_id"), config.check_id)
+                .map(|()| object)
+        });
     let object = match made {
         Ok(object) => object,
         Err(e) => {
@@ -95,10 +111,18 @@ pub fn new_check(
         running_on: AtomicU64::new(0),
         freed: AtomicBool::new(false),
     };
-    Ok(registry::insert(py, runtime, Object::Check(Arc::new(entry))))
+    Ok(registry::insert(
+        py,
+        runtime,
+        Object::Check(Arc::new(entry)),
+    ))
 }
 
-fn get_check(py: Python<'_>, runtime: &RuntimeState, check: u64) -> Result<Arc<CheckEntry>, Failure> {
+fn get_check(
+    py: Python<'_>,
+    runtime: &RuntimeState,
+    check: u64,
+) -> Result<Arc<CheckEntry>, Failure> {
     match registry::get(py, runtime, check, KIND_CHECK)? {
         Object::Check(entry) => Ok(entry),
         _ => unreachable!("kind checked by the registry"),
@@ -110,8 +134,15 @@ pub fn run(py: Python<'_>, runtime: &RuntimeState, check: u64) -> Result<Vec<u8>
     let entry = get_check(py, runtime, check)?;
     // SAFETY: plain query of the current thread's id.
     let thread = unsafe { ffi::PyThread_get_thread_ident() } as u64;
-    if entry.running_on.compare_exchange(0, thread, Ordering::SeqCst, Ordering::SeqCst).is_err() {
-        return Err(Failure::new(pyhost_status::PYHOST_STATUS_BUSY, format!("check {} is already running", entry.check_id)));
+    if entry
+        .running_on
+        .compare_exchange(0, thread, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        return Err(Failure::new(
+            pyhost_status::PYHOST_STATUS_BUSY,
+            format!("check {} is already running", entry.check_id),
+        ));
     }
     let outcome = entry.object.bind(py).call_method0(intern!(py, "run"));
     // Still holding the GIL since run() returned: clear the running mark and
@@ -156,8 +187,22 @@ fn record_run_result(py: Python<'_>, w: &mut pyhost_abi::batch::Writer, result: 
     if result.is_none() {
         return;
     }
-    let Ok(text) = result.cast::<PyString>().map(|s| s.to_string_lossy().into_owned()) else {
-        w.error("pyhost.InvalidRunResult", &format!("run() returned {}, expected str", result.get_type().name().map(|n| n.to_string()).unwrap_or_default()), "");
+    let Ok(text) = result
+        .cast::<PyString>()
+        .map(|s| s.to_string_lossy().into_owned())
+    else {
+        w.error(
+            "pyhost.InvalidRunResult",
+            &format!(
+                "run() returned {}, expected str",
+                result
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ),
+            "",
+        );
         return;
     };
     if text.is_empty() {
@@ -166,7 +211,13 @@ fn record_run_result(py: Python<'_>, w: &mut pyhost_abi::batch::Writer, result: 
     match serde_json::from_str::<serde_json::Value>(&text) {
         Ok(serde_json::Value::Array(errors)) if !errors.is_empty() => {
             for error in errors {
-                let field = |k: &str| error.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+                let field = |k: &str| {
+                    error
+                        .get(k)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("")
+                        .to_owned()
+                };
                 w.error(&field("type"), &field("message"), &field("traceback"));
             }
         }
@@ -212,12 +263,23 @@ pub fn free_class(py: Python<'_>, runtime: &RuntimeState, class: u64) -> Result<
     registry::remove(py, runtime, class, KIND_CLASS).map(drop)
 }
 
-pub fn load_function(py: Python<'_>, runtime: &RuntimeState, module: &str, name: &str) -> Result<u64, Failure> {
+pub fn load_function(
+    py: Python<'_>,
+    runtime: &RuntimeState,
+    module: &str,
+    name: &str,
+) -> Result<u64, Failure> {
     if module.is_empty() || name.is_empty() {
-        return Err(Failure::invalid_argument("a function needs a module and a name"));
+        return Err(Failure::invalid_argument(
+            "a function needs a module and a name",
+        ));
     }
     let function = host::call(py, "load_function", (module, name)).map_err(py_fail(py))?;
-    Ok(registry::insert(py, runtime, Object::Function(function.unbind())))
+    Ok(registry::insert(
+        py,
+        runtime,
+        Object::Function(function.unbind()),
+    ))
 }
 
 /// Calls a function with a JSON array of positional arguments; appends the
@@ -235,12 +297,19 @@ pub fn call_function(
     let result = if args_json.is_empty() || args_json == b"[]" {
         function.bind(py).call0()
     } else {
-        let args: serde_json::Value = serde_json::from_slice(args_json)
-            .map_err(|e| Failure::invalid_argument(format!("the arguments are not valid JSON: {e}")))?;
+        let args: serde_json::Value = serde_json::from_slice(args_json).map_err(|e| {
+            Failure::invalid_argument(format!("the arguments are not valid JSON: {e}"))
+        })?;
         let serde_json::Value::Array(items) = args else {
-            return Err(Failure::invalid_argument("the arguments must be a JSON array"));
+            return Err(Failure::invalid_argument(
+                "the arguments must be a JSON array",
+            ));
         };
-        let items = items.iter().map(|v| convert::json_to_py(py, v)).collect::<PyResult<Vec<_>>>().map_err(py_fail(py))?;
+        let items = items
+            .iter()
+            .map(|v| convert::json_to_py(py, v))
+            .collect::<PyResult<Vec<_>>>()
+            .map_err(py_fail(py))?;
         let args = PyTuple::new(py, items).map_err(py_fail(py))?;
         function.bind(py).call1(args)
     }

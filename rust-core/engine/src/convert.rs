@@ -62,7 +62,9 @@ fn write_value(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyRes
     } else if let Ok(f) = obj.cast::<PyFloat>() {
         let v = f.value();
         if !v.is_finite() {
-            return Err(PyValueError::new_err(format!("{v} cannot be represented in JSON")));
+            return Err(PyValueError::new_err(format!(
+                "{v} cannot be represented in JSON"
+            )));
         }
         serde_json::to_writer(&mut *out, &v).map_err(|e| PyValueError::new_err(e.to_string()))?;
     } else if let Ok(s) = obj.cast::<PyString>() {
@@ -91,9 +93,9 @@ fn write_value(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyRes
             if n > 0 {
                 out.push(b',');
             }
-            let key = k.cast::<PyString>().map_err(|_| {
-                PyTypeError::new_err("JSON object keys must be str")
-            })?;
+            let key = k
+                .cast::<PyString>()
+                .map_err(|_| PyTypeError::new_err("JSON object keys must be str"))?;
             write_str(key.to_str()?, out);
             out.push(b':');
             write_value(&v, out, depth + 1)?;
@@ -101,7 +103,9 @@ fn write_value(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyRes
         out.push(b'}');
     } else {
         let type_name = obj.get_type().name()?;
-        return Err(PyTypeError::new_err(format!("a {type_name} cannot be represented in JSON")));
+        return Err(PyTypeError::new_err(format!(
+            "a {type_name} cannot be represented in JSON"
+        )));
     }
     Ok(())
 }

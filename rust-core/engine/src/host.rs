@@ -30,7 +30,10 @@ pub fn call<'py>(
     name: &str,
     args: impl pyo3::call::PyCallArgs<'py>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let module = HOST_MODULE.get(py).expect("bootstrap ran at start").bind(py);
+    let module = HOST_MODULE
+        .get(py)
+        .expect("bootstrap ran at start")
+        .bind(py);
     module.getattr(name)?.call1(args)
 }
 
@@ -45,7 +48,10 @@ pub fn python_failure(py: Python<'_>, err: &PyErr) -> Failure {
     match described {
         Ok((type_name, message, traceback)) => Failure::python(type_name, message, traceback),
         Err(()) => Failure::python(
-            err.get_type(py).name().map(|n| n.to_string()).unwrap_or_default(),
+            err.get_type(py)
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
             err.value(py).to_string(),
             String::new(),
         ),
@@ -57,7 +63,9 @@ pub fn python_failure(py: Python<'_>, err: &PyErr) -> Failure {
 pub fn emit_log(py: Python<'_>, level: i32, logger: &str, check_id: &str, message: &str) {
     let runtime = sinks::runtime_of(check_id).or_else(registry::latest_open_runtime);
     let Some(runtime) = runtime else { return };
-    let Some(callback) = runtime.log_callback else { return };
+    let Some(callback) = runtime.log_callback else {
+        return;
+    };
     let context = runtime.log_context;
     py.detach(|| {
         // SAFETY: the host registered this callback for exactly these arguments;
@@ -66,9 +74,9 @@ pub fn emit_log(py: Python<'_>, level: i32, logger: &str, check_id: &str, messag
             callback(
                 context,
                 level,
-                pyhost_str::from_str(logger),
-                pyhost_str::from_str(check_id),
-                pyhost_str::from_str(message),
+                pyhost_str::borrow(logger),
+                pyhost_str::borrow(check_id),
+                pyhost_str::borrow(message),
             )
         }
     });

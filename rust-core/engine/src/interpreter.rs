@@ -39,7 +39,11 @@ pub fn build_python() -> &'static str {
 /// executable (or none); an initialisation failure is reported every time.
 pub fn ensure_started(executable: &str) -> Result<(), Failure> {
     let mut started = STARTED.lock().unwrap_or_else(|p| p.into_inner());
-    let wanted = if executable.is_empty() { build_python().to_owned() } else { executable.to_owned() };
+    let wanted = if executable.is_empty() {
+        build_python().to_owned()
+    } else {
+        executable.to_owned()
+    };
     match &*started {
         Some(Ok(s)) if executable.is_empty() || s.executable == wanted => Ok(()),
         Some(Ok(s)) => Err(Failure::new(
@@ -75,7 +79,12 @@ fn start_on_own_thread(executable: String) -> Result<(), Failure> {
                 }
             }
         })
-        .map_err(|e| Failure::new(pyhost_status::PYHOST_STATUS_PYTHON_UNAVAILABLE, e.to_string()))?;
+        .map_err(|e| {
+            Failure::new(
+                pyhost_status::PYHOST_STATUS_PYTHON_UNAVAILABLE,
+                e.to_string(),
+            )
+        })?;
     done_rx.recv().unwrap_or_else(|_| {
         Err(Failure::new(
             pyhost_status::PYHOST_STATUS_PANIC,
@@ -87,7 +96,8 @@ fn start_on_own_thread(executable: String) -> Result<(), Failure> {
 /// # Safety
 /// Must be called once, on the thread that will be CPython's main thread.
 unsafe fn initialize_here(executable: &str) -> Result<(), Failure> {
-    let unavailable = |msg: String| Failure::new(pyhost_status::PYHOST_STATUS_PYTHON_UNAVAILABLE, msg);
+    let unavailable =
+        |msg: String| Failure::new(pyhost_status::PYHOST_STATUS_PYTHON_UNAVAILABLE, msg);
     builtins::register_before_start();
 
     let mut config = MaybeUninit::<ffi::PyConfig>::uninit();
@@ -99,16 +109,21 @@ unsafe fn initialize_here(executable: &str) -> Result<(), Failure> {
     // The host owns the process's signals.
     config.install_signal_handlers = 0;
     config.parse_argv = 0;
-    let exe = CString::new(executable).map_err(|_| unavailable("python executable contains NUL".into()))?;
+    let exe = CString::new(executable)
+        .map_err(|_| unavailable("python executable contains NUL".into()))?;
     // SAFETY: config initialised above; exe is a valid C string. Setting the
     // program name makes CPython compute prefix and sys.path as that
     // executable would, a virtual environment's site-packages included.
-    let status = unsafe { ffi::PyConfig_SetBytesString(config, &mut config.program_name, exe.as_ptr()) };
+    let status =
+        unsafe { ffi::PyConfig_SetBytesString(config, &mut config.program_name, exe.as_ptr()) };
     // SAFETY: reading a status returned by CPython.
     if unsafe { ffi::PyStatus_Exception(status) } != 0 {
         // SAFETY: releasing the config's allocations.
         unsafe { ffi::PyConfig_Clear(config) };
-        return Err(unavailable(format!("cannot configure Python: {}", status_message(&status))));
+        return Err(unavailable(format!(
+            "cannot configure Python: {}",
+            status_message(&status)
+        )));
     }
     // SAFETY: config is complete; this thread becomes CPython's main thread.
     let status = unsafe { ffi::Py_InitializeFromConfig(config) };
@@ -132,7 +147,9 @@ fn status_message(status: &ffi::PyStatus) -> String {
         return "unknown error".into();
     }
     // SAFETY: CPython sets err_msg to a static C string.
-    unsafe { std::ffi::CStr::from_ptr(status.err_msg) }.to_string_lossy().into_owned()
+    unsafe { std::ffi::CStr::from_ptr(status.err_msg) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Keeps this thread's Python thread state alive between calls and deletes it

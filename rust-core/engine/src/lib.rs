@@ -15,9 +15,9 @@ mod sinks;
 use std::time::Duration;
 
 use pyhost_abi::{
-    ffi_boundary, pyhost_buffer, pyhost_bytes, pyhost_check, pyhost_check_class, pyhost_check_config,
-    pyhost_engine_table, pyhost_error, pyhost_function, pyhost_runtime, pyhost_runtime_options,
-    pyhost_status, pyhost_str, Failure, PYHOST_ABI_VERSION,
+    ffi_boundary, pyhost_buffer, pyhost_bytes, pyhost_check, pyhost_check_class,
+    pyhost_check_config, pyhost_engine_table, pyhost_error, pyhost_function, pyhost_runtime,
+    pyhost_runtime_options, pyhost_status, pyhost_str, Failure, PYHOST_ABI_VERSION,
 };
 
 use interpreter::with_python;
@@ -60,7 +60,7 @@ unsafe extern "C" fn runtime_start(
     out_runtime: *mut pyhost_runtime,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    ffi_boundary(out_error, || {
+    let body = || {
         // SAFETY: the core checked `options` for NULL.
         let options = unsafe { &*options };
         // SAFETY: strings valid for the call.
@@ -68,16 +68,23 @@ unsafe extern "C" fn runtime_start(
         let mut paths = Vec::new();
         if options.python_path_len > 0 {
             if options.python_path.is_null() {
-                return Err(Failure::invalid_argument("python_path is NULL with a non-zero length"));
+                return Err(Failure::invalid_argument(
+                    "python_path is NULL with a non-zero length",
+                ));
             }
             // SAFETY: the caller passes `python_path_len` valid strings.
-            let entries = unsafe { std::slice::from_raw_parts(options.python_path, options.python_path_len) };
+            let entries =
+                unsafe { std::slice::from_raw_parts(options.python_path, options.python_path_len) };
             for entry in entries {
                 // SAFETY: as above.
                 paths.push(unsafe { text(*entry, "a python_path entry") }?.to_owned());
             }
         }
-        let level = if options.log_level == 0 { 20 } else { options.log_level };
+        let level = if options.log_level == 0 {
+            20
+        } else {
+            options.log_level
+        };
         interpreter::ensure_started(executable)?;
         with_python(|py| {
             host::call(py, "extend_path", (paths,))?;
@@ -93,7 +100,9 @@ unsafe extern "C" fn runtime_start(
         // SAFETY: the core checked `out_runtime` for NULL.
         unsafe { out_runtime.write(runtime) };
         Ok(())
-    })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
 }
 
 unsafe extern "C" fn runtime_shutdown(
@@ -101,7 +110,7 @@ unsafe extern "C" fn runtime_shutdown(
     timeout_ms: u64,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    ffi_boundary(out_error, || {
+    let body = || {
         // Cancel what is running while the runtime still accepts our own call.
         if let Ok(guard) = registry::enter(runtime) {
             with_python(|py| checks::cancel_all(py, guard.runtime()));
@@ -120,7 +129,9 @@ unsafe extern "C" fn runtime_shutdown(
             with_python(|py| checks::free_all(py, state));
         }
         Ok(())
-    })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
 }
 
 unsafe extern "C" fn runtime_python_info(
@@ -128,10 +139,11 @@ unsafe extern "C" fn runtime_python_info(
     out_json: *mut pyhost_bytes,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    ffi_boundary(out_error, || {
+    let body = || {
         let _guard = registry::enter(runtime)?;
         let json = with_python(|py| {
-            let info = host::call(py, "python_info", ()).map_err(|e| host::python_failure(py, &e))?;
+            let info =
+                host::call(py, "python_info", ()).map_err(|e| host::python_failure(py, &e))?;
             let mut out = Vec::new();
             convert::py_to_json(&info, &mut out).map_err(|e| host::python_failure(py, &e))?;
             Ok::<_, Failure>(out)
@@ -139,7 +151,9 @@ unsafe extern "C" fn runtime_python_info(
         // SAFETY: the core checked `out_json` for NULL.
         unsafe { out_json.write(pyhost_bytes::from_vec(json)) };
         Ok(())
-    })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
 }
 
 unsafe extern "C" fn check_class_load(
@@ -149,15 +163,18 @@ unsafe extern "C" fn check_class_load(
     out_class: *mut pyhost_check_class,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    ffi_boundary(out_error, || {
+    let body = || {
         let guard = registry::enter(runtime)?;
         // SAFETY: strings valid for the call.
-        let (source, class_name) = unsafe { (text(source, "source")?, text(class_name, "class_name")?) };
+        let (source, class_name) =
+            unsafe { (text(source, "source")?, text(class_name, "class_name")?) };
         let id = with_python(|py| checks::load_class(py, guard.runtime(), source, class_name))?;
         // SAFETY: the core checked `out_class` for NULL.
         unsafe { out_class.write(pyhost_check_class { id }) };
         Ok(())
-    })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
 }
 
 unsafe extern "C" fn check_class_free(
@@ -165,10 +182,12 @@ unsafe extern "C" fn check_class_free(
     class: pyhost_check_class,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    ffi_boundary(out_error, || {
+    let body = || {
         let guard = registry::enter(runtime)?;
         with_python(|py| checks::free_class(py, guard.runtime(), class.id))
-    })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
 }
 
 unsafe extern "C" fn check_new(
@@ -178,7 +197,7 @@ unsafe extern "C" fn check_new(
     out_check: *mut pyhost_check,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    ffi_boundary(out_error, || {
+    let body = || {
         let guard = registry::enter(runtime)?;
         // SAFETY: the core checked `config` for NULL; strings valid for the call.
         let config = unsafe { &*config };
@@ -195,7 +214,9 @@ unsafe extern "C" fn check_new(
         // SAFETY: the core checked `out_check` for NULL.
         unsafe { out_check.write(pyhost_check { id }) };
         Ok(())
-    })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
 }
 
 unsafe extern "C" fn check_run(
@@ -204,13 +225,15 @@ unsafe extern "C" fn check_run(
     out_batch: *mut pyhost_bytes,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    ffi_boundary(out_error, || {
+    let body = || {
         let guard = registry::enter(runtime)?;
         let batch = with_python(|py| checks::run(py, guard.runtime(), check.id))?;
         // SAFETY: the core checked `out_batch` for NULL.
         unsafe { out_batch.write(pyhost_bytes::from_vec(batch)) };
         Ok(())
-    })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
 }
 
 unsafe extern "C" fn check_cancel(
@@ -218,10 +241,12 @@ unsafe extern "C" fn check_cancel(
     check: pyhost_check,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    ffi_boundary(out_error, || {
+    let body = || {
         let guard = registry::enter(runtime)?;
         with_python(|py| checks::cancel(py, guard.runtime(), check.id))
-    })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
 }
 
 unsafe extern "C" fn check_free(
@@ -229,10 +254,12 @@ unsafe extern "C" fn check_free(
     check: pyhost_check,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    ffi_boundary(out_error, || {
+    let body = || {
         let guard = registry::enter(runtime)?;
         with_python(|py| checks::free_check(py, guard.runtime(), check.id))
-    })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
 }
 
 unsafe extern "C" fn function_load(
@@ -242,7 +269,7 @@ unsafe extern "C" fn function_load(
     out_function: *mut pyhost_function,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    ffi_boundary(out_error, || {
+    let body = || {
         let guard = registry::enter(runtime)?;
         // SAFETY: strings valid for the call.
         let (module, name) = unsafe { (text(module, "module")?, text(name, "name")?) };
@@ -250,7 +277,9 @@ unsafe extern "C" fn function_load(
         // SAFETY: the core checked `out_function` for NULL.
         unsafe { out_function.write(pyhost_function { id }) };
         Ok(())
-    })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
 }
 
 unsafe extern "C" fn function_call(
@@ -262,7 +291,7 @@ unsafe extern "C" fn function_call(
     out_result: *mut pyhost_bytes,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    ffi_boundary(out_error, || {
+    let body = || {
         let guard = registry::enter(runtime)?;
         // SAFETY: valid for the call.
         let args = unsafe { args_json.as_bytes() }?;
@@ -286,7 +315,9 @@ unsafe extern "C" fn function_call(
             }
         }
         Ok(())
-    })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
 }
 
 unsafe extern "C" fn function_free(
@@ -294,8 +325,10 @@ unsafe extern "C" fn function_free(
     function: pyhost_function,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    ffi_boundary(out_error, || {
+    let body = || {
         let guard = registry::enter(runtime)?;
         with_python(|py| checks::free_function(py, guard.runtime(), function.id))
-    })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
 }

@@ -85,7 +85,11 @@ fn runtime_state(rt: pyhost_runtime) -> Result<&'static RuntimeState, Failure> {
 /// log records that belong to no check.
 pub fn latest_open_runtime() -> Option<&'static RuntimeState> {
     let runtimes = RUNTIMES.read().unwrap_or_else(|p| p.into_inner());
-    runtimes.iter().rev().find(|s| !s.closed.load(Ordering::SeqCst)).copied()
+    runtimes
+        .iter()
+        .rev()
+        .find(|s| !s.closed.load(Ordering::SeqCst))
+        .copied()
 }
 
 /// Proof that a call is in flight on an open runtime; shutdown waits for
@@ -112,7 +116,10 @@ pub fn enter(rt: pyhost_runtime) -> Result<CallGuard, Failure> {
     state.in_flight.fetch_add(1, Ordering::SeqCst);
     let guard = CallGuard(state);
     if state.closed.load(Ordering::SeqCst) {
-        return Err(Failure::new(pyhost_status::PYHOST_STATUS_SHUTDOWN, "the pyhost runtime is shut down"));
+        return Err(Failure::new(
+            pyhost_status::PYHOST_STATUS_SHUTDOWN,
+            "the pyhost runtime is shut down",
+        ));
     }
     Ok(guard)
 }
@@ -136,7 +143,9 @@ pub fn close(rt: pyhost_runtime, timeout: Duration) -> Result<(bool, bool), Fail
 }
 
 pub fn in_flight(rt: pyhost_runtime) -> usize {
-    runtime_state(rt).map(|s| s.in_flight.load(Ordering::SeqCst)).unwrap_or(0)
+    runtime_state(rt)
+        .map(|s| s.in_flight.load(Ordering::SeqCst))
+        .unwrap_or(0)
 }
 
 /// What a handle refers to.
@@ -168,7 +177,10 @@ struct Table {
     free: Vec<u32>,
 }
 
-static TABLE: Mutex<Table> = Mutex::new(Table { slots: Vec::new(), free: Vec::new() });
+static TABLE: Mutex<Table> = Mutex::new(Table {
+    slots: Vec::new(),
+    free: Vec::new(),
+});
 
 const GENERATION_MASK: u32 = 0xFF_FFFF;
 
@@ -182,7 +194,10 @@ pub fn insert(_py: Python<'_>, runtime: &RuntimeState, object: Object) -> u64 {
     let index = match table.free.pop() {
         Some(i) => i,
         None => {
-            table.slots.push(Slot { generation: 1, entry: None });
+            table.slots.push(Slot {
+                generation: 1,
+                entry: None,
+            });
             (table.slots.len() - 1) as u32
         }
     };
@@ -194,7 +209,9 @@ pub fn insert(_py: Python<'_>, runtime: &RuntimeState, object: Object) -> u64 {
 fn locate(table: &Table, runtime: &RuntimeState, handle: u64, kind: u64) -> Result<usize, Failure> {
     let what = kind_name(kind);
     if handle == 0 {
-        return Err(Failure::invalid_handle(format!("the {what} handle is zero")));
+        return Err(Failure::invalid_handle(format!(
+            "the {what} handle is zero"
+        )));
     }
     if handle >> 56 != kind {
         return Err(Failure::invalid_handle(format!(
@@ -205,19 +222,31 @@ fn locate(table: &Table, runtime: &RuntimeState, handle: u64, kind: u64) -> Resu
     let index = ((handle & 0xFFFF_FFFF) as usize).wrapping_sub(1);
     let generation = ((handle >> 32) as u32) & GENERATION_MASK;
     match table.slots.get(index) {
-        Some(Slot { generation: g, entry: Some((owner, _)) }) if *g == generation => {
+        Some(Slot {
+            generation: g,
+            entry: Some((owner, _)),
+        }) if *g == generation => {
             if *owner != runtime.id {
-                Err(Failure::invalid_handle(format!("{what} handle {handle:#x} belongs to another runtime")))
+                Err(Failure::invalid_handle(format!(
+                    "{what} handle {handle:#x} belongs to another runtime"
+                )))
             } else {
                 Ok(index)
             }
         }
-        _ => Err(Failure::invalid_handle(format!("stale or unknown {what} handle {handle:#x} (freed?)"))),
+        _ => Err(Failure::invalid_handle(format!(
+            "stale or unknown {what} handle {handle:#x} (freed?)"
+        ))),
     }
 }
 
 /// Looks a handle up and clones what it refers to.
-pub fn get(py: Python<'_>, runtime: &RuntimeState, handle: u64, kind: u64) -> Result<Object, Failure> {
+pub fn get(
+    py: Python<'_>,
+    runtime: &RuntimeState,
+    handle: u64,
+    kind: u64,
+) -> Result<Object, Failure> {
     let table = table();
     let index = locate(&table, runtime, handle, kind)?;
     Ok(match &table.slots[index].entry {
@@ -229,7 +258,12 @@ pub fn get(py: Python<'_>, runtime: &RuntimeState, handle: u64, kind: u64) -> Re
 }
 
 /// Frees a handle, returning its object so the caller drops it under the GIL.
-pub fn remove(_py: Python<'_>, runtime: &RuntimeState, handle: u64, kind: u64) -> Result<Object, Failure> {
+pub fn remove(
+    _py: Python<'_>,
+    runtime: &RuntimeState,
+    handle: u64,
+    kind: u64,
+) -> Result<Object, Failure> {
     let mut table = table();
     let index = locate(&table, runtime, handle, kind)?;
     let slot = &mut table.slots[index];

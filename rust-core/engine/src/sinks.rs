@@ -47,7 +47,13 @@ pub fn open(check_id: &str, runtime: &'static RuntimeState) -> Result<Arc<Sink>,
         ));
     }
     let sink = Arc::new(Sink::default());
-    routes.insert(check_id.to_owned(), Route { sink: Arc::clone(&sink), runtime });
+    routes.insert(
+        check_id.to_owned(),
+        Route {
+            sink: Arc::clone(&sink),
+            runtime,
+        },
+    );
     Ok(sink)
 }
 

@@ -1,0 +1,103 @@
+# pyhost: one entry point. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The Python to embed. Everything below derives from it, so the libpython
+# the engine links (and loads, through its rpath) is this Python's.
+PYTHON ?= python3
+PYTHON_BASE := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
+PYTHON_VERSION := $(shell $(PYTHON_BASE) -c 'import platform; print(platform.python_version())')
+PYTHON_LIBDIR := $(shell $(PYTHON_BASE) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')
+
+VENV := $(CURDIR)/.venv
+VENV_PY := $(VENV)/bin/python
+TOOLS := $(CURDIR)/.tools
+CBINDGEN_VERSION := 0.29.4
+CBINDGEN := $(TOOLS)/bin/cbindgen
+RELEASE := $(CURDIR)/target/release
+GO ?= go
+
+export PYO3_PYTHON := $(PYTHON_BASE)
+# What the Go tests and the agent embed, and what they check it is.
+export PYHOST_PYTHON := $(VENV_PY)
+export PYHOST_EXPECT_VERSION := $(PYTHON_VERSION)
+export PYHOST_EXPECT_LIBDIR := $(PYTHON_LIBDIR)
+
+.PHONY: help all run build rust agent venv tools header check-header fmt lint \
+        test test-rust test-go test-stress test-python test-e2e bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+all: fmt lint test ## Format, lint and test
+
+run: build ## Build everything and run the example checks until Ctrl-C
+	$(CURDIR)/bin/pyhost-agent -checks-dir python-sdk/examples/checks.d -conf-dir python-sdk/examples/conf.d
+
+build: rust agent ## Build the library, the engine and bin/pyhost-agent
+
+$(VENV_PY):
+	$(PYTHON_BASE) -m venv $(VENV)
+	$(VENV_PY) -m pip install --quiet --upgrade pip
+
+venv: $(VENV)/.installed ## Create .venv with the SDK (editable), pytest and ruff
+$(VENV)/.installed: $(VENV_PY) python-sdk/pyproject.toml
+	$(VENV_PY) -m pip install --quiet -e 'python-sdk[test]' 'ruff==0.17.6'
+	touch $@
+
+tools: $(CBINDGEN) ## Install the pinned cbindgen into .tools
+$(CBINDGEN):
+	cargo install --quiet --locked --root $(TOOLS) cbindgen --version $(CBINDGEN_VERSION)
+
+rust: venv ## Build the static library and the engine
+	cargo build --release --workspace
+
+agent: rust ## Build bin/pyhost-agent
+	cd go-shim && $(GO) build -o $(CURDIR)/bin/pyhost-agent ./cmd/pyhost-agent
+
+header: tools ## Regenerate rust-core/include/pyhost.h
+	cd rust-core && $(CBINDGEN) --quiet --config cbindgen.toml --crate pyhost-core --output include/pyhost.h
+
+check-header: tools ## Fail if the checked-in header differs from a fresh one
+	cd rust-core && $(CBINDGEN) --quiet --config cbindgen.toml --crate pyhost-core --output $(CURDIR)/target/pyhost.h.fresh
+	@diff -u rust-core/include/pyhost.h target/pyhost.h.fresh \
+	  || { echo "pyhost.h is stale: run 'make header' and commit it"; exit 1; }
+
+fmt: venv ## Format Rust, Go and Python sources
+	cargo fmt --all
+	cd go-shim && gofmt -w .
+	$(VENV)/bin/ruff format python-sdk go-shim/testdata tests
+
+lint: venv ## cargo fmt --check, clippy -D warnings, go vet, gofmt, ruff
+	cargo fmt --all -- --check
+	cargo clippy --release --workspace --all-targets -- -D warnings
+	cd go-shim && test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
+	cd go-shim && $(GO) vet ./...
+	$(VENV)/bin/ruff check python-sdk go-shim/testdata tests
+	$(VENV)/bin/ruff format --check python-sdk go-shim/testdata tests
+
+test: lint check-header test-rust test-python test-go test-stress test-e2e ## Everything CI runs
+
+test-rust: rust ## Rust unit and integration tests
+	cargo test --release --workspace
+
+test-python: venv ## The SDK and example checks with plain pytest (no agent)
+	$(VENV)/bin/pytest -q python-sdk
+
+test-go: rust ## Go tests with the race detector
+	cd go-shim && $(GO) test -race -count=1 ./...
+
+test-stress: rust ## 64 goroutines of mixed calls, with -race, GOGC=1 and cgocheck2
+	cd go-shim && GOGC=1 GOEXPERIMENT=cgocheck2 $(GO) test -race -count=1 -run 'Stress' -v . 2>&1 | tail -n 20; exit $${PIPESTATUS[0]}
+
+test-e2e: build ## Cross-language tests: the built agent running real checks
+	$(VENV)/bin/pytest -q tests
+
+bench: rust ## Benchmarks; writes target/bench/results.json and docs/benchmarks.md
+	mkdir -p target/bench
+	cd go-shim && $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./bench/ -args \
+	  -results $(CURDIR)/target/bench/results.json -report $(CURDIR)/docs/benchmarks.md
+
+clean: ## Remove build outputs (keeps .venv and .tools)
+	cargo clean
+	rm -rf bin
