@@ -3,6 +3,8 @@ package pyhost
 import (
 	"context"
 	"log/slog"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -70,4 +72,13 @@ func loadCheck(t testing.TB, rt *Runtime, file string, instance map[string]any) 
 	}
 	t.Cleanup(func() { _ = chk.Close(); _ = class.Close() })
 	return chk
+}
+
+// runSelf re-runs one test of this binary in a child process with extra
+// environment, for behaviour that is once per process.
+func runSelf(t *testing.T, test string, env ...string) ([]byte, error) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run", "^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
+	return cmd.CombinedOutput()
 }

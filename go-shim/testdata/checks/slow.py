@@ -8,6 +8,7 @@ class SlowCheck(AgentCheck):
 
     def check(self, instance):
         self.gauge("slow.started", 1)
+        self.log.info("slow check started")
         deadline = time.monotonic() + instance.get("seconds", 30)
         while time.monotonic() < deadline:
             try:
