@@ -96,3 +96,38 @@ impl Writer {
         self.str(traceback);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_roll_back_and_counts_patch() {
+        let mut w = Writer::new();
+        assert!(w.is_empty());
+        w.warning("first");
+        let mark = w.mark();
+        w.u8(PYHOST_BATCH_METRIC);
+        w.str("half-written");
+        w.rollback(mark);
+        let at = w.mark();
+        w.u32(0);
+        w.str("a");
+        w.str("b");
+        w.patch_u32(at, 2);
+        let batch = w.take();
+        assert!(w.is_empty(), "take leaves a fresh batch");
+        assert_eq!(&batch[..4], &PYHOST_BATCH_MAGIC.to_le_bytes());
+        assert_eq!(&batch[..4], b"PHB1");
+        let mut expected = PYHOST_BATCH_MAGIC.to_le_bytes().to_vec();
+        expected.push(PYHOST_BATCH_WARNING);
+        expected.extend_from_slice(&5u32.to_le_bytes());
+        expected.extend_from_slice(b"first");
+        expected.extend_from_slice(&2u32.to_le_bytes());
+        for s in ["a", "b"] {
+            expected.extend_from_slice(&1u32.to_le_bytes());
+            expected.extend_from_slice(s.as_bytes());
+        }
+        assert_eq!(batch, expected);
+    }
+}

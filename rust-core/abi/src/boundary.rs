@@ -124,3 +124,94 @@ pub fn check_out<T>(out: *const T, name: &str) -> Result<(), Failure> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ptr;
+
+    #[test]
+    fn success_writes_no_error() {
+        let mut err: *mut pyhost_error = ptr::null_mut();
+        // SAFETY: &mut err is writable.
+        let status = unsafe { ffi_boundary(&mut err, || Ok(())) };
+        assert_eq!(status, pyhost_status::PYHOST_STATUS_OK);
+        assert!(err.is_null());
+    }
+
+    #[test]
+    fn failure_becomes_an_owned_error() {
+        let mut err: *mut pyhost_error = ptr::null_mut();
+        // SAFETY: &mut err is writable.
+        let status = unsafe {
+            ffi_boundary(&mut err, || {
+                Err(Failure::python(
+                    "ValueError".into(),
+                    "bad".into(),
+                    "Traceback...".into(),
+                ))
+            })
+        };
+        assert_eq!(status, pyhost_status::PYHOST_STATUS_PYTHON_EXCEPTION);
+        assert!(!err.is_null());
+        // SAFETY: err was just written by ffi_boundary.
+        let e = unsafe { &*err };
+        // SAFETY: the strings are owned by the error.
+        let text = |s: pyhost_str| unsafe { s.to_str("field") }.unwrap().to_owned();
+        assert_eq!(text(e.type_name), "ValueError");
+        assert_eq!(text(e.message), "bad");
+        assert_eq!(text(e.traceback), "Traceback...");
+        // SAFETY: freed once.
+        unsafe { Failure::free_raw(err) };
+    }
+
+    #[test]
+    fn panic_is_caught_and_reported() {
+        let mut err: *mut pyhost_error = ptr::null_mut();
+        // SAFETY: &mut err is writable.
+        let status = unsafe { ffi_boundary(&mut err, || panic!("kaboom {}", 7)) };
+        assert_eq!(status, pyhost_status::PYHOST_STATUS_PANIC);
+        // SAFETY: written by ffi_boundary.
+        let message = unsafe { (*err).message.to_str("message") }
+            .unwrap()
+            .to_owned();
+        assert!(message.contains("kaboom 7"), "{message}");
+        // SAFETY: freed once.
+        unsafe { Failure::free_raw(err) };
+    }
+
+    #[test]
+    fn null_out_error_still_returns_the_status() {
+        // SAFETY: NULL is allowed for out_error.
+        let status = unsafe { ffi_boundary(ptr::null_mut(), || Err(Failure::invalid_handle("x"))) };
+        assert_eq!(status, pyhost_status::PYHOST_STATUS_INVALID_HANDLE);
+    }
+
+    #[test]
+    fn borrowed_strings_are_checked() {
+        let null_with_len = pyhost_str {
+            ptr: ptr::null(),
+            len: 3,
+        };
+        // SAFETY: the function must reject this without reading.
+        assert!(unsafe { null_with_len.to_str("s") }.is_err());
+        let bad = [0xffu8, 0xfe];
+        let s = pyhost_str {
+            ptr: bad.as_ptr(),
+            len: bad.len(),
+        };
+        // SAFETY: points at `bad`.
+        let err = unsafe { s.to_str("name") }.unwrap_err();
+        assert_eq!(err.status, pyhost_status::PYHOST_STATUS_INVALID_ARGUMENT);
+        assert!(err.message.contains("name is not valid UTF-8"));
+        // SAFETY: empty views never read.
+        assert_eq!(unsafe { pyhost_str::EMPTY.to_str("e") }.unwrap(), "");
+    }
+
+    #[test]
+    fn status_names_match_the_header() {
+        assert_eq!(pyhost_status::name_of(1005), "PYHOST_STATUS_SHUTDOWN");
+        assert_eq!(pyhost_status::name_of(0), "PYHOST_STATUS_OK");
+        assert_eq!(pyhost_status::name_of(4242), "PYHOST_STATUS_UNKNOWN");
+    }
+}

@@ -114,3 +114,78 @@ fn write_str(s: &str, out: &mut Vec<u8>) {
     // serde_json escapes exactly as JSON requires; writing to a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interpreter::{ensure_started, with_python};
+
+    fn roundtrip(text: &str) -> String {
+        ensure_started("").expect("python starts");
+        with_python(|py| {
+            let value: Value = serde_json::from_str(text).unwrap();
+            let obj = json_to_py(py, &value).unwrap();
+            let mut out = Vec::new();
+            py_to_json(&obj, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        })
+    }
+
+    #[test]
+    fn json_survives_a_trip_through_python() {
+        let text =
+            r#"{"a":[1,-2,3.5,true,false,null],"b":{"c":"d\"e\u00e9"},"big":18446744073709551615}"#;
+        let back: Value = serde_json::from_str(&roundtrip(text)).unwrap();
+        assert_eq!(back, serde_json::from_str::<Value>(text).unwrap());
+    }
+
+    #[test]
+    fn unrepresentable_values_raise() {
+        ensure_started("").expect("python starts");
+        with_python(|py| {
+            for (code, want) in [
+                (c"float('nan')", "cannot be represented"),
+                (c"{1: 2}", "keys must be str"),
+                (c"object()", "cannot be represented"),
+            ] {
+                let obj = py.eval(code, None, None).unwrap();
+                let err = py_to_json(&obj, &mut Vec::new()).unwrap_err();
+                assert!(err.to_string().contains(want), "{err}");
+            }
+            let deep = py
+                .eval(
+                    c"__import__('functools').reduce(lambda a, _: [a], range(500), [])",
+                    None,
+                    None,
+                )
+                .unwrap();
+            assert!(py_to_json(&deep, &mut Vec::new()).is_err());
+            let huge = py.eval(c"10 ** 30", None, None).unwrap();
+            let mut out = Vec::new();
+            py_to_json(&huge, &mut out).unwrap();
+            assert_eq!(out, b"1000000000000000000000000000000");
+        });
+    }
+
+    #[test]
+    fn a_thread_keeps_its_python_thread_state() {
+        ensure_started("").expect("python starts");
+        let states: Vec<(usize, usize)> = (0..4)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    // SAFETY: reading the current thread state while attached.
+                    let first = with_python(|_| unsafe { pyo3::ffi::PyThreadState_Get() } as usize);
+                    // SAFETY: as above.
+                    let second =
+                        with_python(|_| unsafe { pyo3::ffi::PyThreadState_Get() } as usize);
+                    (first, second)
+                })
+                .join()
+                .unwrap()
+            })
+            .collect();
+        for (first, second) in &states {
+            assert_eq!(first, second, "a thread state was created per call");
+        }
+    }
+}
