@@ -101,3 +101,74 @@ func TestCheckRaisingIsAPythonError(t *testing.T) {
 		t.Errorf("metrics submitted before the exception were lost: %+v", res)
 	}
 }
+
+func TestCExtensionModulesImport(t *testing.T) {
+	rt, _ := startRuntime(t)
+	chk := loadCheck(t, rt, "extensions.py", nil)
+	res, err := chk.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) > 0 {
+		t.Errorf("C extensions failed to import: %q", res.Warnings)
+	}
+	imported := 0
+	for _, m := range res.Metrics {
+		switch m.Name {
+		case "extension.imported":
+			imported++
+		case "extension.json_accelerated":
+			if m.Value != 1 {
+				t.Error("json fell back to pure Python: the _json accelerator did not load")
+			}
+		}
+	}
+	if imported != 8 {
+		t.Errorf("%d of 8 extension modules imported", imported)
+	}
+}
+
+func TestFunctionCalls(t *testing.T) {
+	rt, _ := startRuntime(t)
+	add, err := rt.LoadFunction("benchmod", "add")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := add.Call([]byte(`[2, 40]`))
+	if err != nil || string(out) != "42" {
+		t.Fatalf("add = %s, %v", out, err)
+	}
+	strs, err := add.Call([]byte(`["py", "host"]`))
+	if err != nil || string(strs) != `"pyhost"` {
+		t.Errorf("add strings = %s, %v", strs, err)
+	}
+	_, err = add.Call([]byte(`[1]`))
+	var pe *PythonError
+	if !errors.As(err, &pe) || pe.Type != "TypeError" {
+		t.Errorf("missing argument: %v", err)
+	}
+	if _, err := rt.LoadFunction("benchmod", "nope"); !errors.As(err, &pe) || pe.Type != "LookupError" {
+		t.Errorf("missing function: %v", err)
+	}
+	if err := add.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := add.Call(nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("call after close: %v", err)
+	}
+	// AppendCall writes into the caller's buffer without allocating.
+	noop, err := rt.LoadFunction("benchmod", "noop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 0, 64)
+	allocs := testing.AllocsPerRun(100, func() {
+		out, err := noop.AppendCall(buf[:0], nil)
+		if err != nil || string(out) != "null" {
+			t.Fatalf("noop = %s, %v", out, err)
+		}
+	})
+	if allocs > 0 {
+		t.Errorf("AppendCall allocated %.1f times per call", allocs)
+	}
+}

@@ -13,6 +13,21 @@ package capi
 extern void pyhostGoLog(size_t context, int32_t level, pyhost_str logger, pyhost_str check_id, pyhost_str message);
 extern void pyhostGoMetric(size_t context, pyhost_str check_id, int32_t metric_type, pyhost_str name, double value, pyhost_str *tags, size_t tags_len, pyhost_str hostname);
 
+// Out-values live on the C stack and come back by value, so a call
+// allocates nothing on the Go side (Go locals passed by address escape).
+typedef struct {
+	pyhost_status status;
+	size_t len;
+	pyhost_bytes owned;
+	pyhost_error *error;
+} pyhost_go_call_result;
+
+static pyhost_go_call_result pyhost_go_function_call(pyhost_runtime rt, pyhost_function fn, pyhost_str args, pyhost_buffer scratch) {
+	pyhost_go_call_result r = {0};
+	r.status = pyhost_function_call(rt, fn, args, scratch, &r.len, &r.owned, &r.error);
+	return r;
+}
+
 static pyhost_log_callback pyhost_go_log_callback(void) { return (pyhost_log_callback)pyhostGoLog; }
 static pyhost_metric_callback pyhost_go_metric_callback(void) { return (pyhost_metric_callback)pyhostGoMetric; }
 */
@@ -279,17 +294,14 @@ func CallFunction(rt, fn uint64, args []byte, dst []byte) ([]byte, error) {
 	if len(spare) > 0 {
 		scratch = C.pyhost_buffer{ptr: (*C.uint8_t)(unsafe.Pointer(&spare[0])), cap: C.size_t(len(spare))}
 	}
-	var n C.size_t
-	var owned C.pyhost_bytes
-	var err *C.pyhost_error
-	status := C.pyhost_function_call(C.pyhost_runtime{id: C.uint64_t(rt)}, C.pyhost_function{id: C.uint64_t(fn)}, viewBytes(args), scratch, &n, &owned, &err)
-	if e := check(status, err); e != nil {
+	r := C.pyhost_go_function_call(C.pyhost_runtime{id: C.uint64_t(rt)}, C.pyhost_function{id: C.uint64_t(fn)}, viewBytes(args), scratch)
+	if e := check(r.status, r.error); e != nil {
 		return dst, e
 	}
-	if owned.ptr == nil {
-		return dst[:len(dst)+int(n)], nil
+	if r.owned.ptr == nil {
+		return dst[:len(dst)+int(r.len)], nil
 	}
-	return append(dst, takeBytes(owned)...), nil
+	return append(dst, takeBytes(r.owned)...), nil
 }
 
 // FreeFunction calls pyhost_function_free.
