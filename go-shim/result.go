@@ -111,11 +111,16 @@ type Result struct {
 var errBadBatch = errors.New("pyhost: malformed batch from the engine")
 
 // batchReader decodes the engine's batch (format: rust-core/abi/src/batch.rs).
-// Strings are interned per batch: tags and names repeat across metrics.
+// A metric's name, hostname and tag list may be "the same as the previous
+// metric's" (capi.BatchSame); other strings are made once per batch.
 type batchReader struct {
 	b      []byte
 	err    error
 	intern map[string]string
+
+	prevName, prevHost string
+	prevTags           []string
+	tagStore           []string // one backing array for the batch's tags
 }
 
 func (r *batchReader) u8() byte {
@@ -148,20 +153,61 @@ func (r *batchReader) f64() float64 {
 	return v
 }
 
-func (r *batchReader) str() string {
+func (r *batchReader) raw() []byte {
 	n := int(r.u32())
 	if r.err != nil || len(r.b) < n {
 		r.err = errBadBatch
+		return nil
+	}
+	raw := r.b[:n:n]
+	r.b = r.b[n:]
+	return raw
+}
+
+func (r *batchReader) str() string {
+	raw := r.raw()
+	if r.err != nil {
 		return ""
 	}
-	raw := r.b[:n]
-	r.b = r.b[n:]
 	if s, ok := r.intern[string(raw)]; ok { // no allocation for the lookup
 		return s
 	}
 	s := string(raw)
 	r.intern[s] = s
 	return s
+}
+
+// repeatable reads a metric's name or hostname.
+func (r *batchReader) repeatable(prev *string) string {
+	if len(r.b) >= 4 && binary.LittleEndian.Uint32(r.b) == capi.BatchSame {
+		r.b = r.b[4:]
+		return *prev
+	}
+	*prev = r.str()
+	return *prev
+}
+
+// metricTags reads a metric's tag list; a repeated list shares the previous
+// metric's slice.
+func (r *batchReader) metricTags() []string {
+	n := r.u32()
+	if n == capi.BatchSame {
+		return r.prevTags
+	}
+	if r.err != nil || int(n) > len(r.b)/4 {
+		r.err = errBadBatch
+		return nil
+	}
+	if n == 0 {
+		r.prevTags = nil
+		return nil
+	}
+	from := len(r.tagStore)
+	for i := uint32(0); i < n; i++ {
+		r.tagStore = append(r.tagStore, r.str())
+	}
+	r.prevTags = r.tagStore[from:len(r.tagStore):len(r.tagStore)]
+	return r.prevTags
 }
 
 func (r *batchReader) tags() []string {
@@ -180,6 +226,8 @@ func (r *batchReader) tags() []string {
 	return tags
 }
 
+// decodeBatch copies a batch into Go values. Tag slices may be shared
+// between metrics of one Result: treat them as read-only.
 func decodeBatch(b []byte) (*Result, error) {
 	res := &Result{}
 	if len(b) == 0 {
@@ -189,15 +237,21 @@ func decodeBatch(b []byte) (*Result, error) {
 	if r.u32() != capi.BatchMagic {
 		return nil, errBadBatch
 	}
+	metrics, metricTags := int(r.u32()), int(r.u32())
+	if r.err != nil || metrics > len(b) || metricTags > len(b) {
+		return nil, errBadBatch
+	}
+	res.Metrics = make([]Metric, 0, metrics)
+	r.tagStore = make([]string, 0, metricTags)
 	for r.err == nil && len(r.b) > 0 {
 		switch kind := r.u8(); kind {
 		case capi.BatchMetric:
 			m := Metric{Type: MetricType(r.u8())}
 			m.FlushFirstValue = r.u8() != 0
 			m.Value = r.f64()
-			m.Name = r.str()
-			m.Hostname = r.str()
-			m.Tags = r.tags()
+			m.Name = r.repeatable(&r.prevName)
+			m.Hostname = r.repeatable(&r.prevHost)
+			m.Tags = r.metricTags()
 			res.Metrics = append(res.Metrics, m)
 		case capi.BatchServiceCheck:
 			sc := ServiceCheck{Status: ServiceCheckStatus(r.u8())}

@@ -30,6 +30,10 @@
 // Batch record: the run was cancelled.
 #define PYHOST_BATCH_CANCELLED 6
 
+// In a metric record, a length or count meaning "the same as the previous
+// metric's" name, hostname or tag list.
+#define PYHOST_BATCH_SAME 4294967295
+
 // Result of every fallible C API call. `PYHOST_STATUS_OK` is 0; errors sit in
 // their own range (1000..) so they are never mistaken for counts or errno.
 enum pyhost_status

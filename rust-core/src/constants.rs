@@ -21,6 +21,9 @@ pub const PYHOST_BATCH_WARNING: u8 = 4;
 pub const PYHOST_BATCH_ERROR: u8 = 5;
 /// Batch record: the run was cancelled.
 pub const PYHOST_BATCH_CANCELLED: u8 = 6;
+/// In a metric record, a length or count meaning "the same as the previous
+/// metric's" name, hostname or tag list.
+pub const PYHOST_BATCH_SAME: u32 = 0xFFFF_FFFF;
 
 const _: () = {
     assert!(PYHOST_ABI_VERSION == pyhost_abi::PYHOST_ABI_VERSION);
@@ -31,4 +34,5 @@ const _: () = {
     assert!(PYHOST_BATCH_WARNING == batch::PYHOST_BATCH_WARNING);
     assert!(PYHOST_BATCH_ERROR == batch::PYHOST_BATCH_ERROR);
     assert!(PYHOST_BATCH_CANCELLED == batch::PYHOST_BATCH_CANCELLED);
+    assert!(PYHOST_BATCH_SAME == batch::PYHOST_BATCH_SAME);
 };

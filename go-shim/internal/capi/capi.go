@@ -49,6 +49,7 @@ const (
 	BatchWarning      = byte(C.PYHOST_BATCH_WARNING)
 	BatchError        = byte(C.PYHOST_BATCH_ERROR)
 	BatchCancelled    = byte(C.PYHOST_BATCH_CANCELLED)
+	BatchSame         = uint32(C.PYHOST_BATCH_SAME)
 )
 
 // Status codes (see pyhost.h).

@@ -17,6 +17,10 @@ try:
 except ImportError:
     from pyhost.stubs import _pyhost
 
-__all__ = ["CheckCancelled", "aggregator", "datadog_agent"]
+__all__ = ["CheckCancelled", "NativeCheckBase", "aggregator", "datadog_agent"]
 
 CheckCancelled = _pyhost.CheckCancelled
+
+# The host's native base class for AgentCheck (submission methods without a Python
+# frame per call); None outside the agent.
+NativeCheckBase = getattr(_pyhost, "CheckBase", None)

@@ -11,6 +11,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pyhost._host import NativeCheckBase as _NativeCheckBase
 from pyhost._host import aggregator as _aggregator
 
 __all__ = ["CRITICAL", "OK", "UNKNOWN", "WARNING", "AgentCheck", "CheckLoggerAdapter"]
@@ -100,76 +101,16 @@ def _to_float(value: Any) -> float | None:
         return None
 
 
-class AgentCheck:
-    """Base class for checks. Subclasses override :meth:`check`.
-
-    The host constructs the check with ``AgentCheck(name, init_config, instances)``, sets
-    :attr:`check_id`, then calls :meth:`run` on every collection and
-    :meth:`get_warnings` after it.
+class _PythonSubmissions:
+    """The metric submission methods in Python, used outside the agent (against the
+    stand-in aggregator). Inside the agent the host's native ``CheckBase`` provides the
+    same methods with the same signatures and behaviour, without a Python frame per call.
     """
 
-    OK = OK
-    WARNING = WARNING
-    CRITICAL = CRITICAL
-    UNKNOWN = UNKNOWN
+    check_id: str
 
-    def __init__(
-        self,
-        name: str,
-        init_config: Mapping[str, Any] | None = None,
-        instances: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> None:
-        self.name = name
-        self.init_config: Mapping[str, Any] = init_config if init_config is not None else {}
-        self.instances: list[Any] = list(instances) if instances else []
-        first = self.instances[0] if self.instances else None
-        self.instance: Mapping[str, Any] = first if first is not None else {}
-        self.check_id: str = ""
-        self.warnings: list[str] = []
-        self.log = CheckLoggerAdapter(logging.getLogger(f"pyhost.check.{name}"), self)
-
-    # ----------------------------------------------------------------------------------
-    # Lifecycle
-    # ----------------------------------------------------------------------------------
-
-    def check(self, instance: Mapping[str, Any]) -> None:
-        """Collect and submit data. Override this in your check."""
-        raise NotImplementedError(f"{type(self).__qualname__} must implement check()")
-
-    def run(self) -> str:
-        """Run :meth:`check` once.
-
-        Returns ``""`` on success. If the check raises an ``Exception``, returns a JSON
-        list holding one object with ``type``, ``message`` and ``traceback``. Exceptions
-        that do not derive from ``Exception`` (such as ``CheckCancelled``) propagate.
-        """
-        try:
-            self.check(self.instance)
-        except Exception as exc:
-            return _error_report(exc)
-        return ""
-
-    def warning(self, message: str, *args: Any) -> None:
-        """Record a warning for this run (``%``-formatted with ``args``) and log it."""
-        if args:
-            try:
-                message = message % args
-            except (TypeError, ValueError, KeyError):
-                message = f"{message} {args!r}"
-        else:
-            message = str(message)
-        self.warnings.append(message)
-        self.log.warning("%s", message)
-
-    def get_warnings(self) -> list[str]:
-        """Return the pending warnings and clear them."""
-        warnings, self.warnings = self.warnings, []
-        return warnings
-
-    # ----------------------------------------------------------------------------------
-    # Metrics. Each method is a single call into the aggregator; bad data is rejected
-    # there and only then handled (and possibly repaired) by _resubmit_metric.
-    # ----------------------------------------------------------------------------------
+    # Each method is a single call into the aggregator; bad data is rejected there and
+    # only then handled (and possibly repaired) by AgentCheck._resubmit_metric.
 
     def gauge(
         self,
@@ -283,6 +224,77 @@ class AgentCheck:
         except (TypeError, ValueError):
             self._resubmit_metric(_HISTORATE, name, value, tags, hostname, False)
 
+
+# Inside the agent the submission methods are native (see _PythonSubmissions).
+_SubmissionBase: type = _NativeCheckBase if _NativeCheckBase is not None else _PythonSubmissions
+
+
+class AgentCheck(_SubmissionBase):  # type: ignore[misc, valid-type]
+    """Base class for checks. Subclasses override :meth:`check`.
+
+    The host constructs the check with ``AgentCheck(name, init_config, instances)``, sets
+    :attr:`check_id`, then calls :meth:`run` on every collection and
+    :meth:`get_warnings` after it.
+    """
+
+    OK = OK
+    WARNING = WARNING
+    CRITICAL = CRITICAL
+    UNKNOWN = UNKNOWN
+
+    def __init__(
+        self,
+        name: str,
+        init_config: Mapping[str, Any] | None = None,
+        instances: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> None:
+        self.name = name
+        self.init_config: Mapping[str, Any] = init_config if init_config is not None else {}
+        self.instances: list[Any] = list(instances) if instances else []
+        first = self.instances[0] if self.instances else None
+        self.instance: Mapping[str, Any] = first if first is not None else {}
+        self.check_id: str = ""
+        self.warnings: list[str] = []
+        self.log = CheckLoggerAdapter(logging.getLogger(f"pyhost.check.{name}"), self)
+
+    # ----------------------------------------------------------------------------------
+    # Lifecycle
+    # ----------------------------------------------------------------------------------
+
+    def check(self, instance: Mapping[str, Any]) -> None:
+        """Collect and submit data. Override this in your check."""
+        raise NotImplementedError(f"{type(self).__qualname__} must implement check()")
+
+    def run(self) -> str:
+        """Run :meth:`check` once.
+
+        Returns ``""`` on success. If the check raises an ``Exception``, returns a JSON
+        list holding one object with ``type``, ``message`` and ``traceback``. Exceptions
+        that do not derive from ``Exception`` (such as ``CheckCancelled``) propagate.
+        """
+        try:
+            self.check(self.instance)
+        except Exception as exc:
+            return _error_report(exc)
+        return ""
+
+    def warning(self, message: str, *args: Any) -> None:
+        """Record a warning for this run (``%``-formatted with ``args``) and log it."""
+        if args:
+            try:
+                message = message % args
+            except (TypeError, ValueError, KeyError):
+                message = f"{message} {args!r}"
+        else:
+            message = str(message)
+        self.warnings.append(message)
+        self.log.warning("%s", message)
+
+    def get_warnings(self) -> list[str]:
+        """Return the pending warnings and clear them."""
+        warnings, self.warnings = self.warnings, []
+        return warnings
+
     # ----------------------------------------------------------------------------------
     # Service checks and events
     # ----------------------------------------------------------------------------------
@@ -366,7 +378,10 @@ class AgentCheck:
         tags: Any,
         hostname: Any,
         flush_first_value: bool,
+        device_name: Any = None,
     ) -> None:
+        if device_name is not None:
+            tags = self._with_device_tag(name, tags, device_name)
         name = _decode(name)
         if not isinstance(name, str):
             self.warning("Metric name %r is not a string; dropped", name)

@@ -3,7 +3,7 @@
 //! order. Little-endian; strings are a `u32` length then UTF-8 bytes.
 //!
 //! ```text
-//! batch   := PYHOST_BATCH_MAGIC:u32 record*
+//! batch   := PYHOST_BATCH_MAGIC:u32 metric_count:u32 metric_tag_count:u32 record*
 //! (record kinds are the PYHOST_BATCH_* constants)
 //! record  := METRIC        mtype:u8 flush_first:u8 value:f64 name:str hostname:str tags
 //!          | SERVICE_CHECK status:u8 name:str hostname:str message:str tags
@@ -13,6 +13,10 @@
 //!          | CANCELLED
 //! tags    := count:u32 str*
 //! ```
+//!
+//! In a METRIC record, a name, hostname or tag count equal to
+//! `PYHOST_BATCH_SAME` means "the same as the previous metric's" (checks
+//! submit the same names and tag lists over and over); no bytes follow it.
 
 /// "PHB1" read as a little-endian u32.
 pub const PYHOST_BATCH_MAGIC: u32 = 0x3142_4850;
@@ -23,12 +27,48 @@ pub const PYHOST_BATCH_EVENT: u8 = 3;
 pub const PYHOST_BATCH_WARNING: u8 = 4;
 pub const PYHOST_BATCH_ERROR: u8 = 5;
 pub const PYHOST_BATCH_CANCELLED: u8 = 6;
+/// A length or count meaning "the same as the previous metric's".
+pub const PYHOST_BATCH_SAME: u32 = u32::MAX;
 
-/// Appends records to a batch buffer.
+/// Byte equality for the short strings of a metric, inline: a libc memcmp
+/// call per field measured slower than the whole rest of a submission.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (p, q) in (&mut x).zip(&mut y) {
+        if u64::from_ne_bytes(p.try_into().unwrap()) != u64::from_ne_bytes(q.try_into().unwrap()) {
+            return false;
+        }
+    }
+    x.remainder()
+        .iter()
+        .zip(y.remainder())
+        .fold(true, |eq, (p, q)| eq & (p == q))
+}
+
+/// Appends records to a batch buffer. The header counts (metrics, and tags
+/// over all metrics) let the reader allocate once.
 #[derive(Debug)]
 pub struct Writer {
     buf: Vec<u8>,
+    metrics: u32,
+    metric_tags: u32,
+    /// Where the previous metric's name, hostname and tag list are in `buf`.
+    prev: [Option<(usize, usize)>; 3],
 }
+
+/// The metric fields that can repeat the previous metric's.
+#[derive(Clone, Copy)]
+pub enum Repeatable {
+    Name = 0,
+    Hostname = 1,
+    Tags = 2,
+}
+
+const HEADER_LEN: usize = 12;
 
 impl Default for Writer {
     fn default() -> Self {
@@ -40,16 +80,70 @@ impl Writer {
     pub fn new() -> Writer {
         let mut buf = Vec::with_capacity(256);
         buf.extend_from_slice(&PYHOST_BATCH_MAGIC.to_le_bytes());
-        Writer { buf }
+        buf.extend_from_slice(&[0; HEADER_LEN - 4]);
+        Writer {
+            buf,
+            metrics: 0,
+            metric_tags: 0,
+            prev: [None; 3],
+        }
+    }
+
+    /// A fresh batch with room for `capacity` bytes (the previous run's size,
+    /// so a large batch does not regrow on every run).
+    pub fn with_capacity(capacity: usize) -> Writer {
+        let mut w = Writer::new();
+        w.buf.reserve(capacity.saturating_sub(w.buf.len()));
+        w
+    }
+
+    /// Writes a metric's name or hostname, or SAME if it equals the previous
+    /// metric's.
+    pub fn metric_str(&mut self, field: Repeatable, s: &str) {
+        if let Some((at, len)) = self.prev[field as usize] {
+            if same_bytes(&self.buf[at..at + len], s.as_bytes()) {
+                self.u32(PYHOST_BATCH_SAME);
+                return;
+            }
+        }
+        self.u32(s.len() as u32);
+        self.prev[field as usize] = Some((self.buf.len(), s.len()));
+        self.buf.extend_from_slice(s.as_bytes());
+    }
+
+    /// Called after a metric's tag list was written from `start`: replaces it
+    /// by SAME if it equals the previous metric's. Returns whether it did.
+    pub fn dedupe_tags(&mut self, start: usize) -> bool {
+        let len = self.buf.len() - start;
+        if let Some((at, prev_len)) = self.prev[Repeatable::Tags as usize] {
+            if prev_len == len && same_bytes(&self.buf[at..at + len], &self.buf[start..]) {
+                self.buf.truncate(start);
+                self.u32(PYHOST_BATCH_SAME);
+                return true;
+            }
+        }
+        self.prev[Repeatable::Tags as usize] = Some((start, len));
+        false
     }
 
     pub fn is_empty(&self) -> bool {
-        self.buf.len() == 4
+        self.buf.len() == HEADER_LEN
     }
 
     /// Takes the finished batch and leaves an empty one in its place.
     pub fn take(&mut self) -> Vec<u8> {
-        std::mem::take(self).buf
+        let (metrics, tags) = (self.metrics, self.metric_tags);
+        let next = Writer::with_capacity(self.buf.len());
+        let mut buf = std::mem::replace(self, next).buf;
+        buf[4..8].copy_from_slice(&metrics.to_le_bytes());
+        buf[8..12].copy_from_slice(&tags.to_le_bytes());
+        buf
+    }
+
+    /// Counts a metric record written completely (with `tags` tags).
+    pub fn count_metric(&mut self, tags: u32) {
+        self.metrics += 1;
+        self.metric_tags += tags;
     }
 
     pub fn u8(&mut self, v: u8) {
@@ -76,6 +170,11 @@ impl Writer {
 
     pub fn rollback(&mut self, mark: usize) {
         self.buf.truncate(mark);
+        for prev in &mut self.prev {
+            if matches!(prev, Some((at, len)) if *at + *len > mark) {
+                *prev = None;
+            }
+        }
     }
 
     /// Overwrites a `u32` written earlier at `at` (a tag count known only
@@ -120,6 +219,7 @@ mod tests {
         assert_eq!(&batch[..4], &PYHOST_BATCH_MAGIC.to_le_bytes());
         assert_eq!(&batch[..4], b"PHB1");
         let mut expected = PYHOST_BATCH_MAGIC.to_le_bytes().to_vec();
+        expected.extend_from_slice(&[0; 8]);
         expected.push(PYHOST_BATCH_WARNING);
         expected.extend_from_slice(&5u32.to_le_bytes());
         expected.extend_from_slice(b"first");
@@ -129,5 +229,43 @@ mod tests {
             expected.extend_from_slice(s.as_bytes());
         }
         assert_eq!(batch, expected);
+    }
+}
+
+#[cfg(test)]
+mod repeat_tests {
+    use super::*;
+
+    #[test]
+    fn repeated_fields_become_same_markers() {
+        let mut w = Writer::new();
+        for _ in 0..2 {
+            w.metric_str(Repeatable::Name, "cpu");
+            let start = w.mark();
+            w.u32(1);
+            w.str("env:prod");
+            w.dedupe_tags(start);
+        }
+        let batch = w.take();
+        let same = PYHOST_BATCH_SAME.to_le_bytes();
+        // header, "cpu", tags [env:prod], then SAME name and SAME tags.
+        assert_eq!(&batch[batch.len() - 8..batch.len() - 4], &same);
+        assert_eq!(&batch[batch.len() - 4..], &same);
+        assert_eq!(batch.len(), 12 + (4 + 3) + (4 + 4 + 8) + 4 + 4);
+    }
+
+    #[test]
+    fn a_rolled_back_field_is_not_repeated() {
+        let mut w = Writer::new();
+        let mark = w.mark();
+        w.metric_str(Repeatable::Name, "gone");
+        w.rollback(mark);
+        w.metric_str(Repeatable::Name, "gone");
+        let batch = w.take();
+        assert_eq!(
+            &batch[12..16],
+            &4u32.to_le_bytes(),
+            "written in full, not as SAME"
+        );
     }
 }

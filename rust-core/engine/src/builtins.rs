@@ -7,14 +7,16 @@
 //! that fails half-way is rolled back, so the batch is never corrupted.
 
 use pyhost_abi::batch::{
-    Writer, PYHOST_BATCH_EVENT, PYHOST_BATCH_METRIC, PYHOST_BATCH_SERVICE_CHECK,
+    Repeatable, Writer, PYHOST_BATCH_EVENT, PYHOST_BATCH_METRIC, PYHOST_BATCH_SERVICE_CHECK,
 };
 use pyhost_abi::pyhost_str;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyBaseException, PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
+use crate::gil_cell::GilCell;
 use crate::{convert, host, sinks};
 
 create_exception!(
@@ -31,17 +33,18 @@ pub fn register_before_start() {
     pyo3::append_to_inittab!(_pyhost);
 }
 
-fn route(check_id: &str) -> PyResult<sinks::Route> {
-    sinks::route(check_id)
+fn route(py: Python<'_>, check_id: &str) -> PyResult<sinks::Route> {
+    sinks::route(py, check_id)
         .ok_or_else(|| PyValueError::new_err(format!("unknown check id {check_id:?}")))
 }
 
-/// Writes `tags` (None, or a list/tuple of str) as a counted list.
-fn write_tags(w: &mut Writer, tags: &Bound<'_, PyAny>) -> PyResult<()> {
+/// Writes `tags` (None, or a list/tuple of str) as a counted list; returns
+/// the count.
+fn write_tags(w: &mut Writer, tags: &Bound<'_, PyAny>) -> PyResult<u32> {
     let at = w.mark();
     w.u32(0);
     if tags.is_none() {
-        return Ok(());
+        return Ok(0);
     }
     let mut count = 0u32;
     let mut push = |item: Bound<'_, PyAny>| -> PyResult<()> {
@@ -65,7 +68,49 @@ fn write_tags(w: &mut Writer, tags: &Bound<'_, PyAny>) -> PyResult<()> {
         )));
     }
     w.patch_u32(at, count);
-    Ok(())
+    Ok(count)
+}
+
+/// Writes one metric record, or nothing if an argument is invalid.
+#[allow(clippy::too_many_arguments)]
+fn write_metric(
+    w: &mut Writer,
+    mtype: i64,
+    name: &str,
+    value: f64,
+    tags: &Bound<'_, PyAny>,
+    hostname: Option<&str>,
+    flush_first_value: bool,
+) -> PyResult<()> {
+    if !(0..=6).contains(&mtype) {
+        return Err(PyValueError::new_err(format!(
+            "unknown metric type {mtype} (expected 0..6)"
+        )));
+    }
+    if !value.is_finite() {
+        return Err(PyValueError::new_err(format!(
+            "metric {name:?} value {value} is not finite"
+        )));
+    }
+    let mark = w.mark();
+    w.u8(PYHOST_BATCH_METRIC);
+    w.u8(mtype as u8);
+    w.u8(u8::from(flush_first_value));
+    w.f64(value);
+    w.metric_str(Repeatable::Name, name);
+    w.metric_str(Repeatable::Hostname, hostname.unwrap_or(""));
+    let tags_start = w.mark();
+    match write_tags(w, tags) {
+        Ok(count) => {
+            let stored = if w.dedupe_tags(tags_start) { 0 } else { count };
+            w.count_metric(stored);
+            Ok(())
+        }
+        Err(e) => {
+            w.rollback(mark);
+            Err(e)
+        }
+    }
 }
 
 fn not_str_tag(item: &Bound<'_, PyAny>) -> PyErr {
@@ -90,11 +135,17 @@ fn repr(obj: &Bound<'_, PyAny>) -> String {
 }
 
 /// Runs `write` on the sink's batch; a failure rolls the record back.
-fn append(check_id: &str, write: impl FnOnce(&mut Writer) -> PyResult<()>) -> PyResult<()> {
-    let route = route(check_id)?;
-    let mut w = route.sink.lock();
-    let mark = w.mark();
-    write(&mut w).inspect_err(|_| w.rollback(mark))
+/// `write` must not run Python code.
+fn append(
+    py: Python<'_>,
+    check_id: &str,
+    write: impl FnOnce(&mut Writer) -> PyResult<()>,
+) -> PyResult<()> {
+    let route = route(py, check_id)?;
+    route.sink.with(py, |w| {
+        let mark = w.mark();
+        write(w).inspect_err(|_| w.rollback(mark))
+    })
 }
 
 #[pymodule]
@@ -131,38 +182,17 @@ pub mod aggregator {
         flush_first_value: bool,
     ) -> PyResult<()> {
         let _ = check;
-        if !(0..=6).contains(&mtype) {
-            return Err(PyValueError::new_err(format!(
-                "unknown metric type {mtype} (expected 0..6)"
-            )));
-        }
-        if !value.is_finite() {
-            return Err(PyValueError::new_err(format!(
-                "metric {name:?} value {value} is not finite"
-            )));
-        }
-        let route = route(check_id)?;
-        if let Some(callback) = route.runtime.metric_callback {
-            return deliver_one(
-                callback,
-                route.runtime.metric_context,
-                check_id,
-                mtype,
-                name,
-                value,
-                tags,
-                hostname,
-            );
-        }
-        let mut w = route.sink.lock();
-        let mark = w.mark();
-        w.u8(PYHOST_BATCH_METRIC);
-        w.u8(mtype as u8);
-        w.u8(u8::from(flush_first_value));
-        w.f64(value);
-        w.str(name);
-        w.str(hostname.unwrap_or(""));
-        write_tags(&mut w, tags).inspect_err(|_| w.rollback(mark))
+        let route = route(check.py(), check_id)?;
+        submit_to(
+            &route,
+            check_id,
+            mtype,
+            name,
+            value,
+            tags,
+            hostname,
+            flush_first_value,
+        )
     }
 
     /// submit_service_check(check, check_id, name, status, tags, hostname, message)
@@ -184,13 +214,13 @@ pub mod aggregator {
                 "service check {name:?} status {status} is not one of 0 (OK), 1 (WARNING), 2 (CRITICAL), 3 (UNKNOWN)"
             )));
         }
-        append(check_id, |w| {
+        append(check.py(), check_id, |w| {
             w.u8(PYHOST_BATCH_SERVICE_CHECK);
             w.u8(status as u8);
             w.str(name);
             w.str(hostname.unwrap_or(""));
             w.str(message.unwrap_or(""));
-            write_tags(w, tags)
+            write_tags(w, tags).map(drop)
         })
     }
 
@@ -208,13 +238,201 @@ pub mod aggregator {
         let mut json = Vec::with_capacity(128);
         convert::py_to_json(event.as_any(), &mut json)?;
         let json = String::from_utf8(json).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        append(check_id, |w| {
+        append(check.py(), check_id, |w| {
             w.u8(PYHOST_BATCH_EVENT);
             w.str(&json);
             Ok(())
         })
     }
 }
+
+/// Delivers a metric to its check's batch, or per metric to the host when
+/// the runtime asked for that (comparison benchmarks only).
+#[allow(clippy::too_many_arguments)]
+fn submit_to(
+    route: &sinks::Route,
+    check_id: &str,
+    mtype: i64,
+    name: &str,
+    value: f64,
+    tags: &Bound<'_, PyAny>,
+    hostname: Option<&str>,
+    flush_first_value: bool,
+) -> PyResult<()> {
+    if let Some(callback) = route.runtime.metric_callback {
+        if !(0..=6).contains(&mtype) || !value.is_finite() {
+            return Err(PyValueError::new_err(format!(
+                "metric {name:?} value {value} is not finite"
+            )));
+        }
+        return deliver_one(
+            callback,
+            route.runtime.metric_context,
+            check_id,
+            mtype,
+            name,
+            value,
+            tags,
+            hostname,
+        );
+    }
+    route.sink.with(tags.py(), |w| {
+        write_metric(w, mtype, name, value, tags, hostname, flush_first_value)
+    })
+}
+
+/// The native base of the SDK's `AgentCheck`: the submission methods run
+/// here, with no Python frame, and write straight into the check's own sink
+/// (bound when the host sets `check_id`). Anything unusual — a wrong type, a
+/// NaN, a `device_name` — goes to the SDK's `_resubmit_metric`, which turns
+/// bad data into a warning.
+#[pyclass(subclass, frozen, module = "_pyhost", name = "CheckBase")]
+pub struct CheckBase {
+    bound: GilCell<(String, Option<sinks::Route>)>,
+}
+
+impl CheckBase {
+    fn check_id(&self, py: Python<'_>) -> String {
+        self.bound.with(py, |bound| bound.0.clone())
+    }
+}
+
+/// Extracts the common case of a submission, or None for the SDK to handle.
+fn plain_metric<'a>(
+    name: &'a Bound<'_, PyAny>,
+    value: &Bound<'_, PyAny>,
+    hostname: &'a Bound<'_, PyAny>,
+) -> Option<(&'a str, f64, Option<&'a str>)> {
+    let name = name.cast::<PyString>().ok()?.to_str().ok()?;
+    let value = value.extract::<f64>().ok().filter(|v| v.is_finite())?;
+    let hostname = if hostname.is_none() {
+        None
+    } else {
+        Some(hostname.cast::<PyString>().ok()?.to_str().ok()?)
+    };
+    Some((name, value, hostname))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn native_submit(
+    slf: &Bound<'_, CheckBase>,
+    mtype: i64,
+    name: &Bound<'_, PyAny>,
+    value: &Bound<'_, PyAny>,
+    tags: Option<&Bound<'_, PyAny>>,
+    hostname: Option<&Bound<'_, PyAny>>,
+    device_name: Option<&Bound<'_, PyAny>>,
+    flush_first_value: bool,
+) -> PyResult<()> {
+    let py = slf.py();
+    let none = py.None().into_bound(py);
+    let (tags, hostname) = (tags.unwrap_or(&none), hostname.unwrap_or(&none));
+    let device_name = device_name.unwrap_or(&none);
+    if device_name.is_none() {
+        if let Some((n, v, h)) = plain_metric(name, value, hostname) {
+            // Nothing below runs Python code: strings are read in place,
+            // and a rejected submission only returns an error.
+            let done = slf.get().bound.with(py, |bound| match &bound.1 {
+                Some(route) => {
+                    submit_to(route, &bound.0, mtype, n, v, tags, h, flush_first_value).is_ok()
+                }
+                None => false,
+            });
+            if done {
+                return Ok(());
+            }
+        }
+    }
+    slf.call_method1(
+        intern!(py, "_resubmit_metric"),
+        (
+            mtype,
+            name,
+            value,
+            tags,
+            hostname,
+            flush_first_value,
+            device_name,
+        ),
+    )
+    .map(drop)
+}
+
+/// The `#[pymethods]` block of `CheckBase`, with one method per metric type
+/// that has the plain `(name, value, tags, hostname, device_name, raw)` shape.
+macro_rules! check_base_methods {
+    ($(($method:ident, $mtype:expr, $doc:literal)),* $(,)?) => {
+        #[pymethods]
+        impl CheckBase {
+            #[new]
+            #[pyo3(signature = (*args, **kwargs))]
+            fn new(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> Self {
+                let _ = (args, kwargs);
+                CheckBase { bound: GilCell::new((String::new(), None)) }
+            }
+
+            /// The id the host gave this check ("" until then).
+            #[getter]
+            fn get_check_id(&self, py: Python<'_>) -> String {
+                self.check_id(py)
+            }
+
+            #[setter]
+            fn set_check_id(&self, py: Python<'_>, check_id: &str) {
+                let route = sinks::route(py, check_id);
+                let old = self.bound.with(py, |bound| std::mem::replace(bound, (check_id.to_owned(), route)));
+                drop(old);
+            }
+
+            $(
+                #[doc = $doc]
+                #[pyo3(signature = (name, value, tags=None, hostname=None, device_name=None, raw=false))]
+                #[allow(clippy::too_many_arguments)]
+                fn $method(
+                    slf: &Bound<'_, Self>,
+                    name: &Bound<'_, PyAny>,
+                    value: &Bound<'_, PyAny>,
+                    tags: Option<&Bound<'_, PyAny>>,
+                    hostname: Option<&Bound<'_, PyAny>>,
+                    device_name: Option<&Bound<'_, PyAny>>,
+                    raw: bool,
+                ) -> PyResult<()> {
+                    let _ = raw;
+                    native_submit(slf, $mtype, name, value, tags, hostname, device_name, false)
+                }
+            )*
+
+            /// Submit a monotonic counter; the host reports the delta between samples.
+            #[pyo3(signature = (name, value, tags=None, hostname=None, device_name=None, raw=false, flush_first_value=false))]
+            #[allow(clippy::too_many_arguments)]
+            fn monotonic_count(
+                slf: &Bound<'_, Self>,
+                name: &Bound<'_, PyAny>,
+                value: &Bound<'_, PyAny>,
+                tags: Option<&Bound<'_, PyAny>>,
+                hostname: Option<&Bound<'_, PyAny>>,
+                device_name: Option<&Bound<'_, PyAny>>,
+                raw: bool,
+                flush_first_value: bool,
+            ) -> PyResult<()> {
+                let _ = raw;
+                native_submit(slf, 3, name, value, tags, hostname, device_name, flush_first_value)
+            }
+        }
+    };
+}
+
+check_base_methods!(
+    (gauge, 0, "Submit a gauge: the last value in a flush wins."),
+    (
+        rate,
+        1,
+        "Submit a rate: the per-second change between samples."
+    ),
+    (count, 2, "Submit a count: summed over a flush."),
+    (histogram, 5, "Submit a histogram sample."),
+    (historate, 6, "Submit a historate sample."),
+);
 
 /// The Datadog Agent's way, kept for comparison benchmarks: one call into
 /// the host per metric, with every tag copied into a new array.
@@ -305,6 +523,9 @@ pub mod _pyhost {
 
     #[pymodule_export]
     use super::CheckCancelled;
+
+    #[pymodule_export]
+    use super::CheckBase;
 
     /// log(level, logger, check_id, message): forwards a record to the host.
     #[pyfunction]

@@ -88,7 +88,7 @@ pub fn new_check(
     let instance = convert::json_to_py(py, &instance).map_err(py_fail(py))?;
     let instances = PyList::new(py, [instance]).map_err(py_fail(py))?;
     // The id is routable before __init__ runs, so submissions made there count.
-    let sink = sinks::open(config.check_id, runtime)?;
+    let sink = sinks::open(py, config.check_id, runtime)?;
     let made = class
         .bind(py)
         .call1((config.name, init_config, instances))
@@ -100,7 +100,7 @@ pub fn new_check(
     let object = match made {
         Ok(object) => object,
         Err(e) => {
-            sinks::close(config.check_id);
+            sinks::close(py, config.check_id);
             return Err(host::python_failure(py, &e));
         }
     };
@@ -160,55 +160,64 @@ pub fn run(py: Python<'_>, runtime: &RuntimeState, check: u64) -> Result<Vec<u8>
         .and_then(|w| w.extract::<Vec<String>>().ok())
         .unwrap_or_default();
 
-    let mut w = entry.sink.lock();
-    match outcome {
-        Ok(result) => record_run_result(py, &mut w, &result),
-        Err(e) if e.is_instance_of::<CheckCancelled>(py) => w.u8(PYHOST_BATCH_CANCELLED),
-        Err(e) => {
-            let f = host::python_failure(py, &e);
-            w.error(&f.type_name, &f.message, &f.traceback);
+    // Everything that may run Python happens before the batch is borrowed.
+    let outcome = match outcome {
+        Ok(result) => RunOutcome::Returned(run_result_text(&result)),
+        Err(e) if e.is_instance_of::<CheckCancelled>(py) => RunOutcome::Cancelled,
+        Err(e) => RunOutcome::Raised(host::python_failure(py, &e)),
+    };
+    let batch = entry.sink.with(py, |w| {
+        match &outcome {
+            RunOutcome::Returned(Ok(text)) => record_run_result(w, text),
+            RunOutcome::Returned(Err(type_name)) => w.error(
+                "pyhost.InvalidRunResult",
+                &format!("run() returned {type_name}, expected str"),
+                "",
+            ),
+            RunOutcome::Cancelled => w.u8(PYHOST_BATCH_CANCELLED),
+            RunOutcome::Raised(f) => w.error(&f.type_name, &f.message, &f.traceback),
         }
-    }
-    for warning in &warnings {
-        w.warning(warning);
-    }
-    let batch = w.take();
-    drop(w);
+        for warning in &warnings {
+            w.warning(warning);
+        }
+        w.take()
+    });
     if entry.freed.load(Ordering::SeqCst) {
-        sinks::close(&entry.check_id);
+        sinks::close(py, &entry.check_id);
     }
     Ok(batch)
 }
 
-/// `run()` returns "" on success, or a JSON list of
-/// `{"type", "message", "traceback"}` objects (the SDK's contract).
-fn record_run_result(py: Python<'_>, w: &mut pyhost_abi::batch::Writer, result: &Bound<'_, PyAny>) {
-    let _ = py;
+enum RunOutcome {
+    /// run() returned: its text, or the name of the wrong type it returned.
+    Returned(Result<String, String>),
+    Cancelled,
+    Raised(Failure),
+}
+
+fn run_result_text(result: &Bound<'_, PyAny>) -> Result<String, String> {
     if result.is_none() {
-        return;
+        return Ok(String::new());
     }
-    let Ok(text) = result
+    result
         .cast::<PyString>()
         .map(|s| s.to_string_lossy().into_owned())
-    else {
-        w.error(
-            "pyhost.InvalidRunResult",
-            &format!(
-                "run() returned {}, expected str",
-                result
-                    .get_type()
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default()
-            ),
-            "",
-        );
-        return;
-    };
+        .map_err(|_| {
+            result
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        })
+}
+
+/// `run()` returns "" on success, or a JSON list of
+/// `{"type", "message", "traceback"}` objects (the SDK's contract).
+fn record_run_result(w: &mut pyhost_abi::batch::Writer, text: &str) {
     if text.is_empty() {
         return;
     }
-    match serde_json::from_str::<serde_json::Value>(&text) {
+    match serde_json::from_str::<serde_json::Value>(text) {
         Ok(serde_json::Value::Array(errors)) if !errors.is_empty() => {
             for error in errors {
                 let field = |k: &str| {
@@ -221,7 +230,7 @@ fn record_run_result(py: Python<'_>, w: &mut pyhost_abi::batch::Writer, result: 
                 w.error(&field("type"), &field("message"), &field("traceback"));
             }
         }
-        _ => w.error("pyhost.InvalidRunResult", &text, ""),
+        _ => w.error("pyhost.InvalidRunResult", text, ""),
     }
 }
 
@@ -245,17 +254,17 @@ pub fn cancel_entry(py: Python<'_>, entry: &CheckEntry) {
 
 pub fn free_check(py: Python<'_>, runtime: &RuntimeState, check: u64) -> Result<(), Failure> {
     match registry::remove(py, runtime, check, KIND_CHECK)? {
-        Object::Check(entry) => release_check(&entry),
+        Object::Check(entry) => release_check(py, &entry),
         _ => unreachable!("kind checked by the registry"),
     }
     Ok(())
 }
 
 /// Drops a check's route; a run in progress keeps its sink and closes it.
-pub fn release_check(entry: &CheckEntry) {
+pub fn release_check(py: Python<'_>, entry: &CheckEntry) {
     entry.freed.store(true, Ordering::SeqCst);
     if entry.running_on.load(Ordering::SeqCst) == 0 {
-        sinks::close(&entry.check_id);
+        sinks::close(py, &entry.check_id);
     }
 }
 
@@ -332,7 +341,7 @@ pub fn cancel_all(py: Python<'_>, runtime: &RuntimeState) {
 pub fn free_all(py: Python<'_>, runtime: &RuntimeState) {
     for object in registry::remove_all(py, runtime) {
         if let Object::Check(entry) = &object {
-            release_check(entry);
+            release_check(py, entry);
         }
     }
 }

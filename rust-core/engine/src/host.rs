@@ -61,7 +61,7 @@ pub fn python_failure(py: Python<'_>, err: &PyErr) -> Failure {
 /// Sends a log record to the host of the check it names, else to the most
 /// recently started runtime. The GIL is released while the host handles it.
 pub fn emit_log(py: Python<'_>, level: i32, logger: &str, check_id: &str, message: &str) {
-    let runtime = sinks::runtime_of(check_id).or_else(registry::latest_open_runtime);
+    let runtime = sinks::runtime_of(py, check_id).or_else(registry::latest_open_runtime);
     let Some(runtime) = runtime else { return };
     let Some(callback) = runtime.log_callback else {
         return;

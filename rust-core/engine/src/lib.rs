@@ -7,6 +7,7 @@
 mod builtins;
 mod checks;
 mod convert;
+mod gil_cell;
 mod host;
 mod interpreter;
 mod registry;
@@ -96,7 +97,7 @@ unsafe extern "C" fn runtime_start(
             options.log_context,
             options.metric_callback,
             options.metric_context,
-        );
+        )?;
         // SAFETY: the core checked `out_runtime` for NULL.
         unsafe { out_runtime.write(runtime) };
         Ok(())

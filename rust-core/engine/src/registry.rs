@@ -3,8 +3,8 @@
 //! generation moved on), a handle of another kind and a handle of another
 //! runtime are all rejected.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use pyhost_abi::{
@@ -13,6 +13,7 @@ use pyhost_abi::{
 use pyo3::prelude::*;
 
 use crate::checks::CheckEntry;
+use crate::gil_cell::GilCell;
 
 /// A runtime session. Sessions are never reused, so a closed one stays
 /// recognisable (and reports SHUTDOWN) for the life of the process.
@@ -41,18 +42,36 @@ fn kind_name(kind: u64) -> &'static str {
     }
 }
 
-static RUNTIMES: RwLock<Vec<&'static RuntimeState>> = RwLock::new(Vec::new());
+/// Runtime sessions, never freed, found by index with one atomic load (the
+/// hot path takes no lock). A process may start this many runtimes.
+const MAX_RUNTIMES: usize = 1 << 16;
+static RUNTIMES: OnceLock<Box<[AtomicPtr<RuntimeState>]>> = OnceLock::new();
+static RUNTIME_COUNT: Mutex<usize> = Mutex::new(0);
+
+fn runtime_slots() -> &'static [AtomicPtr<RuntimeState>] {
+    RUNTIMES.get_or_init(|| {
+        (0..MAX_RUNTIMES)
+            .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+            .collect()
+    })
+}
 
 pub fn register_runtime(
     log_callback: pyhost_log_callback,
     log_context: usize,
     metric_callback: pyhost_metric_callback,
     metric_context: usize,
-) -> pyhost_runtime {
-    let mut runtimes = RUNTIMES.write().unwrap_or_else(|p| p.into_inner());
-    let index = runtimes.len() as u64;
-    let id = (KIND_RUNTIME << 56) | (index + 1);
-    runtimes.push(Box::leak(Box::new(RuntimeState {
+) -> Result<pyhost_runtime, Failure> {
+    let mut count = RUNTIME_COUNT.lock().unwrap_or_else(|p| p.into_inner());
+    let index = *count;
+    if index >= MAX_RUNTIMES {
+        return Err(Failure::new(
+            pyhost_status::PYHOST_STATUS_CONFLICT,
+            format!("this process has started {MAX_RUNTIMES} runtimes, the most it can"),
+        ));
+    }
+    let id = (KIND_RUNTIME << 56) | (index as u64 + 1);
+    let state = Box::leak(Box::new(RuntimeState {
         id,
         closed: AtomicBool::new(false),
         in_flight: AtomicUsize::new(0),
@@ -60,8 +79,10 @@ pub fn register_runtime(
         log_context,
         metric_callback,
         metric_context,
-    })));
-    pyhost_runtime { id }
+    }));
+    runtime_slots()[index].store(state, Ordering::Release);
+    *count += 1;
+    Ok(pyhost_runtime { id })
 }
 
 fn runtime_state(rt: pyhost_runtime) -> Result<&'static RuntimeState, Failure> {
@@ -73,23 +94,33 @@ fn runtime_state(rt: pyhost_runtime) -> Result<&'static RuntimeState, Failure> {
         )));
     }
     let index = (rt.id & 0xFFFF_FFFF) as usize;
-    let runtimes = RUNTIMES.read().unwrap_or_else(|p| p.into_inner());
-    index
+    let state = index
         .checked_sub(1)
-        .and_then(|i| runtimes.get(i).copied())
-        .filter(|state| state.id == rt.id)
-        .ok_or_else(|| Failure::invalid_handle(format!("unknown runtime handle {:#x}", rt.id)))
+        .and_then(|i| runtime_slots().get(i))
+        .map(|slot| slot.load(Ordering::Acquire))
+        .filter(|p| !p.is_null());
+    match state {
+        // SAFETY: states are leaked on registration and never freed.
+        Some(p) if unsafe { (*p).id } == rt.id => Ok(unsafe { &*p }),
+        _ => Err(Failure::invalid_handle(format!(
+            "unknown runtime handle {:#x}",
+            rt.id
+        ))),
+    }
 }
 
 /// The most recently started runtime that is still open: the destination of
 /// log records that belong to no check.
 pub fn latest_open_runtime() -> Option<&'static RuntimeState> {
-    let runtimes = RUNTIMES.read().unwrap_or_else(|p| p.into_inner());
-    runtimes
+    let count = *RUNTIME_COUNT.lock().unwrap_or_else(|p| p.into_inner());
+    runtime_slots()[..count]
         .iter()
         .rev()
+        .map(|slot| slot.load(Ordering::Acquire))
+        .filter(|p| !p.is_null())
+        // SAFETY: states are leaked on registration and never freed.
+        .map(|p| unsafe { &*p })
         .find(|s| !s.closed.load(Ordering::SeqCst))
-        .copied()
 }
 
 /// Proof that a call is in flight on an open runtime; shutdown waits for
@@ -170,40 +201,37 @@ struct Slot {
     entry: Option<(u64, Object)>,
 }
 
-/// Every live object handle. Only touched with the GIL held, so its lock is
-/// never contended; Python objects are cloned out before any Python runs.
+/// Every live object handle. Touched only with the GIL held; Python objects
+/// are cloned or moved out, never dropped or called, inside a borrow.
 struct Table {
     slots: Vec<Slot>,
     free: Vec<u32>,
 }
 
-static TABLE: Mutex<Table> = Mutex::new(Table {
+static TABLE: GilCell<Table> = GilCell::new(Table {
     slots: Vec::new(),
     free: Vec::new(),
 });
 
 const GENERATION_MASK: u32 = 0xFF_FFFF;
 
-fn table() -> std::sync::MutexGuard<'static, Table> {
-    TABLE.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-pub fn insert(_py: Python<'_>, runtime: &RuntimeState, object: Object) -> u64 {
+pub fn insert(py: Python<'_>, runtime: &RuntimeState, object: Object) -> u64 {
     let kind = object.kind();
-    let mut table = table();
-    let index = match table.free.pop() {
-        Some(i) => i,
-        None => {
-            table.slots.push(Slot {
-                generation: 1,
-                entry: None,
-            });
-            (table.slots.len() - 1) as u32
-        }
-    };
-    let slot = &mut table.slots[index as usize];
-    slot.entry = Some((runtime.id, object));
-    (kind << 56) | (u64::from(slot.generation) << 32) | (u64::from(index) + 1)
+    TABLE.with(py, |table| {
+        let index = match table.free.pop() {
+            Some(i) => i,
+            None => {
+                table.slots.push(Slot {
+                    generation: 1,
+                    entry: None,
+                });
+                (table.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut table.slots[index as usize];
+        slot.entry = Some((runtime.id, object));
+        (kind << 56) | (u64::from(slot.generation) << 32) | (u64::from(index) + 1)
+    })
 }
 
 fn locate(table: &Table, runtime: &RuntimeState, handle: u64, kind: u64) -> Result<usize, Failure> {
@@ -247,62 +275,61 @@ pub fn get(
     handle: u64,
     kind: u64,
 ) -> Result<Object, Failure> {
-    let table = table();
-    let index = locate(&table, runtime, handle, kind)?;
-    Ok(match &table.slots[index].entry {
-        Some((_, Object::Class(o))) => Object::Class(o.clone_ref(py)),
-        Some((_, Object::Check(c))) => Object::Check(Arc::clone(c)),
-        Some((_, Object::Function(o))) => Object::Function(o.clone_ref(py)),
-        None => unreachable!("located slots are occupied"),
+    TABLE.with(py, |table| {
+        let index = locate(table, runtime, handle, kind)?;
+        Ok(match &table.slots[index].entry {
+            Some((_, Object::Class(o))) => Object::Class(o.clone_ref(py)),
+            Some((_, Object::Check(c))) => Object::Check(Arc::clone(c)),
+            Some((_, Object::Function(o))) => Object::Function(o.clone_ref(py)),
+            None => unreachable!("located slots are occupied"),
+        })
     })
 }
 
-/// Frees a handle, returning its object so the caller drops it under the GIL.
+fn vacate(table: &mut Table, index: usize) -> Object {
+    let slot = &mut table.slots[index];
+    let (_, object) = slot.entry.take().expect("located slots are occupied");
+    slot.generation = ((slot.generation + 1) & GENERATION_MASK).max(1);
+    table.free.push(index as u32);
+    object
+}
+
+/// Frees a handle, returning its object so the caller drops it after the
+/// borrow (dropping may run Python code).
 pub fn remove(
-    _py: Python<'_>,
+    py: Python<'_>,
     runtime: &RuntimeState,
     handle: u64,
     kind: u64,
 ) -> Result<Object, Failure> {
-    let mut table = table();
-    let index = locate(&table, runtime, handle, kind)?;
-    let slot = &mut table.slots[index];
-    let (_, object) = slot.entry.take().expect("located slots are occupied");
-    slot.generation = (slot.generation + 1) & GENERATION_MASK;
-    if slot.generation == 0 {
-        slot.generation = 1;
-    }
-    table.free.push(index as u32);
-    Ok(object)
+    TABLE.with(py, |table| {
+        let index = locate(table, runtime, handle, kind)?;
+        Ok(vacate(table, index))
+    })
 }
 
 /// Frees every handle of a runtime, returning the objects.
-pub fn remove_all(_py: Python<'_>, runtime: &RuntimeState) -> Vec<Object> {
-    let mut table = table();
-    let mut removed = Vec::new();
-    let mut freed = Vec::new();
-    for (index, slot) in table.slots.iter_mut().enumerate() {
-        if matches!(&slot.entry, Some((owner, _)) if *owner == runtime.id) {
-            let (_, object) = slot.entry.take().expect("checked above");
-            slot.generation = ((slot.generation + 1) & GENERATION_MASK).max(1);
-            removed.push(object);
-            freed.push(index as u32);
-        }
-    }
-    table.free.extend(freed);
-    removed
+pub fn remove_all(py: Python<'_>, runtime: &RuntimeState) -> Vec<Object> {
+    TABLE.with(py, |table| {
+        let owned: Vec<usize> = (0..table.slots.len())
+            .filter(|&i| matches!(&table.slots[i].entry, Some((owner, _)) if *owner == runtime.id))
+            .collect();
+        owned.into_iter().map(|i| vacate(table, i)).collect()
+    })
 }
 
 /// The checks of a runtime (for cancelling them at shutdown).
-pub fn checks_of(_py: Python<'_>, runtime: &RuntimeState) -> Vec<Arc<CheckEntry>> {
-    table()
-        .slots
-        .iter()
-        .filter_map(|slot| match &slot.entry {
-            Some((owner, Object::Check(c))) if *owner == runtime.id => Some(Arc::clone(c)),
-            _ => None,
-        })
-        .collect()
+pub fn checks_of(py: Python<'_>, runtime: &RuntimeState) -> Vec<Arc<CheckEntry>> {
+    TABLE.with(py, |table| {
+        table
+            .slots
+            .iter()
+            .filter_map(|slot| match &slot.entry {
+                Some((owner, Object::Check(c))) if *owner == runtime.id => Some(Arc::clone(c)),
+                _ => None,
+            })
+            .collect()
+    })
 }
 
 /// The state of a runtime handle, open or not.

@@ -1,25 +1,35 @@
 //! Where submissions go. Each live check has a sink, found by its check id
-//! (the `aggregator` functions receive the id, as in the Datadog Agent). A
-//! sink buffers the run's records; the run hands them to the host in one
-//! batch, so a metric never costs a call into the host.
+//! (the `aggregator` functions receive the id, as in the Datadog Agent) or
+//! bound to the check object itself (`_pyhost.CheckBase`). A sink buffers
+//! the run's records; the run hands them to the host in one batch, so a
+//! metric never costs a call into the host.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use pyhost_abi::batch::Writer;
 use pyhost_abi::{pyhost_status, Failure};
+use pyo3::Python;
 use rustc_hash::FxHashMap;
 
+use crate::gil_cell::GilCell;
 use crate::registry::RuntimeState;
 
 /// A check's buffered submissions.
 #[derive(Default)]
 pub struct Sink {
-    writer: Mutex<Writer>,
+    writer: GilCell<Writer>,
 }
 
 impl Sink {
-    pub fn lock(&self) -> MutexGuard<'_, Writer> {
-        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    /// Runs `f` on the batch. `f` must not run Python code.
+    pub fn with<R>(&self, py: Python<'_>, f: impl FnOnce(&mut Writer) -> R) -> R {
+        self.writer.with(py, f)
+    }
+}
+
+impl Default for GilCell<Writer> {
+    fn default() -> Self {
+        GilCell::new(Writer::new())
     }
 }
 
@@ -30,46 +40,51 @@ pub struct Route {
     pub runtime: &'static RuntimeState,
 }
 
-static ROUTES: Mutex<Option<FxHashMap<String, Route>>> = Mutex::new(None);
-
-fn routes() -> MutexGuard<'static, Option<FxHashMap<String, Route>>> {
-    ROUTES.lock().unwrap_or_else(|p| p.into_inner())
-}
+static ROUTES: GilCell<Option<FxHashMap<String, Route>>> = GilCell::new(None);
 
 /// Registers a new check id; ids are unique among live checks.
-pub fn open(check_id: &str, runtime: &'static RuntimeState) -> Result<Arc<Sink>, Failure> {
-    let mut routes = routes();
-    let routes = routes.get_or_insert_with(FxHashMap::default);
-    if routes.contains_key(check_id) {
-        return Err(Failure::new(
-            pyhost_status::PYHOST_STATUS_CONFLICT,
-            format!("a check with id {check_id:?} already exists"),
-        ));
-    }
-    let sink = Arc::new(Sink::default());
-    routes.insert(
-        check_id.to_owned(),
-        Route {
-            sink: Arc::clone(&sink),
-            runtime,
-        },
-    );
-    Ok(sink)
+pub fn open(
+    py: Python<'_>,
+    check_id: &str,
+    runtime: &'static RuntimeState,
+) -> Result<Arc<Sink>, Failure> {
+    ROUTES.with(py, |routes| {
+        let routes = routes.get_or_insert_with(FxHashMap::default);
+        if routes.contains_key(check_id) {
+            return Err(Failure::new(
+                pyhost_status::PYHOST_STATUS_CONFLICT,
+                format!("a check with id {check_id:?} already exists"),
+            ));
+        }
+        let sink = Arc::new(Sink::default());
+        routes.insert(
+            check_id.to_owned(),
+            Route {
+                sink: Arc::clone(&sink),
+                runtime,
+            },
+        );
+        Ok(sink)
+    })
 }
 
-pub fn close(check_id: &str) {
-    if let Some(routes) = routes().as_mut() {
-        routes.remove(check_id);
-    }
+pub fn close(py: Python<'_>, check_id: &str) {
+    // The removed route is dropped after the borrow ends (it holds no Python objects).
+    let removed = ROUTES.with(py, |routes| {
+        routes.as_mut().and_then(|r| r.remove(check_id))
+    });
+    drop(removed);
 }
 
-pub fn route(check_id: &str) -> Option<Route> {
-    routes().as_ref().and_then(|r| r.get(check_id).cloned())
+pub fn route(py: Python<'_>, check_id: &str) -> Option<Route> {
+    ROUTES.with(py, |routes| {
+        routes.as_ref().and_then(|r| r.get(check_id).cloned())
+    })
 }
 
-pub fn runtime_of(check_id: &str) -> Option<&'static RuntimeState> {
+pub fn runtime_of(py: Python<'_>, check_id: &str) -> Option<&'static RuntimeState> {
     if check_id.is_empty() {
         return None;
     }
-    route(check_id).map(|r| r.runtime)
+    route(py, check_id).map(|r| r.runtime)
 }

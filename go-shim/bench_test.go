@@ -1,0 +1,300 @@
+package pyhost
+
+// Benchmarks behind `make bench`. Each subject has a floor measured in the
+// same run; cmd/pyhost-benchreport turns the output into ratios. Names
+// encode the pairing: BenchmarkX and BenchmarkXFloor.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"pyhost.dev/pyhost/internal/benchfloor"
+	"pyhost.dev/pyhost/internal/capi"
+)
+
+const submitCount = 100000
+
+var (
+	benchOnce sync.Once
+	benchRT   *Runtime
+	// The per-metric baseline needs its own runtime: the callback is a
+	// runtime option.
+	perMetricRT       *Runtime
+	perMetricReceived atomic.Int64
+)
+
+func benchRuntime(b *testing.B) *Runtime {
+	benchOnce.Do(func() {
+		var err error
+		benchRT, err = Start(Options{PythonPath: []string{testdata()}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		perMetricRT, err = Start(Options{PythonPath: []string{testdata()}, perMetric: func(m capi.MetricCall) {
+			if m.Name != "" && len(m.Tags) == 2 {
+				perMetricReceived.Add(1)
+			}
+		}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := benchfloor.Init("benchmod", "noop"); err != nil {
+			b.Fatal(err)
+		}
+	})
+	if benchRT == nil {
+		b.Fatal("no runtime")
+	}
+	return benchRT
+}
+
+func mustFunction(b *testing.B, rt *Runtime, name string) *Function {
+	f, err := rt.LoadFunction("benchmod", name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return f
+}
+
+func BenchmarkCallFloor(b *testing.B) {
+	benchRuntime(b)
+	for i := 0; i < b.N; i++ {
+		if err := benchfloor.Call(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkCall(b *testing.B) {
+	noop := mustFunction(b, benchRuntime(b), "noop")
+	buf := make([]byte, 0, 64)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := noop.AppendCall(buf[:0], nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// parallel8 runs op on 8 goroutines (GOMAXPROCS × parallelism).
+func parallel8(b *testing.B, op func() error) {
+	b.SetParallelism((8 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := op(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func BenchmarkCall8Floor(b *testing.B) {
+	benchRuntime(b)
+	parallel8(b, benchfloor.Call)
+}
+
+func BenchmarkCall8(b *testing.B) {
+	noop := mustFunction(b, benchRuntime(b), "noop")
+	b.ResetTimer()
+	parallel8(b, func() error {
+		var buf [64]byte
+		_, err := noop.AppendCall(buf[:0], nil)
+		return err
+	})
+}
+
+// latency8 measures each call's latency on 8 goroutines and reports the
+// p50 and p99 in ns.
+func latency8(b *testing.B, op func() error) {
+	var mu sync.Mutex
+	var all []time.Duration
+	b.SetParallelism((8 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.RunParallel(func(pb *testing.PB) {
+		local := make([]time.Duration, 0, 1024)
+		for pb.Next() {
+			t := time.Now()
+			if err := op(); err != nil {
+				b.Error(err)
+				return
+			}
+			local = append(local, time.Since(t))
+		}
+		mu.Lock()
+		all = append(all, local...)
+		mu.Unlock()
+	})
+	if len(all) == 0 {
+		return
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	b.ReportMetric(float64(all[len(all)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(all[len(all)*99/100].Nanoseconds()), "p99-ns")
+}
+
+func BenchmarkCall8LatencyFloor(b *testing.B) {
+	benchRuntime(b)
+	latency8(b, benchfloor.Call)
+}
+
+func BenchmarkCall8Latency(b *testing.B) {
+	noop := mustFunction(b, benchRuntime(b), "noop")
+	b.ResetTimer()
+	latency8(b, func() error {
+		var buf [64]byte
+		_, err := noop.AppendCall(buf[:0], nil)
+		return err
+	})
+}
+
+// BenchmarkSubmitFloor: a pure-Python loop making the same calls (name,
+// value, 2-tag list) to a no-op builtin. Reported per metric.
+func BenchmarkSubmitFloor(b *testing.B) {
+	floor := mustFunction(b, benchRuntime(b), "submit_floor")
+	args := []byte("[100000]")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := floor.Call(args); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*submitCount), "ns/metric")
+}
+
+func benchSubmitCheck(b *testing.B, rt *Runtime) *Check {
+	class, err := rt.LoadCheckClass(testdata("checks", "bench_submit.py"), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	chk, err := class.NewCheck("bench_submit", nil, map[string]any{"count": submitCount, "rt": rt.id, "n": b.N})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = chk.Close() })
+	return chk
+}
+
+// BenchmarkSubmit: a check submits 100,000 gauges with 2 tags; every one is
+// received in Go as part of the run's batch.
+func BenchmarkSubmit(b *testing.B) {
+	chk := benchSubmitCheck(b, benchRuntime(b))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := chk.Run(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(res.Metrics) != submitCount || len(res.Metrics[submitCount-1].Tags) != 2 {
+			b.Fatalf("received %d metrics", len(res.Metrics))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*submitCount), "ns/metric")
+}
+
+// BenchmarkSubmitPerMetricCallback: the same check, each metric delivered to
+// Go by its own cgo callback with its tags copied (the Datadog Agent's way).
+func BenchmarkSubmitPerMetricCallback(b *testing.B) {
+	benchRuntime(b)
+	chk := benchSubmitCheck(b, perMetricRT)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		perMetricReceived.Store(0)
+		if _, err := chk.Run(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		if got := perMetricReceived.Load(); got != submitCount {
+			b.Fatalf("received %d metrics", got)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*submitCount), "ns/metric")
+}
+
+func trivialChecks(b *testing.B, n int) []*Check {
+	class, err := benchRuntime(b).LoadCheckClass(testdata("checks", "trivial.py"), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	checks := make([]*Check, n)
+	for i := range checks {
+		if checks[i], err = class.NewCheck("trivial", nil, map[string]any{"bench": i, "n": b.N}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Cleanup(func() {
+		for _, c := range checks {
+			_ = c.Close()
+		}
+	})
+	return checks
+}
+
+// BenchmarkRunTrivial: one full run of a check submitting 1 metric.
+func BenchmarkRunTrivial(b *testing.B) {
+	chk := trivialChecks(b, 1)[0]
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := chk.Run(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRunTrivial8: 8 goroutines, each running its own trivial check.
+func BenchmarkRunTrivial8(b *testing.B) {
+	checks := trivialChecks(b, 8)
+	var next atomic.Int64
+	ctx := context.Background()
+	b.ResetTimer()
+	b.SetParallelism((8 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.RunParallel(func(pb *testing.PB) {
+		chk := checks[int(next.Add(1)-1)%len(checks)]
+		for pb.Next() {
+			if _, err := chk.Run(ctx); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func rssBytes() int64 {
+	raw, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	var size, resident int64
+	_, _ = fmtSscan(string(raw), &size, &resident)
+	return resident * int64(os.Getpagesize())
+}
+
+// BenchmarkMemoryPerCheck: resident memory added by 1,000 loaded check
+// instances (reported as bytes/check; ns/op is not meaningful here).
+func BenchmarkMemoryPerCheck(b *testing.B) {
+	benchRuntime(b)
+	for i := 0; i < b.N; i++ {
+		runtime.GC()
+		before := rssBytes()
+		checks := trivialChecks(b, 1000)
+		for _, c := range checks {
+			if _, err := c.Run(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		after := rssBytes()
+		b.ReportMetric(float64(after-before)/1000, "bytes/check")
+		for _, c := range checks {
+			_ = c.Close()
+		}
+	}
+}
+
+func fmtSscan(s string, a ...any) (int, error) { return fmt.Sscan(s, a...) }
