@@ -83,10 +83,12 @@ func BenchmarkCall(b *testing.B) {
 	}
 }
 
-// parallel8 runs op on 8 goroutines (GOMAXPROCS × parallelism).
-func parallel8(b *testing.B, op func() error) {
+// parallel8 runs an op on 8 goroutines (GOMAXPROCS × parallelism); each
+// goroutine makes its own op (and so its own buffers).
+func parallel8(b *testing.B, newOp func() func() error) {
 	b.SetParallelism((8 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
 	b.RunParallel(func(pb *testing.PB) {
+		op := newOp()
 		for pb.Next() {
 			if err := op(); err != nil {
 				b.Error(err)
@@ -98,26 +100,34 @@ func parallel8(b *testing.B, op func() error) {
 
 func BenchmarkCall8Floor(b *testing.B) {
 	benchRuntime(b)
-	parallel8(b, benchfloor.Call)
+	parallel8(b, func() func() error { return benchfloor.Call })
 }
 
 func BenchmarkCall8(b *testing.B) {
 	noop := mustFunction(b, benchRuntime(b), "noop")
 	b.ResetTimer()
-	parallel8(b, func() error {
-		var buf [64]byte
-		_, err := noop.AppendCall(buf[:0], nil)
-		return err
-	})
+	parallel8(b, noopCaller(noop))
+}
+
+// noopCaller makes a call op with its own result buffer.
+func noopCaller(noop *Function) func() func() error {
+	return func() func() error {
+		buf := make([]byte, 0, 64)
+		return func() error {
+			_, err := noop.AppendCall(buf[:0], nil)
+			return err
+		}
+	}
 }
 
 // latency8 measures each call's latency on 8 goroutines and reports the
 // p50 and p99 in ns.
-func latency8(b *testing.B, op func() error) {
+func latency8(b *testing.B, newOp func() func() error) {
 	var mu sync.Mutex
 	var all []time.Duration
 	b.SetParallelism((8 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
 	b.RunParallel(func(pb *testing.PB) {
+		op := newOp()
 		local := make([]time.Duration, 0, 1024)
 		for pb.Next() {
 			t := time.Now()
@@ -141,17 +151,13 @@ func latency8(b *testing.B, op func() error) {
 
 func BenchmarkCall8LatencyFloor(b *testing.B) {
 	benchRuntime(b)
-	latency8(b, benchfloor.Call)
+	latency8(b, func() func() error { return benchfloor.Call })
 }
 
 func BenchmarkCall8Latency(b *testing.B) {
 	noop := mustFunction(b, benchRuntime(b), "noop")
 	b.ResetTimer()
-	latency8(b, func() error {
-		var buf [64]byte
-		_, err := noop.AppendCall(buf[:0], nil)
-		return err
-	})
+	latency8(b, noopCaller(noop))
 }
 
 // BenchmarkSubmitFloor: a pure-Python loop making the same calls (name,

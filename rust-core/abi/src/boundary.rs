@@ -6,8 +6,15 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use crate::{pyhost_error, pyhost_status, pyhost_str};
 
 /// An error on its way to the caller. Becomes an owned `pyhost_error`.
+///
+/// Boxed, so that `Result<_, Failure>` stays pointer-sized and the success
+/// path of every call returns in registers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
+pub struct Failure(Box<FailureFields>);
+
+/// What a [`Failure`] carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureFields {
     pub status: pyhost_status,
     /// The Python exception type (e.g. `ValueError`), or empty.
     pub type_name: String,
@@ -15,14 +22,21 @@ pub struct Failure {
     pub traceback: String,
 }
 
+impl std::ops::Deref for Failure {
+    type Target = FailureFields;
+    fn deref(&self) -> &FailureFields {
+        &self.0
+    }
+}
+
 impl Failure {
     pub fn new(status: pyhost_status, message: impl Into<String>) -> Failure {
-        Failure {
+        Failure(Box::new(FailureFields {
             status,
             type_name: String::new(),
             message: message.into(),
             traceback: String::new(),
-        }
+        }))
     }
 
     pub fn invalid_argument(message: impl Into<String>) -> Failure {
@@ -34,12 +48,12 @@ impl Failure {
     }
 
     pub fn python(type_name: String, message: String, traceback: String) -> Failure {
-        Failure {
+        Failure(Box::new(FailureFields {
             status: pyhost_status::PYHOST_STATUS_PYTHON_EXCEPTION,
             type_name,
             message,
             traceback,
-        }
+        }))
     }
 
     fn leak(s: String) -> pyhost_str {
@@ -53,11 +67,12 @@ impl Failure {
 
     /// Moves the failure to the heap as a C-visible error.
     pub fn into_raw(self) -> *mut pyhost_error {
+        let this = *self.0;
         Box::into_raw(Box::new(pyhost_error {
-            status: self.status,
-            type_name: Failure::leak(self.type_name),
-            message: Failure::leak(self.message),
-            traceback: Failure::leak(self.traceback),
+            status: this.status,
+            type_name: Failure::leak(this.type_name),
+            message: Failure::leak(this.message),
+            traceback: Failure::leak(this.traceback),
         }))
     }
 

@@ -12,7 +12,7 @@ pub mod batch;
 mod boundary;
 mod types;
 
-pub use boundary::{check_out, ffi_boundary, Failure};
+pub use boundary::{check_out, ffi_boundary, Failure, FailureFields};
 pub use types::*;
 
 /// Version of the C API and of the engine table. The host checks it against

@@ -298,13 +298,11 @@ pub fn call_function(
     runtime: &RuntimeState,
     function: u64,
     args_json: &[u8],
-    out: &mut Vec<u8>,
+    out: &mut impl convert::JsonOut,
 ) -> Result<(), Failure> {
-    let Object::Function(function) = registry::get(py, runtime, function, KIND_FUNCTION)? else {
-        unreachable!("kind checked by the registry")
-    };
+    let function = registry::get_function(py, runtime, function)?;
     let result = if args_json.is_empty() || args_json == b"[]" {
-        function.bind(py).call0()
+        function.call0()
     } else {
         let args: serde_json::Value = serde_json::from_slice(args_json).map_err(|e| {
             Failure::invalid_argument(format!("the arguments are not valid JSON: {e}"))
@@ -320,7 +318,7 @@ pub fn call_function(
             .collect::<PyResult<Vec<_>>>()
             .map_err(py_fail(py))?;
         let args = PyTuple::new(py, items).map_err(py_fail(py))?;
-        function.bind(py).call1(args)
+        function.call1(args)
     }
     .map_err(py_fail(py))?;
     convert::py_to_json(&result, out).map_err(py_fail(py))

@@ -40,24 +40,77 @@ pub fn json_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, Py
     })
 }
 
-/// Appends `obj` as JSON to `out`: None, bool, int, float (finite), str,
+/// Where JSON goes: a `Vec`, or a caller's buffer that spills into one.
+pub trait JsonOut {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl JsonOut for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// Writes into a caller-provided buffer while the output fits, then moves
+/// everything into an owned `Vec`.
+pub struct ScratchOut<'a> {
+    scratch: &'a mut [u8],
+    len: usize,
+    spill: Option<Vec<u8>>,
+}
+
+impl<'a> ScratchOut<'a> {
+    pub fn new(scratch: &'a mut [u8]) -> ScratchOut<'a> {
+        ScratchOut {
+            scratch,
+            len: 0,
+            spill: None,
+        }
+    }
+
+    /// The length written into the scratch buffer, or the spilled output.
+    pub fn finish(self) -> Result<usize, Vec<u8>> {
+        match self.spill {
+            None => Ok(self.len),
+            Some(v) => Err(v),
+        }
+    }
+}
+
+impl JsonOut for ScratchOut<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        if let Some(spill) = &mut self.spill {
+            spill.extend_from_slice(bytes);
+        } else if self.len + bytes.len() <= self.scratch.len() {
+            self.scratch[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+            self.len += bytes.len();
+        } else {
+            let mut spill = Vec::with_capacity((self.len + bytes.len()) * 2);
+            spill.extend_from_slice(&self.scratch[..self.len]);
+            spill.extend_from_slice(bytes);
+            self.spill = Some(spill);
+        }
+    }
+}
+
+/// Writes `obj` as JSON to `out`: None, bool, int, float (finite), str,
 /// list, tuple and dict with str keys.
-pub fn py_to_json(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> PyResult<()> {
+pub fn py_to_json(obj: &Bound<'_, PyAny>, out: &mut impl JsonOut) -> PyResult<()> {
     write_value(obj, out, 0)
 }
 
-fn write_value(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyResult<()> {
+fn write_value(obj: &Bound<'_, PyAny>, out: &mut impl JsonOut, depth: usize) -> PyResult<()> {
     if depth > MAX_DEPTH {
         return Err(PyValueError::new_err("value nested too deeply for JSON"));
     }
     if obj.is_none() {
-        out.extend_from_slice(b"null");
+        out.put(b"null");
     } else if let Ok(b) = obj.cast::<PyBool>() {
-        out.extend_from_slice(if b.is_true() { b"true" } else { b"false" });
+        out.put(if b.is_true() { b"true" } else { b"false" });
     } else if let Ok(i) = obj.cast::<PyInt>() {
         match i.extract::<i64>() {
-            Ok(v) => out.extend_from_slice(v.to_string().as_bytes()),
-            Err(_) => out.extend_from_slice(i.str()?.to_str()?.as_bytes()),
+            Ok(v) => out.put(v.to_string().as_bytes()),
+            Err(_) => out.put(i.str()?.to_str()?.as_bytes()),
         }
     } else if let Ok(f) = obj.cast::<PyFloat>() {
         let v = f.value();
@@ -66,41 +119,42 @@ fn write_value(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyRes
                 "{v} cannot be represented in JSON"
             )));
         }
-        serde_json::to_writer(&mut *out, &v).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let text = serde_json::to_string(&v).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        out.put(text.as_bytes());
     } else if let Ok(s) = obj.cast::<PyString>() {
         write_str(s.to_str()?, out);
     } else if let Ok(list) = obj.cast::<PyList>() {
-        out.push(b'[');
+        out.put(b"[");
         for (n, item) in list.iter().enumerate() {
             if n > 0 {
-                out.push(b',');
+                out.put(b",");
             }
             write_value(&item, out, depth + 1)?;
         }
-        out.push(b']');
+        out.put(b"]");
     } else if let Ok(tuple) = obj.cast::<PyTuple>() {
-        out.push(b'[');
+        out.put(b"[");
         for (n, item) in tuple.iter().enumerate() {
             if n > 0 {
-                out.push(b',');
+                out.put(b",");
             }
             write_value(&item, out, depth + 1)?;
         }
-        out.push(b']');
+        out.put(b"]");
     } else if let Ok(dict) = obj.cast::<PyDict>() {
-        out.push(b'{');
+        out.put(b"{");
         for (n, (k, v)) in dict.iter().enumerate() {
             if n > 0 {
-                out.push(b',');
+                out.put(b",");
             }
             let key = k
                 .cast::<PyString>()
                 .map_err(|_| PyTypeError::new_err("JSON object keys must be str"))?;
             write_str(key.to_str()?, out);
-            out.push(b':');
+            out.put(b":");
             write_value(&v, out, depth + 1)?;
         }
-        out.push(b'}');
+        out.put(b"}");
     } else {
         let type_name = obj.get_type().name()?;
         return Err(PyTypeError::new_err(format!(
@@ -110,9 +164,18 @@ fn write_value(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyRes
     Ok(())
 }
 
-fn write_str(s: &str, out: &mut Vec<u8>) {
-    // serde_json escapes exactly as JSON requires; writing to a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
+fn write_str(s: &str, out: &mut impl JsonOut) {
+    // Plain text needs no escaping; anything else goes through serde_json.
+    if s.bytes()
+        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f)
+    {
+        out.put(b"\"");
+        out.put(s.as_bytes());
+        out.put(b"\"");
+    } else {
+        let quoted = serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
+        out.put(quoted.as_bytes());
+    }
 }
 
 #[cfg(test)]

@@ -195,3 +195,47 @@ pub fn with_python<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
     });
     Python::attach(f)
 }
+
+/// The call path's variant of [`with_python`]: resumes this thread's kept
+/// thread state directly (`PyEval_RestoreThread`/`PyEval_SaveThread`),
+/// skipping the bookkeeping of `PyGILState_Ensure` and pyo3's attach.
+///
+/// `f` must only use `Bound` values (their drop decrefs at once); a `Py`
+/// dropped inside would wait for pyo3's next attach to be released. Falls
+/// back to [`with_python`] when this thread already holds the GIL (a
+/// nested call from a host callback) or is being torn down.
+pub fn with_python_direct<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
+    // SAFETY: a plain query; the interpreter is initialised.
+    let tstate = if unsafe { ffi::PyGILState_Check() } == 0 {
+        KEPT.try_with(|kept| {
+            if kept.tstate.get().is_null() {
+                // SAFETY: as in `with_python`.
+                unsafe {
+                    ffi::PyGILState_Ensure();
+                    kept.tstate.set(ffi::PyEval_SaveThread());
+                }
+            }
+            kept.tstate.get()
+        })
+        .ok()
+    } else {
+        None
+    };
+    let Some(tstate) = tstate else {
+        return with_python(f);
+    };
+
+    /// Parks the thread state again even if `f` unwinds.
+    struct Resumed;
+    impl Drop for Resumed {
+        fn drop(&mut self) {
+            // SAFETY: this thread resumed its state below and still holds it.
+            unsafe { ffi::PyEval_SaveThread() };
+        }
+    }
+    // SAFETY: `tstate` is this thread's own kept state, currently parked.
+    unsafe { ffi::PyEval_RestoreThread(tstate) };
+    let _resumed = Resumed;
+    // SAFETY: this thread holds the GIL until `_resumed` drops.
+    f(unsafe { Python::assume_attached() })
+}

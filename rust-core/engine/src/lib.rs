@@ -296,24 +296,31 @@ unsafe extern "C" fn function_call(
         let guard = registry::enter(runtime)?;
         // SAFETY: valid for the call.
         let args = unsafe { args_json.as_bytes() }?;
-        let mut out = Vec::new();
-        with_python(|py| checks::call_function(py, guard.runtime(), function.id, args, &mut out))?;
-        if out.len() <= scratch.cap {
-            // SAFETY: scratch is writable for `cap` bytes (checked non-NULL
-            // by the core when cap > 0); out_len/out_result checked non-NULL.
-            unsafe {
-                if !out.is_empty() {
-                    std::ptr::copy_nonoverlapping(out.as_ptr(), scratch.ptr, out.len());
-                }
-                out_len.write(out.len());
-                out_result.write(pyhost_bytes::EMPTY);
-            }
+        let scratch_bytes: &mut [u8] = if scratch.cap == 0 {
+            &mut []
         } else {
-            // SAFETY: as above.
-            unsafe {
-                out_len.write(out.len());
-                out_result.write(pyhost_bytes::from_vec(out));
-            }
+            // SAFETY: the caller lends `cap` writable bytes for this call (the
+            // core checked the pointer is not NULL when cap > 0).
+            unsafe { std::slice::from_raw_parts_mut(scratch.ptr, scratch.cap) }
+        };
+        let mut out = convert::ScratchOut::new(scratch_bytes);
+        let called = interpreter::with_python_direct(|py| {
+            checks::call_function(py, guard.runtime(), function.id, args, &mut out)
+        });
+        if called.is_err() {
+            // An error may have left Python objects for pyo3 to release at
+            // its next attach; attach now so they do not pile up.
+            with_python(|_| ());
+        }
+        called?;
+        let (len, owned) = match out.finish() {
+            Ok(len) => (len, pyhost_bytes::EMPTY),
+            Err(spilled) => (spilled.len(), pyhost_bytes::from_vec(spilled)),
+        };
+        // SAFETY: the core checked out_len and out_result for NULL.
+        unsafe {
+            out_len.write(len);
+            out_result.write(owned);
         }
         Ok(())
     };
