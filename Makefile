@@ -27,7 +27,7 @@ export PYHOST_EXPECT_LIBDIR := $(PYTHON_LIBDIR)
         test test-rust test-go test-stress test-python test-e2e bench clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 all: fmt lint test ## Format, lint and test
 
@@ -93,10 +93,11 @@ test-stress: rust ## 64 goroutines of mixed calls, with -race, GOGC=1 and cgoche
 test-e2e: build ## Cross-language tests: the built agent running real checks
 	$(VENV)/bin/pytest -q tests
 
-bench: rust ## Benchmarks; writes target/bench/results.json and docs/benchmarks.md
+bench: rust ## Benchmarks (5 repetitions); writes target/bench/results.json and docs/benchmarks.md
 	mkdir -p target/bench
-	cd go-shim && $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./bench/ -args \
-	  -results $(CURDIR)/target/bench/results.json -report $(CURDIR)/docs/benchmarks.md
+	cd go-shim && $(GO) test -run '^$$' -bench . -count 5 -timeout 60m . | tee $(CURDIR)/target/bench/raw.txt
+	cd go-shim && $(GO) run ./internal/benchreport -in $(CURDIR)/target/bench/raw.txt \
+	  -json $(CURDIR)/target/bench/results.json -md $(CURDIR)/docs/benchmarks.md -cmd "make bench"
 
 clean: ## Remove build outputs (keeps .venv and .tools)
 	cargo clean

@@ -8,8 +8,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -277,30 +281,78 @@ func rssBytes() int64 {
 		return 0
 	}
 	var size, resident int64
-	_, _ = fmtSscan(string(raw), &size, &resident)
+	_, _ = fmt.Sscan(string(raw), &size, &resident)
 	return resident * int64(os.Getpagesize())
 }
 
-// BenchmarkMemoryPerCheck: resident memory added by 1,000 loaded check
-// instances (reported as bytes/check; ns/op is not meaningful here).
+// BenchmarkMemoryPerCheck: resident memory added by 1,000 loaded and run
+// check instances, measured in a fresh process (ns/op is not meaningful).
 func BenchmarkMemoryPerCheck(b *testing.B) {
-	benchRuntime(b)
 	for i := 0; i < b.N; i++ {
-		runtime.GC()
-		before := rssBytes()
-		checks := trivialChecks(b, 1000)
-		for _, c := range checks {
-			if _, err := c.Run(context.Background()); err != nil {
-				b.Fatal(err)
+		cmd := exec.Command(os.Args[0], "-test.run", "^$")
+		cmd.Env = append(os.Environ(), "PYHOST_MEMORY_CHILD=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			b.Fatalf("child: %v\n%s", err, out)
+		}
+		var perCheck float64
+		for _, line := range strings.Split(string(out), "\n") {
+			if v, ok := strings.CutPrefix(line, "bytes/check "); ok {
+				perCheck, _ = strconv.ParseFloat(v, 64)
 			}
 		}
-		runtime.GC()
-		after := rssBytes()
-		b.ReportMetric(float64(after-before)/1000, "bytes/check")
-		for _, c := range checks {
-			_ = c.Close()
+		if perCheck <= 0 {
+			b.Fatalf("no measurement in:\n%s", out)
 		}
+		b.ReportMetric(perCheck, "bytes/check")
 	}
 }
 
-func fmtSscan(s string, a ...any) (int, error) { return fmt.Sscan(s, a...) }
+// TestMain lets BenchmarkMemoryPerCheck re-run this binary as a fresh
+// process that only measures memory.
+func TestMain(m *testing.M) {
+	if os.Getenv("PYHOST_MEMORY_CHILD") == "1" {
+		measureMemoryPerCheck()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// measureMemoryPerCheck prints the resident memory added by 1,000 loaded
+// and run checks, in a process where no earlier benchmark freed memory
+// that could hide the growth.
+func measureMemoryPerCheck() {
+	fail := func(err error) {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	rt, err := Start(Options{PythonPath: []string{testdata()}})
+	if err != nil {
+		fail(err)
+	}
+	class, err := rt.LoadCheckClass(testdata("checks", "trivial.py"), "")
+	if err != nil {
+		fail(err)
+	}
+	make1000 := func(round int) []*Check {
+		checks := make([]*Check, 1000)
+		for i := range checks {
+			if checks[i], err = class.NewCheck("trivial", nil, map[string]any{"i": i, "round": round}); err != nil {
+				fail(err)
+			}
+			if _, err := checks[i].Run(context.Background()); err != nil {
+				fail(err)
+			}
+		}
+		return checks
+	}
+	warm := make1000(0)  // warm up allocators and caches; kept alive
+	debug.FreeOSMemory() // Go's heap as small as it gets, before and after
+	before := rssBytes()
+	checks := make1000(1)
+	debug.FreeOSMemory()
+	fmt.Printf("bytes/check %d\n", (rssBytes()-before)/int64(len(checks)))
+	runtime.KeepAlive(checks)
+	runtime.KeepAlive(warm)
+	_ = rt.Close()
+}

@@ -86,7 +86,9 @@ func CheckID(name string, initConfig, instance map[string]any) (string, error) {
 
 // NewCheck creates a check instance: class(name, init_config, [instance]).
 // The configuration crosses as JSON and becomes Python objects natively.
-// A nil map means an empty one.
+// A nil map means an empty one. Check ids are unique in the process (the
+// in-memory aggregator routes submissions by id): the same name and
+// configuration twice fails with ErrConflict until the first is closed.
 func (c *CheckClass) NewCheck(name string, initConfig, instance map[string]any) (*Check, error) {
 	rid, cid, err := c.handle()
 	if err != nil {
@@ -171,7 +173,11 @@ func (c *Check) Run(ctx context.Context) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCancelled, err)
 	}
-	stop := context.AfterFunc(ctx, func() { _ = capi.CancelCheck(rid, id) })
+	cancelled := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		_ = capi.CancelCheck(rid, id)
+		close(cancelled)
+	})
 	start := time.Now()
 	var res *Result
 	err = capi.RunCheck(rid, id, func(batch []byte) error {
@@ -179,7 +185,10 @@ func (c *Check) Run(ctx context.Context) (*Result, error) {
 		res, derr = decodeBatch(batch)
 		return derr
 	})
-	stop()
+	if !stop() && ctx.Err() != nil {
+		// The cancel started: let it finish so it cannot reach a later run.
+		<-cancelled
+	}
 	runtime.KeepAlive(c)
 	if err != nil {
 		if c.closed.Load() {

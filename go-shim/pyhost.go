@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -59,7 +58,6 @@ type Runtime struct {
 	timeout  time.Duration
 	logID    uintptr
 	metricID uintptr
-	ids      sync.Map // check id -> struct{}: ids in use in this runtime
 }
 
 // Start starts the interpreter on first use and opens a runtime over it.

@@ -77,9 +77,10 @@ typedef struct pyhost_str {
   size_t len;
 } pyhost_str;
 
-// An owned error: a status, the Python exception type (or a pyhost error
-// class), a message and, for Python errors, the formatted traceback. The
-// strings are owned by the error. Free it with `pyhost_error_free`.
+// An owned error: a status, the Python exception type (empty for errors
+// that are not Python exceptions), a message and, for Python errors, the
+// formatted traceback. The strings are owned by the error. Free it with
+// `pyhost_error_free`.
 typedef struct pyhost_error {
   pyhost_status status;
   struct pyhost_str type_name;
@@ -144,7 +145,8 @@ typedef struct pyhost_runtime_options {
 // A started runtime: one session over the process's single interpreter.
 //
 // An opaque handle: a number, never a pointer. Zero is never valid; a freed
-// handle is never valid again; every call checks it.
+// handle stays invalid (until its slot has been reused 2^24 times); every
+// call checks it.
 typedef struct pyhost_runtime {
   uint64_t id;
 } pyhost_runtime;
@@ -152,7 +154,8 @@ typedef struct pyhost_runtime {
 // A loaded check class.
 //
 // An opaque handle: a number, never a pointer. Zero is never valid; a freed
-// handle is never valid again; every call checks it.
+// handle stays invalid (until its slot has been reused 2^24 times); every
+// call checks it.
 typedef struct pyhost_check_class {
   uint64_t id;
 } pyhost_check_class;
@@ -172,7 +175,8 @@ typedef struct pyhost_check_config {
 // A check instance created from a class and its configuration.
 //
 // An opaque handle: a number, never a pointer. Zero is never valid; a freed
-// handle is never valid again; every call checks it.
+// handle stays invalid (until its slot has been reused 2^24 times); every
+// call checks it.
 typedef struct pyhost_check {
   uint64_t id;
 } pyhost_check;
@@ -180,7 +184,8 @@ typedef struct pyhost_check {
 // A module-level Python function, looked up once and called many times.
 //
 // An opaque handle: a number, never a pointer. Zero is never valid; a freed
-// handle is never valid again; every call checks it.
+// handle stays invalid (until its slot has been reused 2^24 times); every
+// call checks it.
 typedef struct pyhost_function {
   uint64_t id;
 } pyhost_function;
@@ -232,7 +237,8 @@ pyhost_status pyhost_runtime_shutdown(struct pyhost_runtime runtime,
                                       struct pyhost_error **out_error);
 
 // Describes the embedded interpreter as a JSON object: `version`,
-// `executable`, `prefix`, `base_prefix`, `path`, `libpython`, `engine`.
+// `version_info`, `executable`, `prefix`, `base_prefix`, `path`,
+// `libpython`, `engine`.
 //
 // # Safety
 // `out_json` must be writable; `out_error` NULL or writable.

@@ -121,7 +121,8 @@ pub unsafe extern "C" fn pyhost_runtime_shutdown(
 }
 
 /// Describes the embedded interpreter as a JSON object: `version`,
-/// `executable`, `prefix`, `base_prefix`, `path`, `libpython`, `engine`.
+/// `version_info`, `executable`, `prefix`, `base_prefix`, `path`,
+/// `libpython`, `engine`.
 ///
 /// # Safety
 /// `out_json` must be writable; `out_error` NULL or writable.

@@ -144,9 +144,10 @@ impl pyhost_bytes {
     }
 }
 
-/// An owned error: a status, the Python exception type (or a pyhost error
-/// class), a message and, for Python errors, the formatted traceback. The
-/// strings are owned by the error. Free it with `pyhost_error_free`.
+/// An owned error: a status, the Python exception type (empty for errors
+/// that are not Python exceptions), a message and, for Python errors, the
+/// formatted traceback. The strings are owned by the error. Free it with
+/// `pyhost_error_free`.
 #[repr(C)]
 #[derive(Debug)]
 pub struct pyhost_error {
@@ -159,7 +160,8 @@ pub struct pyhost_error {
 /// A started runtime: one session over the process's single interpreter.
 ///
 /// An opaque handle: a number, never a pointer. Zero is never valid; a freed
-/// handle is never valid again; every call checks it.
+/// handle stays invalid (until its slot has been reused 2^24 times); every
+/// call checks it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct pyhost_runtime {
@@ -169,7 +171,8 @@ pub struct pyhost_runtime {
 /// A loaded check class.
 ///
 /// An opaque handle: a number, never a pointer. Zero is never valid; a freed
-/// handle is never valid again; every call checks it.
+/// handle stays invalid (until its slot has been reused 2^24 times); every
+/// call checks it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct pyhost_check_class {
@@ -179,7 +182,8 @@ pub struct pyhost_check_class {
 /// A check instance created from a class and its configuration.
 ///
 /// An opaque handle: a number, never a pointer. Zero is never valid; a freed
-/// handle is never valid again; every call checks it.
+/// handle stays invalid (until its slot has been reused 2^24 times); every
+/// call checks it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct pyhost_check {
@@ -189,7 +193,8 @@ pub struct pyhost_check {
 /// A module-level Python function, looked up once and called many times.
 ///
 /// An opaque handle: a number, never a pointer. Zero is never valid; a freed
-/// handle is never valid again; every call checks it.
+/// handle stays invalid (until its slot has been reused 2^24 times); every
+/// call checks it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct pyhost_function {

@@ -142,10 +142,13 @@ fn append(
     write: impl FnOnce(&mut Writer) -> PyResult<()>,
 ) -> PyResult<()> {
     let route = route(py, check_id)?;
-    route.sink.with(py, |w| {
-        let mark = w.mark();
-        write(w).inspect_err(|_| w.rollback(mark))
-    })
+    // SAFETY: `write` runs no Python code (this function's contract).
+    unsafe {
+        route.sink.with(py, |w| {
+            let mark = w.mark();
+            write(w).inspect_err(|_| w.rollback(mark))
+        })
+    }
 }
 
 #[pymodule]
@@ -260,7 +263,12 @@ fn submit_to(
     flush_first_value: bool,
 ) -> PyResult<()> {
     if let Some(callback) = route.runtime.metric_callback {
-        if !(0..=6).contains(&mtype) || !value.is_finite() {
+        if !(0..=6).contains(&mtype) {
+            return Err(PyValueError::new_err(format!(
+                "unknown metric type {mtype} (expected 0..6)"
+            )));
+        }
+        if !value.is_finite() {
             return Err(PyValueError::new_err(format!(
                 "metric {name:?} value {value} is not finite"
             )));
@@ -276,9 +284,12 @@ fn submit_to(
             hostname,
         );
     }
-    route.sink.with(tags.py(), |w| {
-        write_metric(w, mtype, name, value, tags, hostname, flush_first_value)
-    })
+    // SAFETY: write_metric reads strings and lists in place and runs no Python code.
+    unsafe {
+        route.sink.with(tags.py(), |w| {
+            write_metric(w, mtype, name, value, tags, hostname, flush_first_value)
+        })
+    }
 }
 
 /// The native base of the SDK's `AgentCheck`: the submission methods run
@@ -293,7 +304,8 @@ pub struct CheckBase {
 
 impl CheckBase {
     fn check_id(&self, py: Python<'_>) -> String {
-        self.bound.with(py, |bound| bound.0.clone())
+        // SAFETY: cloning a String runs no Python code.
+        unsafe { self.bound.with(py, |bound| bound.0.clone()) }
     }
 }
 
@@ -330,15 +342,30 @@ fn native_submit(
     let device_name = device_name.unwrap_or(&none);
     if device_name.is_none() {
         if let Some((n, v, h)) = plain_metric(name, value, hostname) {
-            // Nothing below runs Python code: strings are read in place,
-            // and a rejected submission only returns an error.
-            let done = slf.get().bound.with(py, |bound| match &bound.1 {
-                Some(route) => {
-                    submit_to(route, &bound.0, mtype, n, v, tags, h, flush_first_value).is_ok()
+            // Batched mode writes inside the borrow (no Python code runs);
+            // per-metric mode calls the host, so its route is cloned out.
+            // SAFETY: write_metric and the clone run no Python code.
+            let submitted = unsafe {
+                slf.get().bound.with(py, |bound| match &bound.1 {
+                    Some(route) if route.runtime.metric_callback.is_none() => Bound_::Written(
+                        route
+                            .sink
+                            .with(py, |w| {
+                                write_metric(w, mtype, n, v, tags, h, flush_first_value)
+                            })
+                            .is_ok(),
+                    ),
+                    Some(route) => Bound_::PerMetric(route.clone(), bound.0.clone()),
+                    None => Bound_::Written(false),
+                })
+            };
+            let ok = match submitted {
+                Bound_::Written(ok) => ok,
+                Bound_::PerMetric(route, check_id) => {
+                    submit_to(&route, &check_id, mtype, n, v, tags, h, flush_first_value).is_ok()
                 }
-                None => false,
-            });
-            if done {
+            };
+            if ok {
                 return Ok(());
             }
         }
@@ -356,6 +383,12 @@ fn native_submit(
         ),
     )
     .map(drop)
+}
+
+/// What a native submission did with the check's bound route.
+enum Bound_ {
+    Written(bool),
+    PerMetric(sinks::Route, String),
 }
 
 /// The `#[pymethods]` block of `CheckBase`, with one method per metric type
@@ -380,7 +413,8 @@ macro_rules! check_base_methods {
             #[setter]
             fn set_check_id(&self, py: Python<'_>, check_id: &str) {
                 let route = sinks::route(py, check_id);
-                let old = self.bound.with(py, |bound| std::mem::replace(bound, (check_id.to_owned(), route)));
+                // SAFETY: replacing the pair runs no Python code; the old one drops after.
+                let old = unsafe { self.bound.with(py, |bound| std::mem::replace(bound, (check_id.to_owned(), route))) };
                 drop(old);
             }
 
@@ -457,12 +491,21 @@ fn deliver_one(
     hostname: Option<&str>,
 ) -> PyResult<()> {
     let mut owned: Vec<String> = Vec::new();
-    if !tags.is_none() {
-        for item in tags.try_iter()? {
-            let item = item?;
-            let tag = item.cast::<PyString>().map_err(|_| not_str_tag(&item))?;
-            owned.push(tag.to_str()?.to_owned());
-        }
+    let items: Vec<Bound<'_, PyAny>> = if tags.is_none() {
+        Vec::new()
+    } else if let Ok(list) = tags.cast::<PyList>() {
+        list.iter().collect()
+    } else if let Ok(tuple) = tags.cast::<PyTuple>() {
+        tuple.iter().collect()
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "tags must be a list or tuple of str, not {}",
+            type_name(tags)
+        )));
+    };
+    for item in items {
+        let tag = item.cast::<PyString>().map_err(|_| not_str_tag(&item))?;
+        owned.push(tag.to_str()?.to_owned());
     }
     let views: Vec<pyhost_str> = owned.iter().map(|t| pyhost_str::borrow(t)).collect();
     // SAFETY: the host registered this callback for these arguments; every

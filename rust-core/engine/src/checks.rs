@@ -21,9 +21,22 @@ pub struct CheckEntry {
     pub object: Py<PyAny>,
     pub check_id: String,
     pub sink: Arc<Sink>,
-    /// Python thread id of the thread running it, 0 when idle.
+    /// Python thread id of the thread inside `run()`, 0 otherwise: where a
+    /// cancellation is sent.
     running_on: AtomicU64,
+    /// A run is in progress, from the start of `run()` until its batch is
+    /// taken: a second run is refused meanwhile.
+    busy: AtomicBool,
     freed: AtomicBool,
+}
+
+/// Clears `busy` when a run ends, however it ends.
+struct BusyGuard<'a>(&'a AtomicBool);
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
 }
 
 fn py_fail(py: Python<'_>) -> impl Fn(PyErr) -> Failure + '_ {
@@ -87,7 +100,8 @@ pub fn new_check(
     let init_config = convert::json_to_py(py, &init_config).map_err(py_fail(py))?;
     let instance = convert::json_to_py(py, &instance).map_err(py_fail(py))?;
     let instances = PyList::new(py, [instance]).map_err(py_fail(py))?;
-    // The id is routable before __init__ runs, so submissions made there count.
+    // The id is routable from here on; the SDK's AgentCheck learns it only
+    // when check_id is set below, so its __init__ cannot submit yet.
     let sink = sinks::open(py, config.check_id, runtime)?;
     let made = class
         .bind(py)
@@ -109,6 +123,7 @@ pub fn new_check(
         check_id: config.check_id.to_owned(),
         sink,
         running_on: AtomicU64::new(0),
+        busy: AtomicBool::new(false),
         freed: AtomicBool::new(false),
     };
     Ok(registry::insert(
@@ -134,16 +149,14 @@ pub fn run(py: Python<'_>, runtime: &RuntimeState, check: u64) -> Result<Vec<u8>
     let entry = get_check(py, runtime, check)?;
     // SAFETY: plain query of the current thread's id.
     let thread = unsafe { ffi::PyThread_get_thread_ident() } as u64;
-    if entry
-        .running_on
-        .compare_exchange(0, thread, Ordering::SeqCst, Ordering::SeqCst)
-        .is_err()
-    {
+    if entry.busy.swap(true, Ordering::SeqCst) {
         return Err(Failure::new(
             pyhost_status::PYHOST_STATUS_BUSY,
             format!("check {} is already running", entry.check_id),
         ));
     }
+    let _busy = BusyGuard(&entry.busy);
+    entry.running_on.store(thread, Ordering::SeqCst);
     let outcome = entry.object.bind(py).call_method0(intern!(py, "run"));
     // Still holding the GIL since run() returned: clear the running mark and
     // any cancellation that arrived too late to be raised, so it can never
@@ -166,24 +179,27 @@ pub fn run(py: Python<'_>, runtime: &RuntimeState, check: u64) -> Result<Vec<u8>
         Err(e) if e.is_instance_of::<CheckCancelled>(py) => RunOutcome::Cancelled,
         Err(e) => RunOutcome::Raised(host::python_failure(py, &e)),
     };
-    let batch = entry.sink.with(py, |w| {
-        match &outcome {
-            RunOutcome::Returned(Ok(text)) => record_run_result(w, text),
-            RunOutcome::Returned(Err(type_name)) => w.error(
-                "pyhost.InvalidRunResult",
-                &format!("run() returned {type_name}, expected str"),
-                "",
-            ),
-            RunOutcome::Cancelled => w.u8(PYHOST_BATCH_CANCELLED),
-            RunOutcome::Raised(f) => w.error(&f.type_name, &f.message, &f.traceback),
-        }
-        for warning in &warnings {
-            w.warning(warning);
-        }
-        w.take()
-    });
+    // SAFETY: writing records from Rust values; everything that runs Python happened above.
+    let batch = unsafe {
+        entry.sink.with(py, |w| {
+            match &outcome {
+                RunOutcome::Returned(Ok(text)) => record_run_result(w, text),
+                RunOutcome::Returned(Err(type_name)) => w.error(
+                    "pyhost.InvalidRunResult",
+                    &format!("run() returned {type_name}, expected str"),
+                    "",
+                ),
+                RunOutcome::Cancelled => w.u8(PYHOST_BATCH_CANCELLED),
+                RunOutcome::Raised(f) => w.error(&f.type_name, &f.message, &f.traceback),
+            }
+            for warning in &warnings {
+                w.warning(warning);
+            }
+            w.take()
+        })
+    };
     if entry.freed.load(Ordering::SeqCst) {
-        sinks::close(py, &entry.check_id);
+        sinks::close_if(py, &entry.check_id, &entry.sink);
     }
     Ok(batch)
 }
@@ -263,8 +279,8 @@ pub fn free_check(py: Python<'_>, runtime: &RuntimeState, check: u64) -> Result<
 /// Drops a check's route; a run in progress keeps its sink and closes it.
 pub fn release_check(py: Python<'_>, entry: &CheckEntry) {
     entry.freed.store(true, Ordering::SeqCst);
-    if entry.running_on.load(Ordering::SeqCst) == 0 {
-        sinks::close(py, &entry.check_id);
+    if !entry.busy.load(Ordering::SeqCst) {
+        sinks::close_if(py, &entry.check_id, &entry.sink);
     }
 }
 

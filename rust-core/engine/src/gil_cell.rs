@@ -25,10 +25,15 @@ impl<T> GilCell<T> {
         GilCell(UnsafeCell::new(value))
     }
 
-    /// Runs `f` with exclusive access. `f` must not run Python code.
-    pub fn with<R>(&self, _py: Python<'_>, f: impl FnOnce(&mut T) -> R) -> R {
-        // SAFETY: the GIL is held (token), so no other thread is here; `f`
-        // runs no Python code, so this thread cannot re-enter before it ends.
+    /// Runs `f` with exclusive access.
+    ///
+    /// # Safety
+    /// `f` must not run Python code (no calls into Python objects, no drops of
+    /// Python objects): Python code could release the GIL or re-enter this
+    /// cell, and two `&mut T` would exist at once.
+    pub unsafe fn with<R>(&self, _py: Python<'_>, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: the GIL is held (token), so no other thread is here; the
+        // caller guarantees `f` cannot re-enter on this thread.
         f(unsafe { &mut *self.0.get() })
     }
 }

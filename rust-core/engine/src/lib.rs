@@ -13,7 +13,7 @@ mod interpreter;
 mod registry;
 mod sinks;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pyhost_abi::{
     ffi_boundary, pyhost_buffer, pyhost_bytes, pyhost_check, pyhost_check_class,
@@ -112,11 +112,21 @@ unsafe extern "C" fn runtime_shutdown(
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
     let body = || {
-        // Cancel what is running while the runtime still accepts our own call.
-        if let Ok(guard) = registry::enter(runtime) {
-            with_python(|py| checks::cancel_all(py, guard.runtime()));
+        // Refuse new calls first, then stop the runs in flight; re-send the
+        // cancellation while waiting, for a run that was entering just as
+        // the runtime closed.
+        let state = registry::close(runtime)?;
+        let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+        let mut drained = false;
+        while Instant::now() < deadline {
+            if registry::in_flight(runtime) == 0 {
+                drained = true;
+                break;
+            }
+            with_python(|py| checks::cancel_all(py, state));
+            std::thread::sleep(Duration::from_millis(5));
         }
-        let (_, drained) = registry::close(runtime, Duration::from_millis(timeout_ms))?;
+        drained = drained || registry::in_flight(runtime) == 0;
         if !drained {
             return Err(Failure::new(
                 pyhost_status::PYHOST_STATUS_TIMEOUT,
@@ -126,9 +136,7 @@ unsafe extern "C" fn runtime_shutdown(
                 ),
             ));
         }
-        if let Some(state) = registry::state_of(runtime) {
-            with_python(|py| checks::free_all(py, state));
-        }
+        with_python(|py| checks::free_all(py, state));
         Ok(())
     };
     // SAFETY: out_error is NULL or writable (C API contract).

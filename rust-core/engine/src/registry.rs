@@ -5,7 +5,6 @@
 
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
 
 use pyhost_abi::{
     pyhost_log_callback, pyhost_metric_callback, pyhost_runtime, pyhost_status, Failure,
@@ -153,9 +152,8 @@ pub fn latest_open_runtime() -> Option<&'static RuntimeState> {
 }
 
 /// Proof that a call is in flight on an open runtime; shutdown waits for
-/// every guard to drop. It remembers its shard: the call may not end on the
-/// thread it started on only in theory (cgo keeps it), but the count must
-/// balance regardless.
+/// every guard to drop. It keeps the shard it counted in, so the count
+/// balances even if the call were to end on another thread.
 pub struct CallGuard(&'static RuntimeState, &'static AtomicUsize);
 
 impl CallGuard {
@@ -187,22 +185,11 @@ pub fn enter(rt: pyhost_runtime) -> Result<CallGuard, Failure> {
     Ok(guard)
 }
 
-/// Closes `rt` to new calls and waits up to `timeout` for calls in flight.
-/// Returns whether it was open, then whether the wait drained.
-pub fn close(rt: pyhost_runtime, timeout: Duration) -> Result<(bool, bool), Failure> {
+/// Closes `rt` to new calls (idempotent); calls in flight go on.
+pub fn close(rt: pyhost_runtime) -> Result<&'static RuntimeState, Failure> {
     let state = runtime_state(rt)?;
-    let was_open = !state.closed.swap(true, Ordering::SeqCst);
-    let deadline = Instant::now() + timeout;
-    loop {
-        let busy = state.in_flight.total();
-        if busy == 0 {
-            return Ok((was_open, true));
-        }
-        if Instant::now() >= deadline {
-            return Ok((was_open, false));
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    state.closed.store(true, Ordering::SeqCst);
+    Ok(state)
 }
 
 pub fn in_flight(rt: pyhost_runtime) -> usize {
@@ -247,21 +234,24 @@ const GENERATION_MASK: u32 = 0xFF_FFFF;
 
 pub fn insert(py: Python<'_>, runtime: &RuntimeState, object: Object) -> u64 {
     let kind = object.kind();
-    TABLE.with(py, |table| {
-        let index = match table.free.pop() {
-            Some(i) => i,
-            None => {
-                table.slots.push(Slot {
-                    generation: 1,
-                    entry: None,
-                });
-                (table.slots.len() - 1) as u32
-            }
-        };
-        let slot = &mut table.slots[index as usize];
-        slot.entry = Some((runtime.id, object));
-        (kind << 56) | (u64::from(slot.generation) << 32) | (u64::from(index) + 1)
-    })
+    // SAFETY: table bookkeeping only; objects are cloned (incref) or moved out, never dropped or called inside.
+    unsafe {
+        TABLE.with(py, |table| {
+            let index = match table.free.pop() {
+                Some(i) => i,
+                None => {
+                    table.slots.push(Slot {
+                        generation: 1,
+                        entry: None,
+                    });
+                    (table.slots.len() - 1) as u32
+                }
+            };
+            let slot = &mut table.slots[index as usize];
+            slot.entry = Some((runtime.id, object));
+            (kind << 56) | (u64::from(slot.generation) << 32) | (u64::from(index) + 1)
+        })
+    }
 }
 
 fn locate(table: &Table, runtime: &RuntimeState, handle: u64, kind: u64) -> Result<usize, Failure> {
@@ -305,15 +295,18 @@ pub fn get(
     handle: u64,
     kind: u64,
 ) -> Result<Object, Failure> {
-    TABLE.with(py, |table| {
-        let index = locate(table, runtime, handle, kind)?;
-        Ok(match &table.slots[index].entry {
-            Some((_, Object::Class(o))) => Object::Class(o.clone_ref(py)),
-            Some((_, Object::Check(c))) => Object::Check(Arc::clone(c)),
-            Some((_, Object::Function(o))) => Object::Function(o.clone_ref(py)),
-            None => unreachable!("located slots are occupied"),
+    // SAFETY: table bookkeeping only; objects are cloned (incref) or moved out, never dropped or called inside.
+    unsafe {
+        TABLE.with(py, |table| {
+            let index = locate(table, runtime, handle, kind)?;
+            Ok(match &table.slots[index].entry {
+                Some((_, Object::Class(o))) => Object::Class(o.clone_ref(py)),
+                Some((_, Object::Check(c))) => Object::Check(Arc::clone(c)),
+                Some((_, Object::Function(o))) => Object::Function(o.clone_ref(py)),
+                None => unreachable!("located slots are occupied"),
+            })
         })
-    })
+    }
 }
 
 /// Looks up a function handle as a `Bound` (released at once when dropped,
@@ -323,13 +316,16 @@ pub fn get_function<'py>(
     runtime: &RuntimeState,
     handle: u64,
 ) -> Result<Bound<'py, PyAny>, Failure> {
-    TABLE.with(py, |table| {
-        let index = locate(table, runtime, handle, KIND_FUNCTION)?;
-        match &table.slots[index].entry {
-            Some((_, Object::Function(o))) => Ok(o.bind(py).clone()),
-            _ => unreachable!("kind checked by locate"),
-        }
-    })
+    // SAFETY: table bookkeeping only; objects are cloned (incref) or moved out, never dropped or called inside.
+    unsafe {
+        TABLE.with(py, |table| {
+            let index = locate(table, runtime, handle, KIND_FUNCTION)?;
+            match &table.slots[index].entry {
+                Some((_, Object::Function(o))) => Ok(o.bind(py).clone()),
+                _ => unreachable!("kind checked by locate"),
+            }
+        })
+    }
 }
 
 fn vacate(table: &mut Table, index: usize) -> Object {
@@ -348,37 +344,43 @@ pub fn remove(
     handle: u64,
     kind: u64,
 ) -> Result<Object, Failure> {
-    TABLE.with(py, |table| {
-        let index = locate(table, runtime, handle, kind)?;
-        Ok(vacate(table, index))
-    })
+    // SAFETY: table bookkeeping only; objects are cloned (incref) or moved out, never dropped or called inside.
+    unsafe {
+        TABLE.with(py, |table| {
+            let index = locate(table, runtime, handle, kind)?;
+            Ok(vacate(table, index))
+        })
+    }
 }
 
 /// Frees every handle of a runtime, returning the objects.
 pub fn remove_all(py: Python<'_>, runtime: &RuntimeState) -> Vec<Object> {
-    TABLE.with(py, |table| {
-        let owned: Vec<usize> = (0..table.slots.len())
-            .filter(|&i| matches!(&table.slots[i].entry, Some((owner, _)) if *owner == runtime.id))
-            .collect();
-        owned.into_iter().map(|i| vacate(table, i)).collect()
-    })
+    // SAFETY: table bookkeeping only; objects are cloned (incref) or moved out, never dropped or called inside.
+    unsafe {
+        TABLE.with(py, |table| {
+            let owned: Vec<usize> = (0..table.slots.len())
+                .filter(
+                    |&i| matches!(&table.slots[i].entry, Some((owner, _)) if *owner == runtime.id),
+                )
+                .collect();
+            owned.into_iter().map(|i| vacate(table, i)).collect()
+        })
+    }
 }
 
 /// The checks of a runtime (for cancelling them at shutdown).
 pub fn checks_of(py: Python<'_>, runtime: &RuntimeState) -> Vec<Arc<CheckEntry>> {
-    TABLE.with(py, |table| {
-        table
-            .slots
-            .iter()
-            .filter_map(|slot| match &slot.entry {
-                Some((owner, Object::Check(c))) if *owner == runtime.id => Some(Arc::clone(c)),
-                _ => None,
-            })
-            .collect()
-    })
-}
-
-/// The state of a runtime handle, open or not.
-pub fn state_of(rt: pyhost_runtime) -> Option<&'static RuntimeState> {
-    runtime_state(rt).ok()
+    // SAFETY: table bookkeeping only; objects are cloned (incref) or moved out, never dropped or called inside.
+    unsafe {
+        TABLE.with(py, |table| {
+            table
+                .slots
+                .iter()
+                .filter_map(|slot| match &slot.entry {
+                    Some((owner, Object::Check(c))) if *owner == runtime.id => Some(Arc::clone(c)),
+                    _ => None,
+                })
+                .collect()
+        })
+    }
 }

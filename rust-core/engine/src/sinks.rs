@@ -21,9 +21,13 @@ pub struct Sink {
 }
 
 impl Sink {
-    /// Runs `f` on the batch. `f` must not run Python code.
-    pub fn with<R>(&self, py: Python<'_>, f: impl FnOnce(&mut Writer) -> R) -> R {
-        self.writer.with(py, f)
+    /// Runs `f` on the batch.
+    ///
+    /// # Safety
+    /// As [`GilCell::with`]: `f` must not run Python code.
+    pub unsafe fn with<R>(&self, py: Python<'_>, f: impl FnOnce(&mut Writer) -> R) -> R {
+        // SAFETY: forwarded to the caller.
+        unsafe { self.writer.with(py, f) }
     }
 }
 
@@ -48,38 +52,56 @@ pub fn open(
     check_id: &str,
     runtime: &'static RuntimeState,
 ) -> Result<Arc<Sink>, Failure> {
-    ROUTES.with(py, |routes| {
-        let routes = routes.get_or_insert_with(FxHashMap::default);
-        if routes.contains_key(check_id) {
-            return Err(Failure::new(
-                pyhost_status::PYHOST_STATUS_CONFLICT,
-                format!("a check with id {check_id:?} already exists"),
-            ));
-        }
-        let sink = Arc::new(Sink::default());
-        routes.insert(
-            check_id.to_owned(),
-            Route {
-                sink: Arc::clone(&sink),
-                runtime,
-            },
-        );
-        Ok(sink)
-    })
+    // SAFETY: map operations on Rust values only.
+    unsafe {
+        ROUTES.with(py, |routes| {
+            let routes = routes.get_or_insert_with(FxHashMap::default);
+            if routes.contains_key(check_id) {
+                return Err(Failure::new(
+                    pyhost_status::PYHOST_STATUS_CONFLICT,
+                    format!("a check with id {check_id:?} already exists"),
+                ));
+            }
+            let sink = Arc::new(Sink::default());
+            routes.insert(
+                check_id.to_owned(),
+                Route {
+                    sink: Arc::clone(&sink),
+                    runtime,
+                },
+            );
+            Ok(sink)
+        })
+    }
+}
+
+/// Closes `check_id`'s route if it still leads to `sink` (the id may have
+/// been reused by a newer check meanwhile).
+pub fn close_if(py: Python<'_>, check_id: &str, sink: &Arc<Sink>) {
+    let mine = route(py, check_id).is_some_and(|r| Arc::ptr_eq(&r.sink, sink));
+    if mine {
+        close(py, check_id);
+    }
 }
 
 pub fn close(py: Python<'_>, check_id: &str) {
     // The removed route is dropped after the borrow ends (it holds no Python objects).
-    let removed = ROUTES.with(py, |routes| {
-        routes.as_mut().and_then(|r| r.remove(check_id))
-    });
+    // SAFETY: map operations on Rust values; removed routes drop after the borrow.
+    let removed = unsafe {
+        ROUTES.with(py, |routes| {
+            routes.as_mut().and_then(|r| r.remove(check_id))
+        })
+    };
     drop(removed);
 }
 
 pub fn route(py: Python<'_>, check_id: &str) -> Option<Route> {
-    ROUTES.with(py, |routes| {
-        routes.as_ref().and_then(|r| r.get(check_id).cloned())
-    })
+    // SAFETY: map operations on Rust values; removed routes drop after the borrow.
+    unsafe {
+        ROUTES.with(py, |routes| {
+            routes.as_ref().and_then(|r| r.get(check_id).cloned())
+        })
+    }
 }
 
 pub fn runtime_of(py: Python<'_>, check_id: &str) -> Option<&'static RuntimeState> {

@@ -1,0 +1,175 @@
+// Command benchreport turns `go test -bench` output from the pyhost
+// benchmarks into target/bench/results.json and docs/benchmarks.md: the
+// median of every benchmark's repetitions, each paired with the floor
+// measured in the same run, as a ratio.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// result is one line of results.json.
+type result struct {
+	Name          string  `json:"name"`
+	NsPerOp       float64 `json:"ns_per_op"`
+	FloorName     string  `json:"floor_name"`
+	FloorNsPerOp  float64 `json:"floor_ns_per_op"`
+	Ratio         float64 `json:"ratio"`
+	goal          string
+	met           *bool
+	what, floorIs string
+}
+
+var line = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+(.*)$`)
+
+// parse collects every repetition's metrics per benchmark: name → unit → values.
+func parse(r io.Reader) (map[string]map[string][]float64, string) {
+	out := map[string]map[string][]float64{}
+	cpu := ""
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		text := sc.Text()
+		if strings.HasPrefix(text, "cpu: ") {
+			cpu = strings.TrimPrefix(text, "cpu: ")
+		}
+		m := line.FindStringSubmatch(text)
+		if m == nil {
+			continue
+		}
+		fields := strings.Fields(m[3])
+		for i := 0; i+1 < len(fields); i += 2 {
+			v, err := strconv.ParseFloat(fields[i], 64)
+			if err != nil {
+				continue
+			}
+			if out[m[1]] == nil {
+				out[m[1]] = map[string][]float64{}
+			}
+			out[m[1]][fields[i+1]] = append(out[m[1]][fields[i+1]], v)
+		}
+	}
+	return out, cpu
+}
+
+func median(vs []float64) float64 {
+	if len(vs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), vs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func main() {
+	in := flag.String("in", "", "go test -bench output")
+	jsonOut := flag.String("json", "", "results.json to write")
+	mdOut := flag.String("md", "", "markdown report to write")
+	command := flag.String("cmd", "make bench", "the command that produced the input")
+	flag.Parse()
+	f, err := os.Open(*in)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	data, cpu := parse(f)
+	f.Close()
+
+	get := func(name, unit string) float64 { return median(data[name][unit]) }
+	reps := func(name string) int { return len(data[name]["ns/op"]) }
+	var results []result
+	pair := func(name, what string, subject float64, floorName, floorIs string, floor float64, goal string, ok func(r float64) bool) {
+		r := result{Name: name, NsPerOp: subject, FloorName: floorName, FloorNsPerOp: floor, what: what, floorIs: floorIs, goal: goal}
+		if floor > 0 {
+			r.Ratio = subject / floor
+			if ok != nil {
+				met := ok(r.Ratio)
+				r.met = &met
+			}
+		}
+		results = append(results, r)
+	}
+	le := func(limit float64) func(float64) bool { return func(r float64) bool { return r <= limit } }
+
+	callFloor, call8Floor := get("BenchmarkCallFloor", "ns/op"), get("BenchmarkCall8Floor", "ns/op")
+	pair("call_noop_1_goroutine", "Go → Python no-op through the public API, 1 goroutine", get("BenchmarkCall", "ns/op"),
+		"c_gilstate_ensure_call_release_1_goroutine", "cgo → C: PyGILState_Ensure + the same no-op + Release, thread state kept", callFloor,
+		"≤ 1.25×", le(1.25))
+	pair("call_noop_8_goroutines", "the same, 8 goroutines (ns per call = 1/throughput)", get("BenchmarkCall8", "ns/op"),
+		"c_gilstate_ensure_call_release_8_goroutines", "the C floor, 8 goroutines", call8Floor,
+		"throughput ≥ 0.9× (ratio ≤ 1.11)", le(1/0.9))
+	pair("call_noop_8_goroutines_p50", "latency p50, 8 goroutines", get("BenchmarkCall8Latency", "p50-ns"),
+		"c_floor_8_goroutines_p50", "the C floor's p50", get("BenchmarkCall8LatencyFloor", "p50-ns"), "reported", nil)
+	pair("call_noop_8_goroutines_p99", "latency p99, 8 goroutines", get("BenchmarkCall8Latency", "p99-ns"),
+		"c_floor_8_goroutines_p99", "the C floor's p99", get("BenchmarkCall8LatencyFloor", "p99-ns"), "reported", nil)
+
+	submitFloor := get("BenchmarkSubmitFloor", "ns/metric")
+	submit := get("BenchmarkSubmit", "ns/metric")
+	callback := get("BenchmarkSubmitPerMetricCallback", "ns/metric")
+	pair("submit_gauge_batched", "a check submits 100,000 gauges (2 tags); all received in Go, per metric", submit,
+		"python_loop_noop_builtin", "a pure-Python loop calling a no-op builtin with the same arguments, per call", submitFloor,
+		"≤ 3×", le(3))
+	pair("submit_gauge_per_metric_callback", "baseline: the same check, one cgo callback per metric (tags copied)", callback,
+		"python_loop_noop_builtin", "the same floor", submitFloor, "reported", nil)
+	pair("submit_cost_beyond_floor", "pyhost's cost per metric beyond the floor", submit-submitFloor,
+		"per_metric_callback_cost_beyond_floor", "the per-metric-callback baseline's cost beyond the same floor", callback-submitFloor,
+		"≥ 5× smaller (ratio ≤ 0.2)", le(0.2))
+	pair("check_run_trivial_1_goroutine", "a full run of a check submitting 1 metric, from Go, 1 goroutine", get("BenchmarkRunTrivial", "ns/op"),
+		"c_gilstate_ensure_call_release_1_goroutine", "the call floor above", callFloor, "reported", nil)
+	pair("check_run_trivial_8_goroutines", "the same, 8 goroutines (ns per run = 1/throughput)", get("BenchmarkRunTrivial8", "ns/op"),
+		"c_gilstate_ensure_call_release_8_goroutines", "the call floor above, 8 goroutines", call8Floor, "reported", nil)
+
+	if *jsonOut != "" {
+		b, _ := json.MarshalIndent(results, "", "  ")
+		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	var md strings.Builder
+	fmt.Fprintf(&md, "# Benchmarks\n\nGenerated by `%s` on %s (%s, %d cores visible, %s). Each figure is the median of %d repetitions; every ratio is against a floor measured in the same run (these machines are shared and noisy, so absolute numbers move between runs and ratios move less).\n\n",
+		*command, time.Now().UTC().Format("2006-01-02"), cpu, runtime.NumCPU(), runtime.Version(), reps("BenchmarkCall"))
+	md.WriteString("| benchmark | ns | floor | floor ns | ratio | goal | met |\n|---|---:|---|---:|---:|---|---|\n")
+	for _, r := range results {
+		met := "–"
+		if r.met != nil {
+			met = map[bool]string{true: "yes", false: "**no**"}[*r.met]
+		}
+		fmt.Fprintf(&md, "| %s<br>*%s* | %.1f | %s<br>*%s* | %.1f | %.2f | %s | %s |\n", r.Name, r.what, r.NsPerOp, r.FloorName, r.floorIs, r.FloorNsPerOp, r.Ratio, r.goal, met)
+	}
+	if per := get("BenchmarkMemoryPerCheck", "bytes/check"); per > 0 {
+		fmt.Fprintf(&md, "\nResident memory per loaded check instance (1,000 instances of a trivial check, each run once): **%.0f bytes** (%.1f KiB).\n", per, per/1024)
+	}
+	md.WriteString(notes)
+	if *mdOut != "" {
+		if err := os.WriteFile(*mdOut, []byte(md.String()), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	fmt.Print(md.String())
+}
+
+const notes = `
+## What is measured
+
+- **Calls** (` + "`BenchmarkCall*`" + `): ` + "`Function.AppendCall`" + ` of a Python ` + "`def noop(): pass`" + ` through the whole stack (Go API → cgo → C API → engine → Python). The floor (` + "`internal/benchfloor`" + `) is what a hand-written C binding costs: a cgo call into C doing ` + "`PyGILState_Ensure`" + `, ` + "`PyObject_CallNoArgs`" + ` on the same function and ` + "`PyGILState_Release`" + `, on a thread that keeps its thread state. At 8 goroutines both are bound by handing the GIL between threads.
+- **Submissions** (` + "`BenchmarkSubmit*`" + `): a check calls ` + "`self.gauge(name, value, tags)`" + ` 100,000 times; the run's batch is decoded into Go ` + "`Metric`" + ` values and every one is checked to have arrived. The floor runs the same loop in Python against ` + "`_pyhost.noop`" + `, a builtin that does nothing. The baseline delivers each metric to Go through its own cgo callback with its tags copied, as the Datadog Agent does.
+- **Check runs** (` + "`BenchmarkRunTrivial*`" + `): ` + "`Check.Run`" + ` of a check submitting one gauge, including the ` + "`Result`" + ` decoding; reported against the call floor for scale.
+- **Memory** (` + "`BenchmarkMemoryPerCheck`" + `): growth of the process's resident set over 1,000 check instances.
+
+Raw output: ` + "`target/bench/raw.txt`" + `; machine-readable results: ` + "`target/bench/results.json`" + ` (` + "`ratio`" + ` = ns / floor ns).
+`
