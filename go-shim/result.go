@@ -246,6 +246,23 @@ func decodeBatch(b []byte) (*Result, error) {
 	for r.err == nil && len(r.b) > 0 {
 		switch kind := r.u8(); kind {
 		case capi.BatchMetric:
+			// Fast path: the usual metric repeats the previous one's name,
+			// hostname and tags, so it is fixed-size (22 bytes after the kind).
+			if b := r.b; len(b) >= 22 &&
+				binary.LittleEndian.Uint32(b[10:]) == capi.BatchSame && // name
+				binary.LittleEndian.Uint32(b[14:]) == capi.BatchSame && // hostname
+				binary.LittleEndian.Uint32(b[18:]) == capi.BatchSame { // tags
+				res.Metrics = append(res.Metrics, Metric{
+					Type:            MetricType(b[0]),
+					FlushFirstValue: b[1] != 0,
+					Value:           math.Float64frombits(binary.LittleEndian.Uint64(b[2:])),
+					Name:            r.prevName,
+					Hostname:        r.prevHost,
+					Tags:            r.prevTags,
+				})
+				r.b = b[22:]
+				continue
+			}
 			m := Metric{Type: MetricType(r.u8())}
 			m.FlushFirstValue = r.u8() != 0
 			m.Value = r.f64()
@@ -286,6 +303,9 @@ func decodeBatch(b []byte) (*Result, error) {
 	}
 	if r.err != nil {
 		return nil, r.err
+	}
+	if len(res.Metrics) != metrics {
+		return nil, fmt.Errorf("%w: %d metrics, the header says %d", errBadBatch, len(res.Metrics), metrics)
 	}
 	return res, nil
 }

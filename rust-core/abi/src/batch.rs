@@ -99,6 +99,7 @@ impl Writer {
 
     /// Writes a metric's name or hostname, or SAME if it equals the previous
     /// metric's.
+    #[inline]
     pub fn metric_str(&mut self, field: Repeatable, s: &str) {
         if let Some((at, len)) = self.prev[field as usize] {
             if same_bytes(&self.buf[at..at + len], s.as_bytes()) {
@@ -111,19 +112,16 @@ impl Writer {
         self.buf.extend_from_slice(s.as_bytes());
     }
 
-    /// Called after a metric's tag list was written from `start`: replaces it
-    /// by SAME if it equals the previous metric's. Returns whether it did.
-    pub fn dedupe_tags(&mut self, start: usize) -> bool {
-        let len = self.buf.len() - start;
-        if let Some((at, prev_len)) = self.prev[Repeatable::Tags as usize] {
-            if prev_len == len && same_bytes(&self.buf[at..at + len], &self.buf[start..]) {
-                self.buf.truncate(start);
-                self.u32(PYHOST_BATCH_SAME);
-                return true;
-            }
-        }
-        self.prev[Repeatable::Tags as usize] = Some((start, len));
-        false
+    /// The previous metric's encoded tag list (count, then strings), if any.
+    #[inline]
+    pub fn prev_tags(&self) -> Option<&[u8]> {
+        self.prev[Repeatable::Tags as usize].map(|(at, len)| &self.buf[at..at + len])
+    }
+
+    /// Records that a metric's tag list was written in full from `start`.
+    #[inline]
+    pub fn remember_tags(&mut self, start: usize) {
+        self.prev[Repeatable::Tags as usize] = Some((start, self.buf.len() - start));
     }
 
     pub fn is_empty(&self) -> bool {
@@ -141,33 +139,40 @@ impl Writer {
     }
 
     /// Counts a metric record written completely (with `tags` tags).
+    #[inline]
     pub fn count_metric(&mut self, tags: u32) {
         self.metrics += 1;
         self.metric_tags += tags;
     }
 
+    #[inline]
     pub fn u8(&mut self, v: u8) {
         self.buf.push(v);
     }
 
+    #[inline]
     pub fn f64(&mut self, v: f64) {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
 
+    #[inline]
     pub fn u32(&mut self, v: u32) {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
 
+    #[inline]
     pub fn str(&mut self, s: &str) {
         self.u32(s.len() as u32);
         self.buf.extend_from_slice(s.as_bytes());
     }
 
     /// Current length, to roll back a record that failed half-way.
+    #[inline]
     pub fn mark(&self) -> usize {
         self.buf.len()
     }
 
+    #[inline]
     pub fn rollback(&mut self, mark: usize) {
         self.buf.truncate(mark);
         for prev in &mut self.prev {
@@ -179,6 +184,7 @@ impl Writer {
 
     /// Overwrites a `u32` written earlier at `at` (a tag count known only
     /// after the tags were written).
+    #[inline]
     pub fn patch_u32(&mut self, at: usize, v: u32) {
         self.buf[at..at + 4].copy_from_slice(&v.to_le_bytes());
     }
@@ -239,12 +245,19 @@ mod repeat_tests {
     #[test]
     fn repeated_fields_become_same_markers() {
         let mut w = Writer::new();
+        let tags = [
+            1u8, 0, 0, 0, 8, 0, 0, 0, b'e', b'n', b'v', b':', b'p', b'r', b'o', b'd',
+        ];
         for _ in 0..2 {
             w.metric_str(Repeatable::Name, "cpu");
-            let start = w.mark();
-            w.u32(1);
-            w.str("env:prod");
-            w.dedupe_tags(start);
+            if w.prev_tags() == Some(&tags[..]) {
+                w.u32(PYHOST_BATCH_SAME);
+            } else {
+                let start = w.mark();
+                w.u32(1);
+                w.str("env:prod");
+                w.remember_tags(start);
+            }
         }
         let batch = w.take();
         let same = PYHOST_BATCH_SAME.to_le_bytes();

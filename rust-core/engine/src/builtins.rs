@@ -7,7 +7,8 @@
 //! that fails half-way is rolled back, so the batch is never corrupted.
 
 use pyhost_abi::batch::{
-    Repeatable, Writer, PYHOST_BATCH_EVENT, PYHOST_BATCH_METRIC, PYHOST_BATCH_SERVICE_CHECK,
+    Repeatable, Writer, PYHOST_BATCH_EVENT, PYHOST_BATCH_METRIC, PYHOST_BATCH_SAME,
+    PYHOST_BATCH_SERVICE_CHECK,
 };
 use pyhost_abi::pyhost_str;
 use pyo3::create_exception;
@@ -99,10 +100,8 @@ fn write_metric(
     w.f64(value);
     w.metric_str(Repeatable::Name, name);
     w.metric_str(Repeatable::Hostname, hostname.unwrap_or(""));
-    let tags_start = w.mark();
-    match write_tags(w, tags) {
-        Ok(count) => {
-            let stored = if w.dedupe_tags(tags_start) { 0 } else { count };
+    match write_metric_tags(w, tags) {
+        Ok(stored) => {
             w.count_metric(stored);
             Ok(())
         }
@@ -110,6 +109,58 @@ fn write_metric(
             w.rollback(mark);
             Err(e)
         }
+    }
+}
+
+/// Writes a metric's tags, or SAME when they equal the previous metric's
+/// (compared before encoding: the usual case costs no writes). Returns how
+/// many tags were stored.
+fn write_metric_tags(w: &mut Writer, tags: &Bound<'_, PyAny>) -> PyResult<u32> {
+    if let Some(prev) = w.prev_tags() {
+        if same_tags(prev, tags) {
+            w.u32(PYHOST_BATCH_SAME);
+            return Ok(0);
+        }
+    }
+    let start = w.mark();
+    let count = write_tags(w, tags)?;
+    w.remember_tags(start);
+    Ok(count)
+}
+
+/// Whether `tags` (None, list or tuple of str) encode to `prev`. Anything
+/// unusual answers false and is handled, or rejected, by `write_tags`.
+fn same_tags(prev: &[u8], tags: &Bound<'_, PyAny>) -> bool {
+    let read_u32 = |at: usize| {
+        prev.get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let Some(count) = read_u32(0) else {
+        return false;
+    };
+    if tags.is_none() {
+        return count == 0;
+    }
+    let mut at = 4;
+    let mut matches = |item: Bound<'_, PyAny>| -> bool {
+        let Ok(tag) = item.cast::<PyString>() else {
+            return false;
+        };
+        let Ok(tag) = tag.to_str() else { return false };
+        let Some(len) = read_u32(at) else {
+            return false;
+        };
+        let end = at + 4 + len as usize;
+        let same = len as usize == tag.len() && prev.get(at + 4..end) == Some(tag.as_bytes());
+        at = end;
+        same
+    };
+    if let Ok(list) = tags.cast::<PyList>() {
+        list.len() == count as usize && list.iter().all(&mut matches)
+    } else if let Ok(tuple) = tags.cast::<PyTuple>() {
+        tuple.len() == count as usize && tuple.iter().all(&mut matches)
+    } else {
+        false
     }
 }
 

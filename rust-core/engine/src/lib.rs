@@ -301,7 +301,9 @@ unsafe extern "C" fn function_call(
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
     let body = || {
-        let guard = registry::enter(runtime)?;
+        // Not counted in flight: the call holds its own reference to the
+        // function, so shutdown can free the handle under it safely.
+        let state = registry::open_runtime(runtime)?;
         // SAFETY: valid for the call.
         let args = unsafe { args_json.as_bytes() }?;
         let scratch_bytes: &mut [u8] = if scratch.cap == 0 {
@@ -313,7 +315,7 @@ unsafe extern "C" fn function_call(
         };
         let mut out = convert::ScratchOut::new(scratch_bytes);
         let called = interpreter::with_python_direct(|py| {
-            checks::call_function(py, guard.runtime(), function.id, args, &mut out)
+            checks::call_function(py, state, function.id, args, &mut out)
         });
         if called.is_err() {
             // An error may have left Python objects for pyo3 to release at

@@ -185,6 +185,19 @@ pub fn enter(rt: pyhost_runtime) -> Result<CallGuard, Failure> {
     Ok(guard)
 }
 
+/// The runtime of a short call that shutdown need not wait for (a function
+/// call holds its own reference to what it calls), or SHUTDOWN.
+pub fn open_runtime(rt: pyhost_runtime) -> Result<&'static RuntimeState, Failure> {
+    let state = runtime_state(rt)?;
+    if state.closed.load(Ordering::Acquire) {
+        return Err(Failure::new(
+            pyhost_status::PYHOST_STATUS_SHUTDOWN,
+            "the pyhost runtime is shut down",
+        ));
+    }
+    Ok(state)
+}
+
 /// Closes `rt` to new calls (idempotent); calls in flight go on.
 pub fn close(rt: pyhost_runtime) -> Result<&'static RuntimeState, Failure> {
     let state = runtime_state(rt)?;
