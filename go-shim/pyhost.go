@@ -1,5 +1,5 @@
 // Package pyhost runs Python plugins (monitoring checks) in-process, from any
-// goroutine, without runtime.LockOSThread and without Python state in Go.
+// goroutine, with no thread pinning and no Python state in Go.
 //
 // One process hosts one CPython, started by the first Start; a Runtime is a
 // session over it that owns what it loads, and Close ends the session. All

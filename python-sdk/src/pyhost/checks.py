@@ -101,6 +101,31 @@ def _to_float(value: Any) -> float | None:
         return None
 
 
+def _metric_method(mtype: int, doc: str) -> Any:
+    """One submission method of the plain ``(name, value, tags, hostname, device_name,
+    raw)`` shape: a single call into the aggregator; bad data is rejected there and only
+    then handled (and possibly repaired) by ``AgentCheck._resubmit_metric``."""
+
+    def submit(
+        self: Any,
+        name: str,
+        value: float,
+        tags: Tags | None = None,
+        hostname: str | None = None,
+        device_name: str | None = None,
+        raw: bool = False,
+    ) -> None:
+        if device_name is not None:
+            tags = self._with_device_tag(name, tags, device_name)
+        try:
+            _submit_metric(self, self.check_id, mtype, name, value, tags, hostname, False)
+        except (TypeError, ValueError):
+            self._resubmit_metric(mtype, name, value, tags, hostname, False)
+
+    submit.__doc__ = doc
+    return submit
+
+
 class _PythonSubmissions:
     """The metric submission methods in Python, used outside the agent (against the
     stand-in aggregator). Inside the agent the host's native ``CheckBase`` provides the
@@ -109,42 +134,17 @@ class _PythonSubmissions:
 
     check_id: str
 
-    # Each method is a single call into the aggregator; bad data is rejected there and
-    # only then handled (and possibly repaired) by AgentCheck._resubmit_metric.
-
-    def gauge(
-        self,
-        name: str,
-        value: float,
-        tags: Tags | None = None,
-        hostname: str | None = None,
-        device_name: str | None = None,
-        raw: bool = False,
-    ) -> None:
-        """Submit a gauge: the latest value wins within a flush interval."""
-        if device_name is not None:
-            tags = self._with_device_tag(name, tags, device_name)
-        try:
-            _submit_metric(self, self.check_id, _GAUGE, name, value, tags, hostname, False)
-        except (TypeError, ValueError):
-            self._resubmit_metric(_GAUGE, name, value, tags, hostname, False)
-
-    def count(
-        self,
-        name: str,
-        value: float,
-        tags: Tags | None = None,
-        hostname: str | None = None,
-        device_name: str | None = None,
-        raw: bool = False,
-    ) -> None:
-        """Submit a count: values are summed within a flush interval."""
-        if device_name is not None:
-            tags = self._with_device_tag(name, tags, device_name)
-        try:
-            _submit_metric(self, self.check_id, _COUNT, name, value, tags, hostname, False)
-        except (TypeError, ValueError):
-            self._resubmit_metric(_COUNT, name, value, tags, hostname, False)
+    gauge = _metric_method(_GAUGE, "Submit a gauge: the latest value wins within a flush.")
+    count = _metric_method(_COUNT, "Submit a count: values are summed within a flush.")
+    rate = _metric_method(
+        _RATE, "Submit a raw counter sample; the per-second rate between samples is reported."
+    )
+    histogram = _metric_method(
+        _HISTOGRAM, "Submit a sample to a histogram (aggregated into percentiles, max, avg...)."
+    )
+    historate = _metric_method(
+        _HISTORATE, "Submit a counter sample whose rates are aggregated into a histogram."
+    )
 
     def monotonic_count(
         self,
@@ -158,7 +158,7 @@ class _PythonSubmissions:
     ) -> None:
         """Submit an ever-increasing counter; the delta between samples is reported."""
         if device_name is not None:
-            tags = self._with_device_tag(name, tags, device_name)
+            tags = self._with_device_tag(name, tags, device_name)  # type: ignore[attr-defined]
         try:
             _submit_metric(
                 self,
@@ -171,58 +171,9 @@ class _PythonSubmissions:
                 flush_first_value,
             )
         except (TypeError, ValueError):
-            self._resubmit_metric(_MONOTONIC_COUNT, name, value, tags, hostname, flush_first_value)
-
-    def rate(
-        self,
-        name: str,
-        value: float,
-        tags: Tags | None = None,
-        hostname: str | None = None,
-        device_name: str | None = None,
-        raw: bool = False,
-    ) -> None:
-        """Submit a raw counter sample; the per-second rate between samples is reported."""
-        if device_name is not None:
-            tags = self._with_device_tag(name, tags, device_name)
-        try:
-            _submit_metric(self, self.check_id, _RATE, name, value, tags, hostname, False)
-        except (TypeError, ValueError):
-            self._resubmit_metric(_RATE, name, value, tags, hostname, False)
-
-    def histogram(
-        self,
-        name: str,
-        value: float,
-        tags: Tags | None = None,
-        hostname: str | None = None,
-        device_name: str | None = None,
-        raw: bool = False,
-    ) -> None:
-        """Submit a sample to a histogram (aggregated into percentiles, max, avg...)."""
-        if device_name is not None:
-            tags = self._with_device_tag(name, tags, device_name)
-        try:
-            _submit_metric(self, self.check_id, _HISTOGRAM, name, value, tags, hostname, False)
-        except (TypeError, ValueError):
-            self._resubmit_metric(_HISTOGRAM, name, value, tags, hostname, False)
-
-    def historate(
-        self,
-        name: str,
-        value: float,
-        tags: Tags | None = None,
-        hostname: str | None = None,
-        device_name: str | None = None,
-        raw: bool = False,
-    ) -> None:
-        """Submit a counter sample whose rates are aggregated into a histogram."""
-        if device_name is not None:
-            tags = self._with_device_tag(name, tags, device_name)
-        try:
-            _submit_metric(self, self.check_id, _HISTORATE, name, value, tags, hostname, False)
-        except (TypeError, ValueError):
-            self._resubmit_metric(_HISTORATE, name, value, tags, hostname, False)
+            self._resubmit_metric(  # type: ignore[attr-defined]
+                _MONOTONIC_COUNT, name, value, tags, hostname, flush_first_value
+            )
 
 
 # Inside the agent the submission methods are native (see _PythonSubmissions).
