@@ -22,6 +22,7 @@ use pyhost_abi::{
 };
 
 use interpreter::with_python;
+use pyo3::Python;
 
 static TABLE: pyhost_engine_table = pyhost_engine_table {
     abi_version: PYHOST_ABI_VERSION,
@@ -47,6 +48,16 @@ pub extern "C" fn pyhost_engine_entry(abi_version: u32) -> *const pyhost_engine_
     } else {
         std::ptr::null()
     }
+}
+
+/// The shape of most entries: enter the runtime (counted in flight, so
+/// shutdown waits for the call), then run `f` attached to Python.
+fn attached<T>(
+    runtime: pyhost_runtime,
+    f: impl for<'py> FnOnce(Python<'py>, &'static registry::RuntimeState) -> Result<T, Failure>,
+) -> Result<T, Failure> {
+    let guard = registry::enter(runtime)?;
+    with_python(|py| f(py, guard.runtime()))
 }
 
 /// # Safety
@@ -149,13 +160,12 @@ unsafe extern "C" fn runtime_python_info(
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
     let body = || {
-        let _guard = registry::enter(runtime)?;
-        let json = with_python(|py| {
+        let json = attached(runtime, |py, _| {
             let info =
                 host::call(py, "python_info", ()).map_err(|e| host::python_failure(py, &e))?;
             let mut out = Vec::new();
             convert::py_to_json(&info, &mut out).map_err(|e| host::python_failure(py, &e))?;
-            Ok::<_, Failure>(out)
+            Ok(out)
         })?;
         // SAFETY: the core checked `out_json` for NULL.
         unsafe { out_json.write(pyhost_bytes::from_vec(json)) };
@@ -173,11 +183,12 @@ unsafe extern "C" fn check_class_load(
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
     let body = || {
-        let guard = registry::enter(runtime)?;
         // SAFETY: strings valid for the call.
         let (source, class_name) =
             unsafe { (text(source, "source")?, text(class_name, "class_name")?) };
-        let id = with_python(|py| checks::load_class(py, guard.runtime(), source, class_name))?;
+        let id = attached(runtime, |py, rt| {
+            checks::load_class(py, rt, source, class_name)
+        })?;
         // SAFETY: the core checked `out_class` for NULL.
         unsafe { out_class.write(pyhost_check_class { id }) };
         Ok(())
@@ -191,10 +202,7 @@ unsafe extern "C" fn check_class_free(
     class: pyhost_check_class,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    let body = || {
-        let guard = registry::enter(runtime)?;
-        with_python(|py| checks::free_class(py, guard.runtime(), class.id))
-    };
+    let body = || attached(runtime, |py, rt| checks::free_class(py, rt, class.id));
     // SAFETY: out_error is NULL or writable (C API contract).
     unsafe { ffi_boundary(out_error, body) }
 }
@@ -207,7 +215,6 @@ unsafe extern "C" fn check_new(
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
     let body = || {
-        let guard = registry::enter(runtime)?;
         // SAFETY: the core checked `config` for NULL; strings valid for the call.
         let config = unsafe { &*config };
         // SAFETY: as above.
@@ -219,7 +226,7 @@ unsafe extern "C" fn check_new(
                 instance_json: text(config.instance_json, "instance")?,
             }
         };
-        let id = with_python(|py| checks::new_check(py, guard.runtime(), class.id, new))?;
+        let id = attached(runtime, |py, rt| checks::new_check(py, rt, class.id, new))?;
         // SAFETY: the core checked `out_check` for NULL.
         unsafe { out_check.write(pyhost_check { id }) };
         Ok(())
@@ -235,8 +242,7 @@ unsafe extern "C" fn check_run(
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
     let body = || {
-        let guard = registry::enter(runtime)?;
-        let batch = with_python(|py| checks::run(py, guard.runtime(), check.id))?;
+        let batch = attached(runtime, |py, rt| checks::run(py, rt, check.id))?;
         // SAFETY: the core checked `out_batch` for NULL.
         unsafe { out_batch.write(pyhost_bytes::from_vec(batch)) };
         Ok(())
@@ -250,10 +256,7 @@ unsafe extern "C" fn check_cancel(
     check: pyhost_check,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    let body = || {
-        let guard = registry::enter(runtime)?;
-        with_python(|py| checks::cancel(py, guard.runtime(), check.id))
-    };
+    let body = || attached(runtime, |py, rt| checks::cancel(py, rt, check.id));
     // SAFETY: out_error is NULL or writable (C API contract).
     unsafe { ffi_boundary(out_error, body) }
 }
@@ -263,10 +266,7 @@ unsafe extern "C" fn check_free(
     check: pyhost_check,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    let body = || {
-        let guard = registry::enter(runtime)?;
-        with_python(|py| checks::free_check(py, guard.runtime(), check.id))
-    };
+    let body = || attached(runtime, |py, rt| checks::free_check(py, rt, check.id));
     // SAFETY: out_error is NULL or writable (C API contract).
     unsafe { ffi_boundary(out_error, body) }
 }
@@ -279,10 +279,11 @@ unsafe extern "C" fn function_load(
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
     let body = || {
-        let guard = registry::enter(runtime)?;
         // SAFETY: strings valid for the call.
         let (module, name) = unsafe { (text(module, "module")?, text(name, "name")?) };
-        let id = with_python(|py| checks::load_function(py, guard.runtime(), module, name))?;
+        let id = attached(runtime, |py, rt| {
+            checks::load_function(py, rt, module, name)
+        })?;
         // SAFETY: the core checked `out_function` for NULL.
         unsafe { out_function.write(pyhost_function { id }) };
         Ok(())
@@ -343,10 +344,7 @@ unsafe extern "C" fn function_free(
     function: pyhost_function,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    let body = || {
-        let guard = registry::enter(runtime)?;
-        with_python(|py| checks::free_function(py, guard.runtime(), function.id))
-    };
+    let body = || attached(runtime, |py, rt| checks::free_function(py, rt, function.id));
     // SAFETY: out_error is NULL or writable (C API contract).
     unsafe { ffi_boundary(out_error, body) }
 }

@@ -168,6 +168,13 @@ impl Drop for CallGuard {
     }
 }
 
+fn shut_down() -> Failure {
+    Failure::new(
+        pyhost_status::PYHOST_STATUS_SHUTDOWN,
+        "the pyhost runtime is shut down",
+    )
+}
+
 /// Enters a call on `rt`, or fails if it is unknown or shut down.
 pub fn enter(rt: pyhost_runtime) -> Result<CallGuard, Failure> {
     let state = runtime_state(rt)?;
@@ -177,10 +184,7 @@ pub fn enter(rt: pyhost_runtime) -> Result<CallGuard, Failure> {
     shard.fetch_add(1, Ordering::SeqCst);
     let guard = CallGuard(state, shard);
     if state.closed.load(Ordering::SeqCst) {
-        return Err(Failure::new(
-            pyhost_status::PYHOST_STATUS_SHUTDOWN,
-            "the pyhost runtime is shut down",
-        ));
+        return Err(shut_down());
     }
     Ok(guard)
 }
@@ -190,10 +194,7 @@ pub fn enter(rt: pyhost_runtime) -> Result<CallGuard, Failure> {
 pub fn open_runtime(rt: pyhost_runtime) -> Result<&'static RuntimeState, Failure> {
     let state = runtime_state(rt)?;
     if state.closed.load(Ordering::Acquire) {
-        return Err(Failure::new(
-            pyhost_status::PYHOST_STATUS_SHUTDOWN,
-            "the pyhost runtime is shut down",
-        ));
+        return Err(shut_down());
     }
     Ok(state)
 }
