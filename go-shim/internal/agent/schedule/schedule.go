@@ -1,0 +1,250 @@
+// Package schedule runs tasks on their own intervals on a bounded pool of
+// runners, the way the Datadog Agent runs checks: each task's first run is
+// jittered, a tick that finds the task's previous run still queued or going
+// is skipped and counted (never stacked), and a run past its timeout has its
+// context cancelled.
+package schedule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Outcome is what one run reports back for the task's statistics.
+type Outcome struct {
+	Err      error // nil when the run was clean
+	Warnings int
+	Metrics  int
+}
+
+// Task is one scheduled unit of work (a check instance).
+type Task struct {
+	ID       string
+	Interval time.Duration // > 0
+	Timeout  time.Duration // > 0; the run's context ends after it
+	// MaxJitter bounds the delay before the first run (default: Interval).
+	MaxJitter time.Duration
+	Run       func(ctx context.Context) Outcome
+}
+
+// Stats are one task's counters since the scheduler started.
+type Stats struct {
+	ID           string
+	Runs         uint64
+	Errors       uint64 // runs that returned an error (timeouts included)
+	Timeouts     uint64 // runs cancelled because they passed their timeout
+	Warnings     uint64 // warnings over all runs
+	Skipped      uint64 // ticks dropped because the previous run was not done
+	LastRun      time.Time
+	LastDuration time.Duration
+	AvgDuration  time.Duration
+	LastMetrics  int
+	LastErr      error // the latest run's error, nil if it was clean
+	LastFailure  error // the latest error of any run
+	Running      bool
+}
+
+type entry struct {
+	task    Task
+	pending atomic.Bool // queued or running: a tick now is skipped
+
+	mu    sync.Mutex
+	stats Stats
+	total time.Duration
+}
+
+// Scheduler runs tasks; create with New, Add tasks, then Start and Stop once.
+type Scheduler struct {
+	runners int
+	entries []*entry
+	queue   chan *entry
+
+	started atomic.Bool
+	stop    chan struct{} // closed by Stop: no more ticks, runners exit when idle
+	runCtx  context.Context
+	cancel  context.CancelFunc // cancels runs still going at the shutdown deadline
+	ticks   sync.WaitGroup
+	workers sync.WaitGroup
+}
+
+// New returns a scheduler with the given number of runners (at least 1).
+func New(runners int) *Scheduler {
+	if runners < 1 {
+		runners = 1
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Scheduler{runners: runners, stop: make(chan struct{}), runCtx: ctx, cancel: cancel}
+}
+
+// Add registers a task; only before Start.
+func (s *Scheduler) Add(t Task) error {
+	switch {
+	case s.started.Load():
+		return errors.New("schedule: Add after Start")
+	case t.Interval <= 0:
+		return fmt.Errorf("schedule: task %s: interval must be positive, got %v", t.ID, t.Interval)
+	case t.Timeout <= 0:
+		return fmt.Errorf("schedule: task %s: timeout must be positive, got %v", t.ID, t.Timeout)
+	case t.Run == nil:
+		return fmt.Errorf("schedule: task %s has no Run", t.ID)
+	}
+	if t.MaxJitter <= 0 || t.MaxJitter > t.Interval {
+		t.MaxJitter = t.Interval
+	}
+	e := &entry{task: t}
+	e.stats.ID = t.ID
+	s.entries = append(s.entries, e)
+	return nil
+}
+
+// Start starts the runners and every task's ticker.
+func (s *Scheduler) Start() {
+	if !s.started.CompareAndSwap(false, true) {
+		return
+	}
+	// Each task is in the queue at most once, so this never blocks a ticker.
+	s.queue = make(chan *entry, len(s.entries))
+	for range s.runners {
+		s.workers.Add(1)
+		go s.runner()
+	}
+	for _, e := range s.entries {
+		s.ticks.Add(1)
+		go s.tick(e)
+	}
+}
+
+func (s *Scheduler) tick(e *entry) {
+	defer s.ticks.Done()
+	first := time.NewTimer(rand.N(e.task.MaxJitter))
+	defer first.Stop()
+	select {
+	case <-s.stop:
+		return
+	case <-first.C:
+	}
+	s.enqueue(e)
+	t := time.NewTicker(e.task.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.enqueue(e)
+		}
+	}
+}
+
+func (s *Scheduler) enqueue(e *entry) {
+	if !e.pending.CompareAndSwap(false, true) {
+		e.mu.Lock()
+		e.stats.Skipped++
+		e.mu.Unlock()
+		return
+	}
+	s.queue <- e
+}
+
+func (s *Scheduler) runner() {
+	defer s.workers.Done()
+	for {
+		// Stop wins over queued work: queued runs are dropped at shutdown.
+		select {
+		case <-s.stop:
+			return
+		default:
+		}
+		select {
+		case <-s.stop:
+			return
+		case e := <-s.queue:
+			s.runOne(e)
+		}
+	}
+}
+
+func (s *Scheduler) runOne(e *entry) {
+	defer e.pending.Store(false)
+	e.mu.Lock()
+	e.stats.Running = true
+	e.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(s.runCtx, e.task.Timeout)
+	start := time.Now()
+	out := e.task.Run(ctx)
+	took := time.Since(start)
+	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded) && out.Err != nil
+	cancel()
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := &e.stats
+	st.Running = false
+	st.Runs++
+	st.LastRun = start
+	st.LastDuration = took
+	e.total += took
+	st.AvgDuration = e.total / time.Duration(st.Runs)
+	st.LastMetrics = out.Metrics
+	st.Warnings += uint64(out.Warnings)
+	st.LastErr = out.Err
+	if out.Err != nil {
+		st.Errors++
+		st.LastFailure = out.Err
+	}
+	if timedOut {
+		st.Timeouts++
+	}
+}
+
+// Stop stops ticking and waits for runs in flight until ctx ends; runs still
+// going then are cancelled through their context, and Stop waits for them to
+// return for at most grace more. It reports runs that never returned.
+func (s *Scheduler) Stop(ctx context.Context, grace time.Duration) error {
+	select {
+	case <-s.stop:
+		return nil
+	default:
+	}
+	s.started.Store(true) // a scheduler stopped before Start never starts
+	close(s.stop)
+	s.ticks.Wait()
+	done := make(chan struct{})
+	go func() { s.workers.Wait(); close(done) }()
+	select {
+	case <-done:
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+	}
+	s.cancel()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(grace):
+	}
+	var stuck []string
+	for _, st := range s.Stats() {
+		if st.Running {
+			stuck = append(stuck, st.ID)
+		}
+	}
+	return fmt.Errorf("schedule: %d run(s) did not stop after cancellation: %v", len(stuck), stuck)
+}
+
+// Stats returns every task's statistics, in the order the tasks were added.
+func (s *Scheduler) Stats() []Stats {
+	out := make([]Stats, len(s.entries))
+	for i, e := range s.entries {
+		e.mu.Lock()
+		out[i] = e.stats
+		e.mu.Unlock()
+	}
+	return out
+}

@@ -1,0 +1,211 @@
+package schedule
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func mustAdd(t *testing.T, s *Scheduler, task Task) {
+	t.Helper()
+	if err := s.Add(task); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func stopNow(t *testing.T, s *Scheduler) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Stop(ctx, time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTasksRunOnTheirOwnIntervals(t *testing.T) {
+	s := New(2)
+	var fast, slow atomic.Int64
+	mustAdd(t, s, Task{ID: "fast", Interval: 20 * time.Millisecond, Timeout: time.Second, MaxJitter: time.Millisecond,
+		Run: func(context.Context) Outcome { fast.Add(1); return Outcome{Metrics: 3, Warnings: 1} }})
+	mustAdd(t, s, Task{ID: "slow", Interval: 200 * time.Millisecond, Timeout: time.Second, MaxJitter: time.Millisecond,
+		Run: func(context.Context) Outcome { slow.Add(1); return Outcome{} }})
+	s.Start()
+	time.Sleep(500 * time.Millisecond)
+	stopNow(t, s)
+	f, sl := fast.Load(), slow.Load()
+	// 500 ms: the fast task about 25 runs, the slow one about 3.
+	if f < 10 || f > 30 || sl < 2 || sl > 4 {
+		t.Fatalf("runs: fast=%d slow=%d", f, sl)
+	}
+	st := s.Stats()
+	if st[0].ID != "fast" || st[0].Runs != uint64(f) || st[0].Warnings != uint64(f) || st[0].LastMetrics != 3 || st[0].Errors != 0 {
+		t.Fatalf("stats: %+v", st[0])
+	}
+	if st[0].LastRun.IsZero() || st[0].AvgDuration <= 0 {
+		t.Fatalf("durations not recorded: %+v", st[0])
+	}
+}
+
+func TestOverrunningTickIsSkippedNotStacked(t *testing.T) {
+	s := New(4)
+	var running, maxRunning, runs atomic.Int64
+	mustAdd(t, s, Task{ID: "slow", Interval: 10 * time.Millisecond, Timeout: time.Second, MaxJitter: time.Millisecond,
+		Run: func(context.Context) Outcome {
+			n := running.Add(1)
+			for {
+				m := maxRunning.Load()
+				if n <= m || maxRunning.CompareAndSwap(m, n) {
+					break
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+			running.Add(-1)
+			runs.Add(1)
+			return Outcome{}
+		}})
+	s.Start()
+	time.Sleep(350 * time.Millisecond)
+	stopNow(t, s)
+	st := s.Stats()[0]
+	if maxRunning.Load() != 1 {
+		t.Fatalf("runs of one task overlapped: %d at once", maxRunning.Load())
+	}
+	if st.Skipped < 15 {
+		t.Fatalf("expected many skipped ticks, got %d (runs %d)", st.Skipped, st.Runs)
+	}
+	if st.Runs != uint64(runs.Load()) {
+		t.Fatalf("runs %d, counted %d", runs.Load(), st.Runs)
+	}
+}
+
+func TestRunnerPoolBoundsConcurrency(t *testing.T) {
+	s := New(2)
+	var running, maxRunning atomic.Int64
+	for i := range 8 {
+		mustAdd(t, s, Task{ID: string(rune('a' + i)), Interval: 5 * time.Millisecond, Timeout: time.Second, MaxJitter: time.Millisecond,
+			Run: func(context.Context) Outcome {
+				n := running.Add(1)
+				for {
+					m := maxRunning.Load()
+					if n <= m || maxRunning.CompareAndSwap(m, n) {
+						break
+					}
+				}
+				time.Sleep(5 * time.Millisecond)
+				running.Add(-1)
+				return Outcome{}
+			}})
+	}
+	s.Start()
+	time.Sleep(200 * time.Millisecond)
+	stopNow(t, s)
+	if got := maxRunning.Load(); got != 2 {
+		t.Fatalf("max concurrent runs %d, want 2", got)
+	}
+}
+
+func TestRunPastItsTimeoutIsCancelled(t *testing.T) {
+	s := New(1)
+	mustAdd(t, s, Task{ID: "stuck", Interval: time.Hour, Timeout: 50 * time.Millisecond, MaxJitter: time.Millisecond,
+		Run: func(ctx context.Context) Outcome {
+			<-ctx.Done()
+			return Outcome{Err: ctx.Err()}
+		}})
+	s.Start()
+	deadline := time.Now().Add(2 * time.Second)
+	for s.Stats()[0].Runs == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	stopNow(t, s)
+	st := s.Stats()[0]
+	if st.Runs != 1 || st.Timeouts != 1 || st.Errors != 1 || !errors.Is(st.LastErr, context.DeadlineExceeded) {
+		t.Fatalf("stats: %+v", st)
+	}
+	if st.LastDuration < 50*time.Millisecond || st.LastDuration > time.Second {
+		t.Fatalf("timed out after %v", st.LastDuration)
+	}
+}
+
+func TestStopLetsInFlightRunsFinish(t *testing.T) {
+	s := New(1)
+	started := make(chan struct{})
+	var finished atomic.Bool
+	mustAdd(t, s, Task{ID: "finishing", Interval: time.Hour, Timeout: time.Minute, MaxJitter: time.Millisecond,
+		Run: func(ctx context.Context) Outcome {
+			close(started)
+			time.Sleep(100 * time.Millisecond)
+			finished.Store(ctx.Err() == nil)
+			return Outcome{}
+		}})
+	s.Start()
+	<-started
+	stopNow(t, s)
+	if !finished.Load() {
+		t.Fatal("the run in flight was cancelled although it finished within the deadline")
+	}
+}
+
+func TestStopCancelsRunsPastTheDeadline(t *testing.T) {
+	s := New(1)
+	started := make(chan struct{})
+	mustAdd(t, s, Task{ID: "long", Interval: time.Hour, Timeout: time.Minute, MaxJitter: time.Millisecond,
+		Run: func(ctx context.Context) Outcome {
+			close(started)
+			<-ctx.Done()
+			return Outcome{Err: ctx.Err()}
+		}})
+	s.Start()
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	begin := time.Now()
+	if err := s.Stop(ctx, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(begin); took > 500*time.Millisecond {
+		t.Fatalf("Stop took %v", took)
+	}
+	if st := s.Stats()[0]; !errors.Is(st.LastErr, context.Canceled) || st.Timeouts != 0 {
+		t.Fatalf("stats: %+v", st)
+	}
+}
+
+func TestStopReportsRunsThatIgnoreCancellation(t *testing.T) {
+	s := New(1)
+	started := make(chan struct{})
+	release := make(chan struct{})
+	defer close(release)
+	mustAdd(t, s, Task{ID: "deaf", Interval: time.Hour, Timeout: time.Minute, MaxJitter: time.Millisecond,
+		Run: func(context.Context) Outcome { close(started); <-release; return Outcome{} }})
+	s.Start()
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	err := s.Stop(ctx, 50*time.Millisecond)
+	if err == nil {
+		t.Fatal("Stop returned nil with a run still going")
+	}
+}
+
+func TestAddRejectsBadTasks(t *testing.T) {
+	s := New(0)
+	run := func(context.Context) Outcome { return Outcome{} }
+	for _, task := range []Task{
+		{ID: "no-interval", Timeout: time.Second, Run: run},
+		{ID: "negative", Interval: -time.Second, Timeout: time.Second, Run: run},
+		{ID: "no-timeout", Interval: time.Second, Run: run},
+		{ID: "no-run", Interval: time.Second, Timeout: time.Second},
+	} {
+		if err := s.Add(task); err == nil {
+			t.Errorf("%s: accepted", task.ID)
+		}
+	}
+	s.Start()
+	if err := s.Add(Task{ID: "late", Interval: time.Second, Timeout: time.Second, Run: run}); err == nil {
+		t.Error("Add after Start accepted")
+	}
+	stopNow(t, s)
+	stopNow(t, s) // idempotent
+}
