@@ -1,0 +1,467 @@
+// Package config loads the agent's main configuration (pyhost.yaml) and the
+// checks' configurations in the Datadog Agent's conf.d layout. Every problem
+// names its file and line; a broken check configuration never stops the
+// others from loading.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the agent's main configuration (pyhost.yaml).
+type Config struct {
+	Listen          string       `yaml:"listen"`           // default "127.0.0.1:5050"
+	CheckRunners    int          `yaml:"check_runners"`    // default 4; must be ≥ 1
+	ChecksDir       string       `yaml:"checks_dir"`       // default "checks.d"
+	ConfDir         string       `yaml:"conf_dir"`         // default "conf.d"
+	RunDir          string       `yaml:"run_dir"`          // default "run" (agent state, e.g. persistent cache)
+	LogLevel        string       `yaml:"log_level"`        // debug|info|warn|error, default info
+	Hostname        string       `yaml:"hostname"`         // default: os.Hostname()
+	DefaultTimeout  Duration     `yaml:"default_timeout"`  // a run's timeout when an instance sets none; default 30s
+	ShutdownTimeout Duration     `yaml:"shutdown_timeout"` // how long in-flight runs may finish at shutdown; default 10s
+	Python          PythonConfig `yaml:"python"`
+	File            string       `yaml:"-"` // the file it came from, "" for defaults
+}
+
+// PythonConfig chooses the embedded Python.
+type PythonConfig struct {
+	Executable string   `yaml:"executable"` // the Python (venv) to embed; "" = $PYHOST_PYTHON or the build's default
+	LibPython  string   `yaml:"libpython"`  // a libpython to load first; "" = the one the engine links
+	Engine     string   `yaml:"engine"`     // libpyhost_engine.so; "" = $PYHOST_ENGINE or the built one
+	Paths      []string `yaml:"paths"`      // extra sys.path entries
+}
+
+// Defaults.
+const (
+	DefaultListen          = "127.0.0.1:5050"
+	DefaultCheckRunners    = 4
+	DefaultChecksDir       = "checks.d"
+	DefaultConfDir         = "conf.d"
+	DefaultRunDir          = "run"
+	DefaultLogLevel        = "info"
+	DefaultRunTimeout      = 30 * time.Second
+	DefaultShutdownTimeout = 10 * time.Second
+)
+
+// Default is the configuration used when no file sets a key. Its
+// directories are relative to the working directory.
+func Default() Config {
+	host, _ := os.Hostname()
+	return Config{
+		Listen:          DefaultListen,
+		CheckRunners:    DefaultCheckRunners,
+		ChecksDir:       DefaultChecksDir,
+		ConfDir:         DefaultConfDir,
+		RunDir:          DefaultRunDir,
+		LogLevel:        DefaultLogLevel,
+		Hostname:        host,
+		DefaultTimeout:  Duration(DefaultRunTimeout),
+		ShutdownTimeout: Duration(DefaultShutdownTimeout),
+	}
+}
+
+// Level is LogLevel as a slog level (Info when unrecognised).
+func (c Config) Level() slog.Level {
+	switch strings.ToLower(c.LogLevel) {
+	case "debug":
+		return slog.LevelDebug
+	case "warn", "warning":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// Load reads the main configuration at path; keys it does not set keep
+// their defaults, and a key set to null or "" counts as not set. Relative
+// directories (checks_dir, conf_dir, run_dir, python.paths, and
+// python.executable/libpython/engine when they contain a "/") are resolved
+// against the file's directory, including the default ones. Every unknown
+// key, wrong type or bad value is reported, each as "FILE:LINE: message"
+// (joined with errors.Join; each is a Problem).
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, err
+	}
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return Config{}, err
+	}
+	cfg := Default()
+	cfg.File = path
+	l := &mainLoader{file: path}
+	root, syn := parseYAML(data)
+	if syn != nil {
+		return Config{}, Problem{File: path, Line: syn.line, Msg: syn.msg}
+	}
+	if root != nil && !isNull(root) {
+		l.load(root, &cfg)
+	}
+	if len(l.problems) > 0 {
+		errs := make([]error, len(l.problems))
+		for i, p := range l.problems {
+			errs[i] = p
+		}
+		return Config{}, errors.Join(errs...)
+	}
+	cfg.ChecksDir = resolve(dir, cfg.ChecksDir)
+	cfg.ConfDir = resolve(dir, cfg.ConfDir)
+	cfg.RunDir = resolve(dir, cfg.RunDir)
+	cfg.Python.Executable = resolveFile(dir, cfg.Python.Executable)
+	cfg.Python.LibPython = resolveFile(dir, cfg.Python.LibPython)
+	cfg.Python.Engine = resolveFile(dir, cfg.Python.Engine)
+	for i, p := range cfg.Python.Paths {
+		cfg.Python.Paths[i] = resolve(dir, p)
+	}
+	return cfg, nil
+}
+
+// Validate checks the values of a configuration built or changed in code
+// (Load already reports these, with their lines).
+func (c Config) Validate() error {
+	var errs []error
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
+		errs = append(errs, fmt.Errorf("listen: expected HOST:PORT (e.g. %q), found %q", DefaultListen, c.Listen))
+	}
+	if c.CheckRunners < 1 {
+		errs = append(errs, fmt.Errorf("check_runners: must be at least 1, found %d", c.CheckRunners))
+	}
+	for _, d := range []struct{ key, val string }{
+		{"checks_dir", c.ChecksDir}, {"conf_dir", c.ConfDir}, {"run_dir", c.RunDir},
+	} {
+		if d.val == "" {
+			errs = append(errs, fmt.Errorf("%s: must not be empty", d.key))
+		}
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "warning", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level: expected debug, info, warn or error, found %q", c.LogLevel))
+	}
+	if c.DefaultTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("default_timeout: must be more than 0, found %v", c.DefaultTimeout))
+	}
+	if c.ShutdownTimeout < 0 {
+		errs = append(errs, fmt.Errorf("shutdown_timeout: %w, found %v", errNegative, c.ShutdownTimeout))
+	}
+	for _, p := range c.Python.Paths {
+		if p == "" {
+			errs = append(errs, errors.New("python.paths: empty entry"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func resolve(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
+}
+
+// resolveFile leaves a bare name ("python3", "libpython3.12.so") to be
+// searched for as usual (PATH, the dynamic loader).
+func resolveFile(dir, p string) string {
+	if !strings.ContainsRune(p, filepath.Separator) {
+		return p
+	}
+	return resolve(dir, p)
+}
+
+type mainLoader struct {
+	file     string
+	problems []Problem
+}
+
+func (l *mainLoader) fail(n *yaml.Node, format string, args ...any) {
+	l.problems = append(l.problems, Problem{File: l.file, Line: n.Line, Msg: fmt.Sprintf(format, args...)})
+}
+
+var mainKeys = []string{"listen", "check_runners", "checks_dir", "conf_dir", "run_dir", "log_level",
+	"hostname", "default_timeout", "shutdown_timeout", "python"}
+
+var pythonKeys = []string{"executable", "libpython", "engine", "paths"}
+
+// fields walks a mapping, calling set for each known key with a non-null
+// value and reporting unknown and duplicate keys.
+func (l *mainLoader) fields(n *yaml.Node, prefix string, known []string, set func(key string, v *yaml.Node)) {
+	n = deref(n)
+	if n.Kind != yaml.MappingNode {
+		what := "the file"
+		if prefix != "" {
+			what = strings.TrimSuffix(prefix, ".")
+		}
+		l.fail(n, "%s: expected a mapping of settings, found %s", what, describe(n))
+		return
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := deref(n.Content[i]), n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			l.fail(k, "a key must be a string, found %s", describe(k))
+			continue
+		}
+		name := prefix + k.Value
+		if first, dup := seen[k.Value]; dup {
+			l.fail(k, "duplicate key %q (first at line %d)", name, first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		if !slices.Contains(known, k.Value) {
+			msg := fmt.Sprintf("unknown key %q", name)
+			if s := closest(k.Value, known); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", prefix+s)
+			}
+			l.fail(k, "%s", msg)
+			continue
+		}
+		if isNull(v) {
+			continue
+		}
+		set(k.Value, deref(v))
+	}
+}
+
+func (l *mainLoader) load(root *yaml.Node, cfg *Config) {
+	l.fields(root, "", mainKeys, func(key string, v *yaml.Node) {
+		switch key {
+		case "listen":
+			if s, ok := l.str(key, v); ok && s != "" {
+				if _, port, err := net.SplitHostPort(s); err != nil || port == "" {
+					l.fail(v, "listen: expected HOST:PORT (e.g. %q), found %q", DefaultListen, s)
+				} else {
+					cfg.Listen = s
+				}
+			}
+		case "check_runners":
+			if n, ok := l.int(key, v); ok {
+				if n < 1 {
+					l.fail(v, "check_runners: must be at least 1, found %d", n)
+				} else {
+					cfg.CheckRunners = n
+				}
+			}
+		case "checks_dir":
+			l.setStr(key, v, &cfg.ChecksDir)
+		case "conf_dir":
+			l.setStr(key, v, &cfg.ConfDir)
+		case "run_dir":
+			l.setStr(key, v, &cfg.RunDir)
+		case "log_level":
+			if s, ok := l.str(key, v); ok && s != "" {
+				switch lv := strings.ToLower(s); lv {
+				case "debug", "info", "warn", "error":
+					cfg.LogLevel = lv
+				case "warning":
+					cfg.LogLevel = "warn"
+				default:
+					l.fail(v, "log_level: expected debug, info, warn or error, found %q", s)
+				}
+			}
+		case "hostname":
+			l.setStr(key, v, &cfg.Hostname)
+		case "default_timeout":
+			if d, ok := l.duration(key, v); ok {
+				if d == 0 {
+					l.fail(v, "default_timeout: must be more than 0")
+				} else {
+					cfg.DefaultTimeout = Duration(d)
+				}
+			}
+		case "shutdown_timeout":
+			if d, ok := l.duration(key, v); ok {
+				cfg.ShutdownTimeout = Duration(d)
+			}
+		case "python":
+			l.fields(v, "python.", pythonKeys, func(key string, v *yaml.Node) {
+				key = "python." + key
+				switch key {
+				case "python.executable":
+					l.setStr(key, v, &cfg.Python.Executable)
+				case "python.libpython":
+					l.setStr(key, v, &cfg.Python.LibPython)
+				case "python.engine":
+					l.setStr(key, v, &cfg.Python.Engine)
+				case "python.paths":
+					if v.Kind != yaml.SequenceNode {
+						l.fail(v, "python.paths: expected a list of directories, found %s", describe(v))
+						return
+					}
+					var paths []string
+					for _, item := range v.Content {
+						if s, ok := l.str("python.paths", item); ok && s != "" {
+							paths = append(paths, s)
+						} else if ok {
+							l.fail(item, "python.paths: empty entry")
+						}
+					}
+					cfg.Python.Paths = paths
+				}
+			})
+		}
+	})
+}
+
+func (l *mainLoader) str(key string, v *yaml.Node) (string, bool) {
+	v = deref(v)
+	if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!str" {
+		l.fail(v, "%s: expected a string, found %s", key, describe(v))
+		return "", false
+	}
+	return v.Value, true
+}
+
+// setStr sets *dst unless the value is "" (which keeps the default).
+func (l *mainLoader) setStr(key string, v *yaml.Node, dst *string) {
+	if s, ok := l.str(key, v); ok && s != "" {
+		*dst = s
+	}
+}
+
+func (l *mainLoader) int(key string, v *yaml.Node) (int, bool) {
+	if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!int" {
+		var n int
+		if err := v.Decode(&n); err == nil {
+			return n, true
+		}
+	}
+	l.fail(v, "%s: expected an integer, found %s", key, describe(v))
+	return 0, false
+}
+
+func (l *mainLoader) duration(key string, v *yaml.Node) (time.Duration, bool) {
+	d, err := parseDuration(v)
+	if err != nil {
+		l.fail(v, "%s: %v", key, err)
+		return 0, false
+	}
+	return d, true
+}
+
+// Duration is a time.Duration read from YAML as "30s", "1m30s" or a plain
+// number of seconds (int or float); negative values are refused.
+type Duration time.Duration
+
+// Duration returns d as a time.Duration.
+func (d Duration) Duration() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalText writes d as a Go duration ("30s").
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalYAML reads "30s", "1m30s" or a number of seconds.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if isNull(n) {
+		return nil
+	}
+	v, err := parseDuration(n)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Set parses "30s", "1m30s" or a number of seconds (flag.Value).
+func (d *Duration) Set(s string) error {
+	v, err := parseDurationString(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// UnmarshalText is Set, for encoding/json and other text decoders.
+func (d *Duration) UnmarshalText(b []byte) error { return d.Set(string(b)) }
+
+const durationHint = `(use e.g. "30s", "1m30s" or a number of seconds)`
+
+func parseDuration(n *yaml.Node) (time.Duration, error) {
+	n = deref(n)
+	if n.Kind != yaml.ScalarNode {
+		return 0, fmt.Errorf("expected a duration %s, found %s", durationHint, describe(n))
+	}
+	switch n.ShortTag() {
+	case "!!int", "!!float":
+		f, err := numberSeconds(n)
+		if err != nil {
+			return 0, err
+		}
+		return secondsToDuration(f)
+	case "!!str":
+		return parseDurationString(n.Value)
+	}
+	return 0, fmt.Errorf("expected a duration %s, found %s", durationHint, describe(n))
+}
+
+func parseDurationString(text string) (time.Duration, error) {
+	s := strings.TrimSpace(text)
+	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			return 0, fmt.Errorf("%w, found %s", errNegative, s)
+		}
+		return d, nil
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+		return secondsToDuration(f)
+	}
+	return 0, fmt.Errorf("invalid duration %q %s", text, durationHint)
+}
+
+func secondsToDuration(f float64) (time.Duration, error) {
+	if f < 0 {
+		return 0, fmt.Errorf("%w, found %v", errNegative, f)
+	}
+	ns := math.Round(f * float64(time.Second))
+	if ns >= math.MaxInt64 {
+		return 0, fmt.Errorf("too large: %v seconds", f)
+	}
+	return time.Duration(ns), nil
+}
+
+// closest is the known key within two edits of s, if any.
+func closest(s string, known []string) string {
+	best, bestDist := "", 3
+	for _, k := range known {
+		if d := editDistance(s, k); d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
