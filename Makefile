@@ -16,6 +16,7 @@ CBINDGEN_VERSION := 0.29.4
 CBINDGEN := $(TOOLS)/bin/cbindgen
 RELEASE := $(CURDIR)/target/release
 GO ?= go
+LISTEN := $(shell sed -n 's/^listen: *//p' config/pyhost.yaml)
 
 export PYO3_PYTHON := $(PYTHON_BASE)
 # What the Go tests and the agent embed, and what they check it is.
@@ -23,7 +24,7 @@ export PYHOST_PYTHON := $(VENV_PY)
 export PYHOST_EXPECT_VERSION := $(PYTHON_VERSION)
 export PYHOST_EXPECT_LIBDIR := $(PYTHON_LIBDIR)
 
-.PHONY: help all run build rust agent venv tools header check-header fmt lint \
+.PHONY: help all run build rust agent venv tools prometheus header check-header fmt lint \
         test test-rust test-go test-stress test-python test-e2e bench clean
 
 help: ## List the targets
@@ -31,8 +32,9 @@ help: ## List the targets
 
 all: fmt lint test ## Format, lint and test
 
-run: build ## Build everything and run the example checks until Ctrl-C
-	$(CURDIR)/bin/pyhost-agent -checks-dir python-sdk/examples/checks.d -conf-dir python-sdk/examples/conf.d
+run: build ## Build everything and run the agent on config/pyhost.yaml (the example checks) until Ctrl-C
+	@echo "pyhost-agent: status page http://$(LISTEN)/  metrics http://$(LISTEN)/metrics  (Ctrl-C stops)"
+	$(CURDIR)/bin/pyhost-agent run --config config/pyhost.yaml
 
 build: rust agent ## Build the library, the engine and bin/pyhost-agent
 
@@ -48,6 +50,13 @@ $(VENV)/.installed: $(VENV_PY) python-sdk/pyproject.toml
 tools: $(CBINDGEN) ## Install the pinned cbindgen into .tools
 $(CBINDGEN):
 	cargo install --quiet --locked --root $(TOOLS) cbindgen --version $(CBINDGEN_VERSION)
+
+prometheus: ## Install the Prometheus server (Debian package) for the end-to-end tests
+	@command -v prometheus >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@prometheus --version 2>&1 | head -n 1
 
 rust: venv ## Build the static library and the engine
 	cargo build --release --workspace
@@ -90,7 +99,7 @@ test-go: rust ## Go tests with the race detector
 test-stress: rust ## 64 goroutines of mixed calls, with -race, GOGC=1 and cgocheck2
 	cd go-shim && GOGC=1 GOEXPERIMENT=cgocheck2 $(GO) test -race -count=1 -run 'Stress' -v . 2>&1 | tail -n 20; exit $${PIPESTATUS[0]}
 
-test-e2e: build ## Cross-language tests: the built agent running real checks
+test-e2e: build prometheus ## Cross-language tests: the built agent running real checks, scraped by a real Prometheus
 	$(VENV)/bin/pytest -q tests
 
 bench: rust ## Benchmarks (5 repetitions); writes target/bench/results.json and docs/benchmarks.md

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -184,7 +185,9 @@ func forwardLog(logger *slog.Logger, r capi.LogRecord) {
 	}
 	attrs := []any{slog.String("logger", r.Logger)}
 	if r.CheckID != "" {
-		attrs = append(attrs, slog.String("check_id", r.CheckID))
+		// Check ids are "name:hash" (see CheckID).
+		name, _, _ := strings.Cut(r.CheckID, ":")
+		attrs = append(attrs, slog.String("check", name), slog.String("check_id", r.CheckID))
 	}
 	logger.Log(context.Background(), level, r.Message, attrs...)
 }

@@ -43,15 +43,18 @@ func TestRunSimpleCheck(t *testing.T) {
 	if !ok {
 		t.Fatalf("log record not forwarded; got %d records", len(logs.records))
 	}
-	var checkID string
+	var checkID, checkName string
 	rec.Attrs(func(a slog.Attr) bool {
-		if a.Key == "check_id" {
+		switch a.Key {
+		case "check_id":
 			checkID = a.Value.String()
+		case "check":
+			checkName = a.Value.String()
 		}
 		return true
 	})
-	if checkID != chk.ID() {
-		t.Errorf("log check_id = %q, want %q", checkID, chk.ID())
+	if checkID != chk.ID() || checkName != chk.Name() || rec.Level != slog.LevelInfo {
+		t.Errorf("log record: check_id %q (want %q), check %q (want %q), level %v", checkID, chk.ID(), checkName, chk.Name(), rec.Level)
 	}
 	// A second run starts from an empty batch.
 	res2, err := chk.Run(context.Background())

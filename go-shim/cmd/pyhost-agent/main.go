@@ -1,12 +1,15 @@
-// Command pyhost-agent loads the Python checks in a checks directory with
-// their configurations from a conf directory (Datadog layout), runs every
-// instance every few seconds and prints what they submit, until Ctrl-C.
+// Command pyhost-agent schedules Python checks and exports what they submit:
+//
+//	pyhost-agent run     [--config FILE] [--listen ADDR] [--conf-dir DIR --checks-dir DIR] …
+//	pyhost-agent check   NAME [--json] [--times N] [--config FILE | --conf-dir DIR --checks-dir DIR]
+//	pyhost-agent status  [--config FILE | --listen ADDR] [--json]
+//	pyhost-agent version [--json]
+//
+// Every option of the configuration file can also come from a flag; flags win.
 package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,233 +17,277 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strings"
-	"sync"
 	"syscall"
-	"text/tabwriter"
-	"time"
 
-	"gopkg.in/yaml.v3"
-
-	"pyhost.dev/pyhost"
+	"pyhost.dev/pyhost/internal/agent"
+	"pyhost.dev/pyhost/internal/agent/config"
 )
+
+const usage = `pyhost-agent runs Python checks in-process and exports what they submit.
+
+Usage:
+  pyhost-agent run     [flags]        run the agent in the foreground until SIGINT/SIGTERM
+  pyhost-agent check   NAME [flags]   run every instance of one check once (or --times N) and print the result
+  pyhost-agent status  [flags]        ask the running agent for its status
+  pyhost-agent version [flags]        print pyhost's, Go's and the embedded Python's versions
+
+Run 'pyhost-agent COMMAND -h' for a command's flags.
+Exit status: 0 success, 1 a check failed (or the agent could not be reached), 2 usage or configuration error.
+`
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-type checkConfig struct {
-	InitConfig map[string]any   `yaml:"init_config"`
-	Instances  []map[string]any `yaml:"instances"`
-}
-
-// instance is one configured check instance, ready to run.
-type instance struct {
-	check *pyhost.Check
-	name  string
-}
-
 func run(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("pyhost-agent", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	checksDir := fs.String("checks-dir", "checks.d", "directory of check files (<name>.py)")
-	confDir := fs.String("conf-dir", "conf.d", "directory of check configs (<name>.yaml or <name>.d/conf.yaml)")
-	interval := fs.Duration("interval", 5*time.Second, "time between runs")
-	once := fs.Bool("once", false, "run every instance once and exit (status 1 if a check failed)")
-	asJSON := fs.Bool("json", false, "print results as JSON lines instead of a table")
-	timeout := fs.Duration("timeout", 30*time.Second, "cancel a run that takes longer than this")
-	python := fs.String("python", "", "Python executable to embed (default: $PYHOST_PYTHON or the build's Python)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return agent.ExitUsage
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(args, stderr)
+	case "check":
+		return cmdCheck(args, stdout, stderr)
+	case "status":
+		return cmdStatus(args, stdout, stderr)
+	case "version":
+		return cmdVersion(args, stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return agent.ExitOK
+	}
+	fmt.Fprintf(stderr, "pyhost-agent: unknown command %q\n\n%s", cmd, usage)
+	return agent.ExitUsage
+}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+// configFlags are the flags every command shares: the configuration file
+// and an override for each of its options.
+type configFlags struct {
+	fs                                  *flag.FlagSet
+	file, listen, confDir, checksDir    string
+	runDir, logLevel, python, libPython string
+	engine, pythonPath, hostname        string
+	runners                             int
+	defaultTimeout, shutdownTimeout     config.Duration
+}
 
-	rt, err := pyhost.Start(pyhost.Options{Python: *python, PythonPath: []string{*checksDir}, Logger: logger})
+func newFlags(name string, stderr io.Writer) *configFlags {
+	f := &configFlags{fs: flag.NewFlagSet("pyhost-agent "+name, flag.ContinueOnError)}
+	f.fs.SetOutput(stderr)
+	f.fs.StringVar(&f.file, "config", "", "main configuration file (pyhost.yaml); default: built-in defaults")
+	f.fs.StringVar(&f.confDir, "conf-dir", "", "check configurations directory (conf.d)")
+	f.fs.StringVar(&f.checksDir, "checks-dir", "", "check files directory (checks.d)")
+	f.fs.StringVar(&f.runDir, "run-dir", "", "directory for the agent's state")
+	f.fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error")
+	f.fs.StringVar(&f.python, "python", "", "Python executable to embed (default: $PYHOST_PYTHON or the build's)")
+	f.fs.StringVar(&f.libPython, "libpython", "", "libpython to load before the engine")
+	f.fs.StringVar(&f.engine, "engine", "", "pyhost engine shared object")
+	f.fs.StringVar(&f.pythonPath, "python-path", "", "extra sys.path entries, separated by ':'")
+	f.fs.StringVar(&f.hostname, "hostname", "", "host name reported by the agent")
+	return f
+}
+
+func (f *configFlags) withServer() *configFlags {
+	f.fs.StringVar(&f.listen, "listen", "", "HTTP listen address (default 127.0.0.1:5050)")
+	f.fs.IntVar(&f.runners, "check-runners", 0, "check runs at once (default 4)")
+	f.fs.Var(&f.defaultTimeout, "default-timeout", "timeout of a run when its instance sets none (default 30s)")
+	f.fs.Var(&f.shutdownTimeout, "shutdown-timeout", "how long runs in flight may finish at shutdown (default 10s)")
+	return f
+}
+
+// load reads the configuration file (or the defaults) and applies the flags
+// that were set on the command line.
+func (f *configFlags) load() (config.Config, error) {
+	cfg := config.Default()
+	if f.file != "" {
+		var err error
+		if cfg, err = config.Load(f.file); err != nil {
+			return cfg, err
+		}
+	}
+	abs := func(p string) string {
+		if a, err := filepath.Abs(p); err == nil {
+			return a
+		}
+		return p
+	}
+	var err error
+	f.fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "listen":
+			cfg.Listen = f.listen
+		case "conf-dir":
+			cfg.ConfDir = abs(f.confDir)
+		case "checks-dir":
+			cfg.ChecksDir = abs(f.checksDir)
+		case "run-dir":
+			cfg.RunDir = abs(f.runDir)
+		case "log-level":
+			cfg.LogLevel = f.logLevel
+		case "python":
+			cfg.Python.Executable = f.python
+		case "libpython":
+			cfg.Python.LibPython = f.libPython
+		case "engine":
+			cfg.Python.Engine = f.engine
+		case "python-path":
+			for _, p := range filepath.SplitList(f.pythonPath) {
+				cfg.Python.Paths = append(cfg.Python.Paths, abs(p))
+			}
+		case "hostname":
+			cfg.Hostname = f.hostname
+		case "check-runners":
+			cfg.CheckRunners = f.runners
+			if f.runners < 1 {
+				err = fmt.Errorf("--check-runners must be at least 1, got %d", f.runners)
+			}
+		case "default-timeout":
+			cfg.DefaultTimeout = f.defaultTimeout
+		case "shutdown-timeout":
+			cfg.ShutdownTimeout = f.shutdownTimeout
+		}
+	})
+	if err == nil {
+		err = cfg.Validate()
+	}
+	return cfg, err
+}
+
+func newLogger(cfg config.Config, stderr io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.Level()}))
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	f := newFlags("run", stderr).withServer()
+	if err := f.fs.Parse(args); err != nil {
+		return agent.ExitUsage
+	}
+	if f.fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "pyhost-agent run: unexpected argument %q\n", f.fs.Arg(0))
+		return agent.ExitUsage
+	}
+	cfg, err := f.load()
 	if err != nil {
 		fmt.Fprintf(stderr, "pyhost-agent: %v\n", err)
-		return 2
+		return agent.ExitUsage
 	}
-	defer func() {
-		if err := rt.Close(); err != nil {
-			logger.Error("shutdown", "err", err)
-		}
-	}()
-	if info, err := rt.PythonInfo(); err == nil {
-		logger.Info("python started", "version", strings.Fields(info.Version)[0], "executable", info.Executable)
+	logger := newLogger(cfg, stderr)
+	ctx, stop := signalContext()
+	defer stop()
+	a, err := agent.New(cfg, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "pyhost-agent: %v\n", err)
+		return agent.ExitUsage
 	}
-
-	instances, problems := loadInstances(rt, *checksDir, *confDir, logger)
-	if len(instances) == 0 {
-		fmt.Fprintf(stderr, "pyhost-agent: no check could be loaded from %s with %s\n", *checksDir, *confDir)
-		return 2
+	logger.Info("status page", "url", "http://"+a.Addr()+"/", "metrics", "http://"+a.Addr()+"/metrics")
+	if err := a.Run(ctx); err != nil {
+		logger.Error("agent stopped with an error", "err", err)
+		return agent.ExitCheckFailed
 	}
-
-	for {
-		failed := runAll(ctx, instances, *timeout, *asJSON, stdout, logger)
-		if *once {
-			if failed > 0 || problems > 0 {
-				return 1
-			}
-			return 0
-		}
-		select {
-		case <-ctx.Done():
-			logger.Info("stopping")
-			return 0
-		case <-time.After(*interval):
-		}
-	}
+	return agent.ExitOK
 }
 
-// loadInstances pairs each <name>.py with its config; a broken check or
-// config is logged and skipped, the others still run.
-func loadInstances(rt *pyhost.Runtime, checksDir, confDir string, logger *slog.Logger) ([]instance, int) {
-	files, _ := filepath.Glob(filepath.Join(checksDir, "*.py"))
-	sort.Strings(files)
-	var out []instance
-	problems := 0
-	for _, file := range files {
-		name := strings.TrimSuffix(filepath.Base(file), ".py")
-		cfg, err := readConfig(confDir, name)
-		if err != nil {
-			logger.Error("skipping check", "check", name, "err", err)
-			problems++
-			continue
-		}
-		class, err := rt.LoadCheckClass(file, "")
-		if err != nil {
-			logger.Error("skipping check", "check", name, "err", err)
-			problems++
-			continue
-		}
-		for i, inst := range cfg.Instances {
-			chk, err := class.NewCheck(name, cfg.InitConfig, inst)
-			if err != nil {
-				logger.Error("skipping instance", "check", name, "instance", i, "err", err)
-				problems++
-				continue
-			}
-			out = append(out, instance{check: chk, name: name})
-		}
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	f := newFlags("check", stderr)
+	asJSON := f.fs.Bool("json", false, "print one JSON object instead of a table")
+	times := f.fs.Int("times", 1, "runs of every instance (2 or more make rates appear)")
+	pause := f.fs.Duration("pause", 0, "pause between runs (default 1s when --times > 1)")
+	raw := f.fs.Bool("raw", false, "list every submitted sample instead of the aggregated series")
+	// NAME may come before or after the flags.
+	var name string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
 	}
-	return out, problems
+	if err := f.fs.Parse(args); err != nil {
+		return agent.ExitUsage
+	}
+	if name == "" && f.fs.NArg() > 0 {
+		name = f.fs.Arg(0)
+	} else if f.fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "pyhost-agent check: unexpected argument %q\n", f.fs.Arg(0))
+		return agent.ExitUsage
+	}
+	if name == "" || *times < 1 {
+		fmt.Fprintln(stderr, "usage: pyhost-agent check NAME [--json] [--times N] [--config FILE | --conf-dir DIR --checks-dir DIR]")
+		return agent.ExitUsage
+	}
+	cfg, err := f.load()
+	if err != nil {
+		fmt.Fprintf(stderr, "pyhost-agent: %v\n", err)
+		return agent.ExitUsage
+	}
+	if *pause == 0 && *times > 1 {
+		*pause = defaultPause
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	rep, exit, err := agent.RunCheck(ctx, cfg, name, agent.CheckOptions{Times: *times, Pause: *pause, Raw: *raw}, newLogger(cfg, stderr))
+	if err != nil {
+		fmt.Fprintf(stderr, "pyhost-agent: %v\n", err)
+		return exit
+	}
+	if *asJSON {
+		writeJSON(stdout, rep)
+	} else {
+		printReport(stdout, rep)
+	}
+	for _, p := range rep.Problems {
+		fmt.Fprintf(stderr, "pyhost-agent: %s\n", formatProblem(p))
+	}
+	return exit
 }
 
-func readConfig(confDir, name string) (*checkConfig, error) {
-	var raw []byte
-	var err error
-	for _, p := range []string{filepath.Join(confDir, name+".yaml"), filepath.Join(confDir, name+".d", "conf.yaml")} {
-		if raw, err = os.ReadFile(p); err == nil {
-			break
-		}
+func cmdStatus(args []string, stdout, stderr io.Writer) int {
+	f := newFlags("status", stderr).withServer()
+	asJSON := f.fs.Bool("json", false, "print the agent's /status JSON as it is")
+	if err := f.fs.Parse(args); err != nil {
+		return agent.ExitUsage
+	}
+	cfg, err := f.load()
+	if err != nil {
+		fmt.Fprintf(stderr, "pyhost-agent: %v\n", err)
+		return agent.ExitUsage
+	}
+	raw, st, err := fetchStatus(cfg.Listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "pyhost-agent: no agent answering on %s: %v\n", cfg.Listen, err)
+		return agent.ExitCheckFailed
+	}
+	if *asJSON {
+		_, _ = stdout.Write(raw)
+		return agent.ExitOK
+	}
+	printStatus(stdout, st)
+	return agent.ExitOK
+}
+
+func cmdVersion(args []string, stdout, stderr io.Writer) int {
+	f := newFlags("version", stderr)
+	asJSON := f.fs.Bool("json", false, "print JSON")
+	if err := f.fs.Parse(args); err != nil {
+		return agent.ExitUsage
+	}
+	cfg, err := f.load()
+	if err != nil {
+		fmt.Fprintf(stderr, "pyhost-agent: %v\n", err)
+		return agent.ExitUsage
+	}
+	v, err := agent.Versions(cfg, newLogger(cfg, stderr))
+	if *asJSON {
+		writeJSON(stdout, v)
+	} else {
+		printVersions(stdout, v)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("no configuration for %s in %s", name, confDir)
+		fmt.Fprintf(stderr, "pyhost-agent: %v\n", err)
+		return agent.ExitCheckFailed
 	}
-	var cfg checkConfig
-	if err := yaml.Unmarshal(raw, &cfg); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	if len(cfg.Instances) == 0 {
-		return nil, fmt.Errorf("%s: no instances", name)
-	}
-	return &cfg, nil
-}
-
-type outcome struct {
-	inst instance
-	res  *pyhost.Result
-	err  error
-}
-
-// runAll runs every instance concurrently, each on its own goroutine.
-func runAll(ctx context.Context, instances []instance, timeout time.Duration, asJSON bool, stdout io.Writer, logger *slog.Logger) int {
-	outcomes := make([]outcome, len(instances))
-	var wg sync.WaitGroup
-	for i, inst := range instances {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			runCtx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			res, err := inst.check.Run(runCtx)
-			outcomes[i] = outcome{inst, res, err}
-		}()
-	}
-	wg.Wait()
-	failed := 0
-	for _, o := range outcomes {
-		if o.err != nil {
-			failed++
-			var pe *pyhost.PythonError
-			if errors.As(o.err, &pe) {
-				logger.Error("check failed", "check", o.inst.check.ID(), "type", pe.Type, "message", pe.Message, "traceback", pe.Traceback)
-			} else {
-				logger.Error("check failed", "check", o.inst.check.ID(), "err", o.err)
-			}
-		}
-	}
-	if asJSON {
-		printJSON(outcomes, stdout)
-	} else {
-		printTable(outcomes, stdout)
-	}
-	return failed
-}
-
-func printJSON(outcomes []outcome, stdout io.Writer) {
-	enc := json.NewEncoder(stdout)
-	for _, o := range outcomes {
-		line := map[string]any{"check": o.inst.name, "check_id": o.inst.check.ID()}
-		if o.res != nil {
-			line["metrics"] = nonNil(o.res.Metrics)
-			line["service_checks"] = nonNil(o.res.ServiceChecks)
-			line["events"] = nonNil(o.res.Events)
-			line["warnings"] = nonNil(o.res.Warnings)
-		}
-		if o.err != nil {
-			var pe *pyhost.PythonError
-			if errors.As(o.err, &pe) {
-				line["error"] = map[string]string{"type": pe.Type, "message": pe.Message, "traceback": pe.Traceback}
-			} else {
-				line["error"] = map[string]string{"type": "pyhost", "message": o.err.Error()}
-			}
-		}
-		_ = enc.Encode(line)
-	}
-}
-
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
-}
-
-func printTable(outcomes []outcome, stdout io.Writer) {
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "\n%s\nCHECK\tMETRIC\tTYPE\tVALUE\tTAGS\n", time.Now().Format(time.TimeOnly))
-	for _, o := range outcomes {
-		if o.res == nil {
-			fmt.Fprintf(tw, "%s\t(error)\t\t\t%v\n", o.inst.name, o.err)
-			continue
-		}
-		for _, m := range o.res.Metrics {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%.6g\t%s\n", o.inst.name, m.Name, m.Type, m.Value, strings.Join(m.Tags, ","))
-		}
-		for _, sc := range o.res.ServiceChecks {
-			fmt.Fprintf(tw, "%s\t%s\tservice_check\t%s\t%s\n", o.inst.name, sc.Name, sc.Status, strings.Join(sc.Tags, ","))
-		}
-		for _, w := range o.res.Warnings {
-			fmt.Fprintf(tw, "%s\t(warning)\t\t\t%s\n", o.inst.name, w)
-		}
-		if o.err != nil {
-			fmt.Fprintf(tw, "%s\t(error)\t\t\t%v\n", o.inst.name, o.err)
-		}
-	}
-	_ = tw.Flush()
+	return agent.ExitOK
 }

@@ -1,0 +1,227 @@
+// Package agent is pyhost-agent's core: it loads the configured checks into
+// the embedded Python, schedules them, aggregates what they submit and
+// serves /metrics, /status, the status page and /healthz.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"pyhost.dev/pyhost"
+	"pyhost.dev/pyhost/internal/agent/aggregate"
+	"pyhost.dev/pyhost/internal/agent/config"
+	"pyhost.dev/pyhost/internal/agent/schedule"
+)
+
+// cancelGrace is how long shutdown waits for cancelled runs to return.
+const cancelGrace = 2 * time.Second
+
+// Agent is one running pyhost-agent.
+type Agent struct {
+	cfg       config.Config
+	logger    *slog.Logger
+	rt        *pyhost.Runtime
+	python    pyhost.PythonInfo
+	agg       *aggregate.Aggregator
+	sched     *schedule.Scheduler
+	instances []*Instance
+	lasts     []atomic.Pointer[lastRun] // per instance, same order
+	problems  []config.Problem
+	registry  *prometheus.Registry
+	started   time.Time
+	stopping  atomic.Bool
+
+	listener net.Listener
+	server   *http.Server
+	stopOnce sync.Once
+}
+
+// lastRun is what the status page shows of an instance's latest run.
+type lastRun struct {
+	at       time.Time
+	err      error
+	warnings []string
+	series   int
+}
+
+// StartPython starts the embedded interpreter as the configuration says.
+func StartPython(cfg config.Config, logger *slog.Logger) (*pyhost.Runtime, error) {
+	return pyhost.Start(pyhost.Options{
+		Engine:          cfg.Python.Engine,
+		LibPython:       cfg.Python.LibPython,
+		Python:          cfg.Python.Executable,
+		PythonPath:      append([]string{cfg.ChecksDir}, cfg.Python.Paths...),
+		Logger:          logger,
+		LogLevel:        cfg.Level(),
+		ShutdownTimeout: time.Duration(cfg.ShutdownTimeout),
+	})
+}
+
+// New starts Python, loads every configured check and binds the listen
+// address. Configuration problems are logged and kept for the status page;
+// they are not fatal. Python failing to start, or the address being taken,
+// is.
+func New(cfg config.Config, logger *slog.Logger) (*Agent, error) {
+	a := &Agent{cfg: cfg, logger: logger, started: time.Now()}
+	listener, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	a.listener = listener
+	if a.rt, err = StartPython(cfg, logger); err != nil {
+		listener.Close()
+		return nil, err
+	}
+	if a.python, err = a.rt.PythonInfo(); err != nil {
+		logger.Warn("python info unavailable", "err", err)
+	}
+	logger.Info("python started", "version", firstField(a.python.Version), "executable", a.python.Executable)
+
+	configured, problems := config.LoadChecks(cfg.ConfDir)
+	a.instances, a.problems = LoadInstances(a.rt, cfg.ChecksDir, configured)
+	a.problems = append(problems, a.problems...)
+	for _, p := range a.problems {
+		logger.Error("configuration problem; skipped", "check", p.Check, "problem", p.Error())
+	}
+
+	a.agg = aggregate.New(aggregate.Options{Logger: logger})
+	a.sched = schedule.New(cfg.CheckRunners)
+	a.lasts = make([]atomic.Pointer[lastRun], len(a.instances))
+	for i, inst := range a.instances {
+		timeout := inst.Config.Timeout
+		if timeout <= 0 {
+			timeout = time.Duration(cfg.DefaultTimeout)
+		}
+		err := a.sched.Add(schedule.Task{
+			ID:       inst.Check.ID(),
+			Interval: inst.Config.Interval,
+			Timeout:  timeout,
+			Run:      func(ctx context.Context) schedule.Outcome { return a.runInstance(ctx, i) },
+		})
+		if err != nil { // config validated the values; this is a bug
+			return nil, err
+		}
+	}
+	logger.Info("checks loaded", "instances", len(a.instances), "problems", len(a.problems))
+
+	a.registry = prometheus.NewRegistry()
+	a.registry.MustRegister(
+		a.agg,
+		telemetry{a},
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	a.server = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	return a, nil
+}
+
+// Addr is the address the agent serves on.
+func (a *Agent) Addr() string { return a.listener.Addr().String() }
+
+// Run schedules the checks and serves HTTP until ctx ends, then shuts down:
+// runs in flight get ShutdownTimeout to finish before they are cancelled.
+func (a *Agent) Run(ctx context.Context) error {
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- a.server.Serve(a.listener) }()
+	a.sched.Start()
+	a.logger.Info("agent running", "listen", a.Addr(), "instances", len(a.instances), "check_runners", a.cfg.CheckRunners)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("http server: %w", err)
+	}
+	return errors.Join(err, a.shutdown())
+}
+
+func (a *Agent) shutdown() error {
+	var err error
+	a.stopOnce.Do(func() {
+		a.stopping.Store(true)
+		a.logger.Info("shutting down", "deadline", time.Duration(a.cfg.ShutdownTimeout))
+		deadline, cancel := context.WithTimeout(context.Background(), time.Duration(a.cfg.ShutdownTimeout))
+		defer cancel()
+		if serr := a.sched.Stop(deadline, cancelGrace); serr != nil {
+			err = serr
+			a.logger.Error("shutdown", "err", serr)
+		}
+		for _, inst := range a.instances {
+			_ = inst.Check.Close()
+		}
+		if cerr := a.rt.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+			a.logger.Error("python shutdown", "err", cerr)
+		}
+		sctx, scancel := context.WithTimeout(context.Background(), time.Second)
+		defer scancel()
+		_ = a.server.Shutdown(sctx)
+		a.logger.Info("stopped")
+	})
+	return err
+}
+
+// Close releases everything without having run (e.g. after New in tests).
+func (a *Agent) Close() error {
+	return a.shutdown()
+}
+
+func (a *Agent) runInstance(ctx context.Context, i int) schedule.Outcome {
+	inst := a.instances[i]
+	res, err := inst.Check.Run(ctx)
+	now := time.Now()
+	last := &lastRun{at: now, err: err}
+	out := schedule.Outcome{Err: err}
+	if res != nil {
+		series := a.agg.Commit(inst.Config.Check, inst.Check.ID(), res, now)
+		last.series = len(series)
+		last.warnings = res.Warnings
+		out.Warnings = len(res.Warnings)
+		out.Metrics = len(res.Metrics)
+	}
+	a.lasts[i].Store(last)
+	if err != nil && !a.stopping.Load() {
+		var pe *pyhost.PythonError
+		if errors.As(err, &pe) {
+			a.logger.Error("check run failed", "check", inst.Config.Check, "check_id", inst.Check.ID(),
+				"type", pe.Type, "message", pe.Message)
+		} else {
+			a.logger.Error("check run failed", "check", inst.Config.Check, "check_id", inst.Check.ID(), "err", err)
+		}
+	}
+	for _, w := range last.warnings {
+		a.logger.Warn("check warning", "check", inst.Config.Check, "check_id", inst.Check.ID(), "warning", w)
+	}
+	return out
+}
+
+func firstField(s string) string {
+	if f := strings.Fields(s); len(f) > 0 {
+		return f[0]
+	}
+	return s
+}
+
+// Hostname is the configured host name, else the machine's.
+func hostname(cfg config.Config) string {
+	if cfg.Hostname != "" {
+		return cfg.Hostname
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
+var goVersion = runtime.Version()

@@ -1,0 +1,289 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"pyhost.dev/pyhost/internal/agent/config"
+)
+
+// layout writes checks.d/NAME.py and conf.d/NAME.yaml files under a temp
+// dir and returns a configuration pointing at them.
+func layout(t testing.TB, checks map[string]string, confs map[string]string) config.Config {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.ChecksDir = filepath.Join(dir, "checks.d")
+	cfg.ConfDir = filepath.Join(dir, "conf.d")
+	cfg.RunDir = filepath.Join(dir, "run")
+	cfg.CheckRunners = 4
+	cfg.ShutdownTimeout = config.Duration(2 * time.Second)
+	for _, d := range []string{cfg.ChecksDir, cfg.ConfDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, body := range checks {
+		write(t, filepath.Join(cfg.ChecksDir, name+".py"), body)
+	}
+	for name, body := range confs {
+		write(t, filepath.Join(cfg.ConfDir, name), body)
+	}
+	return cfg
+}
+
+func write(t testing.TB, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// startAgent runs an agent until the test ends.
+func startAgent(t *testing.T, cfg config.Config) (*Agent, func() error) {
+	t.Helper()
+	a, err := New(cfg, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(30 * time.Second):
+				t.Error("agent did not stop")
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return a, stop
+}
+
+func get(t *testing.T, a *Agent, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + a.Addr() + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// waitFor polls the agent's status until cond holds.
+func waitFor(t *testing.T, a *Agent, what string, cond func(Status) bool) Status {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st := a.Status()
+		if cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			b, _ := json.MarshalIndent(st, "", "  ")
+			t.Fatalf("timed out waiting for %s; status:\n%s", what, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func instance(st Status, check string) *CheckStatus {
+	for i := range st.Instances {
+		if st.Instances[i].Check == check {
+			return &st.Instances[i]
+		}
+	}
+	return nil
+}
+
+const goodCheck = `
+from pyhost import AgentCheck
+
+class Good(AgentCheck):
+    def check(self, instance):
+        self.gauge("agent_test.value", instance["v"], tags=["env:test", "role:db"])
+        self.count("agent_test.hits", 2, tags=["env:test"])
+        self.service_check("agent_test.up", AgentCheck.OK, tags=["env:test"])
+`
+
+const raisingCheck = `
+from pyhost import AgentCheck
+
+class Raises(AgentCheck):
+    def check(self, instance):
+        self.gauge("agent_test.before_raise", 1)
+        raise RuntimeError("database unreachable")
+`
+
+func TestAgentRunsChecksAndServesTheirSeries(t *testing.T) {
+	cfg := layout(t,
+		map[string]string{"good": goodCheck, "raising": raisingCheck, "broken": "def oops(:\n"},
+		map[string]string{
+			"good.yaml":    "init_config:\ninstances:\n  - v: 42\n    min_collection_interval: 0.1\n",
+			"raising.yaml": "init_config:\ninstances:\n  - min_collection_interval: 0.1\n",
+			"broken.yaml":  "instances:\n  - {}\n",
+			"badyaml.yaml": "instances:\n  - a: [1\n",
+			"nosuch.yaml":  "instances:\n  - {}\n",
+		})
+	a, stop := startAgent(t, cfg)
+	st := waitFor(t, a, "two runs of each check", func(st Status) bool {
+		g, r := instance(st, "good"), instance(st, "raising")
+		return g != nil && r != nil && g.Runs >= 2 && r.Runs >= 2
+	})
+
+	good := instance(st, "good")
+	if good.Errors != 0 || good.LastError != nil || good.MetricsLastRun != 2 || good.IntervalSeconds != 0.1 {
+		t.Errorf("good: %+v", good)
+	}
+	raising := instance(st, "raising")
+	if raising.Errors < 2 || raising.State != "error" || raising.LastError == nil ||
+		raising.LastError.Type != "RuntimeError" || !strings.Contains(raising.LastError.Traceback, `raise RuntimeError("database unreachable")`) {
+		t.Errorf("raising: %+v", raising)
+	}
+	// The broken file, the YAML error and the unknown check are each a
+	// problem with its file; the good checks ran regardless.
+	var problems []string
+	for _, p := range st.Problems {
+		problems = append(problems, p.Check+"|"+filepath.Base(p.File)+"|"+p.Message)
+	}
+	joined := strings.Join(problems, "\n")
+	for _, want := range []string{"broken|broken.yaml|SyntaxError", "badyaml|badyaml.yaml|", "nosuch|nosuch.yaml|unknown check"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("problems lack %q:\n%s", want, joined)
+		}
+	}
+
+	code, body := get(t, a, "/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, want := range []string{
+		`agent_test_value{env="test",role="db"} 42`,
+		"# TYPE agent_test_hits counter",
+		`agent_test_before_raise 1`,
+		`pyhost_service_check_status{env="test",service_check="agent_test.up"} 0`,
+		`pyhost_check_runs_total{check="good",check_id="` + good.CheckID + `"}`,
+		`pyhost_check_errors_total{check="raising"`,
+		"pyhost_config_problems 3",
+		"go_goroutines",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
+	code, body = get(t, a, "/status")
+	var fromHTTP Status
+	if code != 200 || json.Unmarshal([]byte(body), &fromHTTP) != nil || len(fromHTTP.Instances) != 2 || fromHTTP.Python.Executable == "" {
+		t.Errorf("/status: %d %s", code, body)
+	}
+	code, body = get(t, a, "/")
+	if code != 200 || !strings.Contains(body, "database unreachable") || !strings.Contains(body, "SyntaxError") ||
+		!strings.Contains(body, fromHTTP.Python.Executable) {
+		t.Errorf("status page: %d\n%s", code, body)
+	}
+	if code, _ := get(t, a, "/healthz"); code != 200 {
+		t.Errorf("/healthz: %d", code)
+	}
+	if code, _ := get(t, a, "/nope"); code != 404 {
+		t.Errorf("/nope: %d", code)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const sleepyCheck = `
+import time
+from pyhost import AgentCheck
+
+class Sleepy(AgentCheck):
+    def check(self, instance):
+        end = time.monotonic() + instance["seconds"]
+        while time.monotonic() < end:
+            time.sleep(0.01)
+        self.gauge("agent_test.slept", instance["seconds"])
+`
+
+func TestTimeoutsCancelAndOverrunsSkip(t *testing.T) {
+	cfg := layout(t,
+		map[string]string{"sleepy": sleepyCheck},
+		map[string]string{"sleepy.yaml": `init_config:
+instances:
+  - seconds: 30
+    timeout: 0.3
+    min_collection_interval: 0.5
+    tags: [kind:stuck]
+  - seconds: 0.4
+    timeout: 5
+    min_collection_interval: 0.1
+    tags: [kind:slow]
+`})
+	a, stop := startAgent(t, cfg)
+	st := waitFor(t, a, "a timeout and skipped ticks", func(st Status) bool {
+		return len(st.Instances) == 2 && st.Instances[0].Timeouts >= 1 && st.Instances[1].Skipped >= 3 && st.Instances[1].Runs >= 2
+	})
+	stuck, slow := st.Instances[0], st.Instances[1]
+	if stuck.LastError == nil || stuck.LastError.Type != "cancelled" || stuck.LastDurationMS < 300 || stuck.LastDurationMS > 3000 {
+		t.Errorf("stuck: %+v", stuck)
+	}
+	if slow.Errors != 0 || slow.Timeouts != 0 || slow.AvgDurationMS < 400 {
+		t.Errorf("slow: %+v", slow)
+	}
+	_, body := get(t, a, "/metrics")
+	if !strings.Contains(body, `pyhost_check_timeouts_total{check="sleepy",check_id="`+stuck.CheckID+`"} `) ||
+		!strings.Contains(body, `agent_test_slept 0.4`) {
+		t.Errorf("/metrics:\n%s", body)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestShutdownCancelsRunsPastTheDeadline(t *testing.T) {
+	cfg := layout(t,
+		map[string]string{"sleepy": sleepyCheck},
+		map[string]string{"sleepy.yaml": "instances:\n  - seconds: 60\n    timeout: 120\n    min_collection_interval: 0.1\n"})
+	cfg.ShutdownTimeout = config.Duration(300 * time.Millisecond)
+	a, stop := startAgent(t, cfg)
+	waitFor(t, a, "the run to start", func(st Status) bool { return st.Instances[0].State == "running" })
+	begin := time.Now()
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(begin); took > 5*time.Second {
+		t.Fatalf("shutdown took %v", took)
+	}
+	st := a.Status()
+	if !st.Stopping || st.Instances[0].Runs != 1 || st.Instances[0].LastError == nil || st.Instances[0].LastError.Type != "cancelled" {
+		t.Fatalf("after shutdown: %+v", st.Instances[0])
+	}
+}
+
+func TestNewFailsWhenTheAddressIsTaken(t *testing.T) {
+	cfg := layout(t, nil, nil)
+	a, _ := startAgent(t, cfg)
+	cfg.Listen = a.Addr()
+	if _, err := New(cfg, quietLogger()); err == nil || !strings.Contains(err.Error(), a.Addr()) {
+		t.Fatalf("New on a taken address: %v", err)
+	}
+}

@@ -1,0 +1,163 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"pyhost.dev/pyhost"
+	"pyhost.dev/pyhost/internal/agent/aggregate"
+	"pyhost.dev/pyhost/internal/agent/config"
+)
+
+// Exit statuses of `pyhost-agent check`.
+const (
+	ExitOK          = 0 // every instance ran cleanly
+	ExitCheckFailed = 1 // a check raised, timed out or could not be loaded
+	ExitUsage       = 2 // usage or configuration error
+)
+
+// CheckOptions control a one-off check run.
+type CheckOptions struct {
+	Times int           // runs of every instance (≥ 1); two or more make rates appear
+	Pause time.Duration // between runs
+	Raw   bool          // report every submitted sample instead of the aggregated series
+}
+
+// CheckReport is what `pyhost-agent check NAME` prints: the series the
+// agent would export after the last run (or, with Raw, every submission),
+// and every service check, event, warning and error of all runs.
+type CheckReport struct {
+	Check         string                `json:"check"`
+	Instances     int                   `json:"instances"`
+	Runs          int                   `json:"runs"`
+	Metrics       []ReportMetric        `json:"metrics"`
+	ServiceChecks []pyhost.ServiceCheck `json:"service_checks"`
+	Events        []pyhost.Event        `json:"events"`
+	Warnings      []string              `json:"warnings"`
+	Errors        []RunError            `json:"errors"`
+	Problems      []Problem             `json:"problems,omitempty"`
+}
+
+// ReportMetric is one metric line of a CheckReport.
+type ReportMetric struct {
+	Name     string   `json:"name"`
+	Type     string   `json:"type"`
+	Value    float64  `json:"value"`
+	Tags     []string `json:"tags"`
+	Hostname string   `json:"hostname"`
+}
+
+// RunCheck loads check name's configuration and runs each of its instances
+// opts.Times times, as `pyhost-agent check` does. The exit status says how
+// it went (ExitOK, ExitCheckFailed, ExitUsage); an error is returned only
+// when Python could not start.
+func RunCheck(ctx context.Context, cfg config.Config, name string, opts CheckOptions, logger *slog.Logger) (*CheckReport, int, error) {
+	rep := &CheckReport{Check: name, Metrics: []ReportMetric{}, ServiceChecks: []pyhost.ServiceCheck{},
+		Events: []pyhost.Event{}, Warnings: []string{}, Errors: []RunError{}}
+	exit := ExitOK
+	configured, problems := config.LoadCheck(cfg.ConfDir, name)
+	for _, p := range problems {
+		rep.Problems = append(rep.Problems, Problem{Check: p.Check, File: p.File, Line: p.Line, Message: p.Msg})
+		exit = ExitUsage
+	}
+	if len(configured) == 0 {
+		return rep, ExitUsage, nil
+	}
+	rt, err := StartPython(cfg, logger)
+	if err != nil {
+		return rep, ExitUsage, err
+	}
+	defer rt.Close()
+
+	class, _, err := loadClass(rt, cfg.ChecksDir, name)
+	if err != nil {
+		var pe *pyhost.PythonError
+		if !errors.As(err, &pe) { // not found at all: a configuration error
+			rep.Problems = append(rep.Problems, Problem{Check: name, File: configured[0].File, Message: err.Error()})
+			return rep, ExitUsage, nil
+		}
+		rep.Errors = append(rep.Errors, *NewRunError(err))
+		return rep, max(exit, ExitCheckFailed), nil
+	}
+	defer class.Close()
+
+	type live struct {
+		check   *pyhost.Check
+		timeout time.Duration
+		sampler *aggregate.Sampler
+		last    []aggregate.Series
+	}
+	var insts []*live
+	for _, inst := range configured {
+		chk, err := class.NewCheck(name, inst.InitConfig, inst.Config)
+		if err != nil {
+			rep.Errors = append(rep.Errors, *NewRunError(err))
+			exit = max(exit, ExitCheckFailed)
+			continue
+		}
+		defer chk.Close()
+		timeout := inst.Timeout
+		if timeout <= 0 {
+			timeout = time.Duration(cfg.DefaultTimeout)
+		}
+		insts = append(insts, &live{check: chk, timeout: timeout, sampler: aggregate.NewSampler()})
+	}
+	rep.Instances = len(insts)
+	times := max(opts.Times, 1)
+	for run := 0; run < times && ctx.Err() == nil; run++ {
+		if run > 0 && opts.Pause > 0 {
+			select {
+			case <-ctx.Done():
+				continue
+			case <-time.After(opts.Pause):
+			}
+		}
+		rep.Runs++
+		for _, l := range insts {
+			rctx, cancel := context.WithTimeout(ctx, l.timeout)
+			res, err := l.check.Run(rctx)
+			cancel()
+			if err != nil {
+				rep.Errors = append(rep.Errors, *NewRunError(err))
+				exit = max(exit, ExitCheckFailed)
+			}
+			if res == nil {
+				continue
+			}
+			l.last = l.sampler.Commit(res.Metrics, time.Now())
+			if opts.Raw {
+				for _, m := range res.Metrics {
+					rep.Metrics = append(rep.Metrics, ReportMetric{Name: m.Name, Type: m.Type.String(),
+						Value: m.Value, Tags: nonNil(m.Tags), Hostname: m.Hostname})
+				}
+			}
+			for _, sc := range res.ServiceChecks {
+				sc.Tags = nonNil(sc.Tags)
+				rep.ServiceChecks = append(rep.ServiceChecks, sc)
+			}
+			rep.Events = append(rep.Events, res.Events...)
+			rep.Warnings = append(rep.Warnings, res.Warnings...)
+		}
+	}
+	if !opts.Raw {
+		for _, l := range insts {
+			for _, s := range l.last {
+				rep.Metrics = append(rep.Metrics, ReportMetric{Name: s.Name, Type: s.Type.String(),
+					Value: s.Value, Tags: nonNil(s.Tags), Hostname: s.Hostname})
+			}
+		}
+	}
+	if ctx.Err() != nil && exit == ExitOK {
+		exit = ExitCheckFailed
+	}
+	return rep, exit, nil
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,0 +1,198 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"pyhost.dev/pyhost"
+	"pyhost.dev/pyhost/internal/agent/config"
+	"pyhost.dev/pyhost/internal/agent/schedule"
+)
+
+// Status is what /status serves and the status page shows.
+type Status struct {
+	Version       string        `json:"version"`
+	GoVersion     string        `json:"go_version"`
+	Python        PythonStatus  `json:"python"`
+	Hostname      string        `json:"hostname"`
+	ConfigFile    string        `json:"config_file"`
+	Listen        string        `json:"listen"`
+	CheckRunners  int           `json:"check_runners"`
+	Started       time.Time     `json:"started"`
+	UptimeSeconds float64       `json:"uptime_seconds"`
+	Stopping      bool          `json:"stopping"`
+	Series        int           `json:"series"`
+	Instances     []CheckStatus `json:"checks"`
+	Problems      []Problem     `json:"problems"`
+}
+
+// PythonStatus says which Python is embedded.
+type PythonStatus struct {
+	Version    string `json:"version"`
+	Executable string `json:"executable"`
+	LibPython  string `json:"libpython"`
+}
+
+// CheckStatus is one instance's configuration and run statistics.
+type CheckStatus struct {
+	Check           string     `json:"check"`
+	CheckID         string     `json:"check_id"`
+	Source          string     `json:"source"`
+	ConfigFile      string     `json:"config_file"`
+	IntervalSeconds float64    `json:"interval_seconds"`
+	TimeoutSeconds  float64    `json:"timeout_seconds"`
+	State           string     `json:"state"` // pending | running | ok | warning | error | timeout
+	Runs            uint64     `json:"runs"`
+	Errors          uint64     `json:"errors"`
+	Warnings        uint64     `json:"warnings"`
+	Skipped         uint64     `json:"skipped"`
+	Timeouts        uint64     `json:"timeouts"`
+	LastRun         *time.Time `json:"last_run"`
+	LastDurationMS  float64    `json:"last_duration_ms"`
+	AvgDurationMS   float64    `json:"avg_duration_ms"`
+	MetricsLastRun  int        `json:"metrics_last_run"`
+	SeriesLastRun   int        `json:"series_last_run"`
+	LastWarnings    []string   `json:"last_warnings"`
+	LastError       *RunError  `json:"last_error"` // the latest failed run's error, even if later runs were clean
+}
+
+// RunError is a run's error: a Python exception or an agent-side failure.
+type RunError struct {
+	Type      string `json:"type"`
+	Message   string `json:"message"`
+	Traceback string `json:"traceback"`
+}
+
+// Problem is a configuration problem shown on the status page.
+type Problem struct {
+	Check   string `json:"check"`
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Message string `json:"message"`
+}
+
+// NewRunError describes err for the status page and the CLI.
+func NewRunError(err error) *RunError {
+	if err == nil {
+		return nil
+	}
+	var pe *pyhost.PythonError
+	if errors.As(err, &pe) {
+		return &RunError{Type: pe.Type, Message: pe.Message, Traceback: pe.Traceback}
+	}
+	kind := "pyhost"
+	switch {
+	case errors.Is(err, pyhost.ErrCancelled):
+		kind = "cancelled"
+	case errors.Is(err, pyhost.ErrShutdown):
+		kind = "shutdown"
+	}
+	return &RunError{Type: kind, Message: err.Error()}
+}
+
+// Status reports the agent's state now.
+func (a *Agent) Status() Status {
+	st := Status{
+		Version:   pyhost.Version(),
+		GoVersion: goVersion,
+		Python: PythonStatus{
+			Version:    a.python.Version,
+			Executable: a.python.Executable,
+			LibPython:  a.python.LibPython,
+		},
+		Hostname:      hostname(a.cfg),
+		ConfigFile:    a.cfg.File,
+		Listen:        a.Addr(),
+		CheckRunners:  a.cfg.CheckRunners,
+		Started:       a.started,
+		UptimeSeconds: time.Since(a.started).Seconds(),
+		Stopping:      a.stopping.Load(),
+		Series:        a.agg.Len(),
+		Instances:     make([]CheckStatus, 0, len(a.instances)),
+		Problems:      make([]Problem, 0, len(a.problems)),
+	}
+	stats := a.sched.Stats()
+	for i, inst := range a.instances {
+		s := stats[i]
+		timeout := inst.Config.Timeout
+		if timeout <= 0 {
+			timeout = time.Duration(a.cfg.DefaultTimeout)
+		}
+		cs := CheckStatus{
+			Check:           inst.Config.Check,
+			CheckID:         inst.Check.ID(),
+			Source:          inst.Source,
+			ConfigFile:      inst.Config.File,
+			IntervalSeconds: inst.Config.Interval.Seconds(),
+			TimeoutSeconds:  timeout.Seconds(),
+			Runs:            s.Runs,
+			Errors:          s.Errors,
+			Warnings:        s.Warnings,
+			Skipped:         s.Skipped,
+			Timeouts:        s.Timeouts,
+			LastDurationMS:  float64(s.LastDuration.Microseconds()) / 1000,
+			AvgDurationMS:   float64(s.AvgDuration.Microseconds()) / 1000,
+			MetricsLastRun:  s.LastMetrics,
+			LastWarnings:    []string{},
+			LastError:       NewRunError(s.LastFailure),
+		}
+		if !s.LastRun.IsZero() {
+			t := s.LastRun
+			cs.LastRun = &t
+		}
+		if last := a.lasts[i].Load(); last != nil {
+			cs.SeriesLastRun = last.series
+			if last.warnings != nil {
+				cs.LastWarnings = last.warnings
+			}
+		}
+		cs.State = state(s, cs.LastWarnings)
+		st.Instances = append(st.Instances, cs)
+	}
+	for _, p := range a.problems {
+		st.Problems = append(st.Problems, Problem{Check: p.Check, File: p.File, Line: p.Line, Message: p.Msg})
+	}
+	return st
+}
+
+func state(s schedule.Stats, warnings []string) string {
+	switch {
+	case s.Running:
+		return "running"
+	case s.Runs == 0:
+		return "pending"
+	case s.LastErr != nil && errors.Is(s.LastErr, context.DeadlineExceeded):
+		return "timeout"
+	case s.LastErr != nil:
+		return "error"
+	case len(warnings) > 0:
+		return "warning"
+	}
+	return "ok"
+}
+
+// VersionInfo is what `pyhost-agent version` prints.
+type VersionInfo struct {
+	Pyhost string       `json:"pyhost"`
+	Go     string       `json:"go"`
+	Python PythonStatus `json:"python"`
+}
+
+// Versions starts the configured Python to report its version; the error
+// says why when it cannot start (the other fields are still filled).
+func Versions(cfg config.Config, logger *slog.Logger) (VersionInfo, error) {
+	v := VersionInfo{Pyhost: pyhost.Version(), Go: goVersion}
+	rt, err := StartPython(cfg, logger)
+	if err != nil {
+		return v, err
+	}
+	defer rt.Close()
+	info, err := rt.PythonInfo()
+	if err != nil {
+		return v, err
+	}
+	v.Python = PythonStatus{Version: firstField(info.Version), Executable: info.Executable, LibPython: info.LibPython}
+	return v, nil
+}

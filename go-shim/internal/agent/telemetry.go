@@ -1,0 +1,57 @@
+package agent
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"pyhost.dev/pyhost"
+)
+
+// telemetry exposes the agent's own state on /metrics, read from the
+// scheduler's statistics at scrape time.
+type telemetry struct{ a *Agent }
+
+var (
+	instLabels   = []string{"check", "check_id"}
+	descRuns     = prometheus.NewDesc("pyhost_check_runs_total", "Check runs finished.", instLabels, nil)
+	descErrors   = prometheus.NewDesc("pyhost_check_errors_total", "Check runs that failed (exception, timeout or cancellation).", instLabels, nil)
+	descTimeouts = prometheus.NewDesc("pyhost_check_timeouts_total", "Check runs cancelled for passing their timeout.", instLabels, nil)
+	descWarnings = prometheus.NewDesc("pyhost_check_warnings_total", "Warnings reported by check runs.", instLabels, nil)
+	descSkipped  = prometheus.NewDesc("pyhost_check_skipped_total", "Scheduled runs skipped because the previous run was not done.", instLabels, nil)
+	descDuration = prometheus.NewDesc("pyhost_check_last_duration_seconds", "Duration of the latest check run.", instLabels, nil)
+	descMetrics  = prometheus.NewDesc("pyhost_check_metrics_last_run", "Metric samples submitted by the latest check run.", instLabels, nil)
+	descProblems = prometheus.NewDesc("pyhost_config_problems", "Configuration problems found at start (those checks are skipped).", nil, nil)
+	descSeries   = prometheus.NewDesc("pyhost_series", "Series currently exported from check submissions.", nil, nil)
+	descUp       = prometheus.NewDesc("pyhost_up", "1 while the agent runs, 0 while it shuts down.", nil, nil)
+	descBuild    = prometheus.NewDesc("pyhost_build_info", "pyhost, Go and embedded Python versions.",
+		[]string{"version", "go_version", "python_version"}, nil)
+)
+
+func (t telemetry) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRuns, descErrors, descTimeouts, descWarnings, descSkipped,
+		descDuration, descMetrics, descProblems, descSeries, descUp, descBuild} {
+		ch <- d
+	}
+}
+
+func (t telemetry) Collect(ch chan<- prometheus.Metric) {
+	a := t.a
+	for i, s := range a.sched.Stats() {
+		inst := a.instances[i]
+		lv := []string{inst.Config.Check, inst.Check.ID()}
+		ch <- prometheus.MustNewConstMetric(descRuns, prometheus.CounterValue, float64(s.Runs), lv...)
+		ch <- prometheus.MustNewConstMetric(descErrors, prometheus.CounterValue, float64(s.Errors), lv...)
+		ch <- prometheus.MustNewConstMetric(descTimeouts, prometheus.CounterValue, float64(s.Timeouts), lv...)
+		ch <- prometheus.MustNewConstMetric(descWarnings, prometheus.CounterValue, float64(s.Warnings), lv...)
+		ch <- prometheus.MustNewConstMetric(descSkipped, prometheus.CounterValue, float64(s.Skipped), lv...)
+		ch <- prometheus.MustNewConstMetric(descDuration, prometheus.GaugeValue, s.LastDuration.Seconds(), lv...)
+		ch <- prometheus.MustNewConstMetric(descMetrics, prometheus.GaugeValue, float64(s.LastMetrics), lv...)
+	}
+	ch <- prometheus.MustNewConstMetric(descProblems, prometheus.GaugeValue, float64(len(a.problems)))
+	ch <- prometheus.MustNewConstMetric(descSeries, prometheus.GaugeValue, float64(a.agg.Len()))
+	up := 1.0
+	if a.stopping.Load() {
+		up = 0
+	}
+	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up)
+	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, pyhost.Version(), goVersion, firstField(a.python.Version))
+}
