@@ -105,6 +105,8 @@ test-e2e: build prometheus ## Cross-language tests: the built agent running real
 bench: rust ## Benchmarks (5 repetitions); writes target/bench/results.json and docs/benchmarks.md
 	mkdir -p target/bench
 	cd go-shim && $(GO) test -run '^$$' -bench . -count 5 -timeout 60m . | tee $(CURDIR)/target/bench/raw.txt
+	cd go-shim && $(GO) test -run '^$$' -bench 'Scrape100k' -benchtime 10x -count 5 ./internal/agent/aggregate | tee -a $(CURDIR)/target/bench/raw.txt
+	cd go-shim && $(GO) test -run '^$$' -bench 'Agent1000' -benchtime 1x -count 5 -timeout 30m ./internal/agent | tee -a $(CURDIR)/target/bench/raw.txt
 	cd go-shim && $(GO) run ./internal/benchreport -in $(CURDIR)/target/bench/raw.txt \
 	  -json $(CURDIR)/target/bench/results.json -md $(CURDIR)/docs/benchmarks.md -cmd "make bench"
 

@@ -26,8 +26,14 @@ import (
 	"pyhost.dev/pyhost/internal/agent/schedule"
 )
 
-// cancelGrace is how long shutdown waits for cancelled runs to return.
-const cancelGrace = 2 * time.Second
+const (
+	// cancelGrace is how long shutdown waits for cancelled runs to return.
+	cancelGrace = 2 * time.Second
+	// maxStartJitter bounds the random delay of an instance's first run:
+	// enough to spread instances out, short enough that a freshly started
+	// agent shows data quickly.
+	maxStartJitter = 5 * time.Second
+)
 
 // Agent is one running pyhost-agent.
 type Agent struct {
@@ -106,10 +112,11 @@ func New(cfg config.Config, logger *slog.Logger) (*Agent, error) {
 			timeout = time.Duration(cfg.DefaultTimeout)
 		}
 		err := a.sched.Add(schedule.Task{
-			ID:       inst.Check.ID(),
-			Interval: inst.Config.Interval,
-			Timeout:  timeout,
-			Run:      func(ctx context.Context) schedule.Outcome { return a.runInstance(ctx, i) },
+			ID:        inst.Check.ID(),
+			Interval:  inst.Config.Interval,
+			Timeout:   timeout,
+			MaxJitter: min(inst.Config.Interval, maxStartJitter),
+			Run:       func(ctx context.Context) schedule.Outcome { return a.runInstance(ctx, i) },
 		})
 		if err != nil { // config validated the values; this is a bug
 			return nil, err

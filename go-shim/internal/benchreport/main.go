@@ -132,6 +132,18 @@ func main() {
 	pair("check_run_trivial_8_goroutines", "the same, 8 goroutines (ns per run = 1/throughput)", get("BenchmarkRunTrivial8", "ns/op"),
 		"c_gilstate_ensure_call_release_8_goroutines", "the call floor above, 8 goroutines", call8Floor, "reported", nil)
 
+	scrapeFloor := get("BenchmarkScrape100kFloor", "ns/op")
+	pair("metrics_scrape_100k_series", "GET /metrics of 100,000 check series (1,000 instances × 100 gauges, 2 tags) through client_golang", get("BenchmarkScrape100k", "ns/op"),
+		"client_golang_gaugevec_100k_series", "the same 100,000 series held in plain client_golang GaugeVecs, same handler", scrapeFloor,
+		"reported", nil)
+
+	const oneCore = 1e9 // ns of CPU per second of wall clock
+	pair("agent_1000_checks_overhead_cpu", "1,000 instances of a trivial check at a 1 s interval: agent CPU beyond the checks' own Python time, ns per second", get("BenchmarkAgent1000Checks", "overhead-cpu-ns/s"),
+		"one_core", "one CPU core (1e9 ns per second)", oneCore,
+		"≤ 5% of one core (ratio ≤ 0.05)", le(0.05))
+	pair("agent_1000_checks_python_cpu", "the checks' own Python time (inside check()), ns per second", get("BenchmarkAgent1000Checks", "checks-cpu-ns/s"),
+		"one_core", "one CPU core (1e9 ns per second)", oneCore, "reported", nil)
+
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(results, "", "  ")
 		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
@@ -153,6 +165,13 @@ func main() {
 	if per := get("BenchmarkMemoryPerCheck", "bytes/check"); per > 0 {
 		fmt.Fprintf(&md, "\nResident memory per loaded check instance (1,000 instances of a trivial check, each run once): **%.0f bytes** (%.1f KiB).\n", per, per/1024)
 	}
+	if size := get("BenchmarkScrape100k", "bytes/scrape"); size > 0 {
+		fmt.Fprintf(&md, "\n`/metrics` with 100,000 series: **%.1f MB** per scrape, in %.0f ms (floor %.0f ms).\n", size/1e6, get("BenchmarkScrape100k", "ns/op")/1e6, scrapeFloor/1e6)
+	}
+	if rss := get("BenchmarkAgent1000Checks", "rss-bytes"); rss > 0 {
+		fmt.Fprintf(&md, "\nAgent with 1,000 check instances at a 1 s interval: resident set **%.1f MiB** (the whole process: Go runtime, embedded Python, 1,000 instances), %.0f runs/s, %.0f skipped runs over the %s window.\n",
+			rss/(1<<20), get("BenchmarkAgent1000Checks", "runs/s"), get("BenchmarkAgent1000Checks", "skipped"), "10 s")
+	}
 	md.WriteString(notes)
 	if *mdOut != "" {
 		if err := os.WriteFile(*mdOut, []byte(md.String()), 0o644); err != nil {
@@ -170,6 +189,8 @@ const notes = `
 - **Submissions** (` + "`BenchmarkSubmit*`" + `): a check calls ` + "`self.gauge(name, value, tags)`" + ` 100,000 times; the run's batch is decoded into Go ` + "`Metric`" + ` values and every one is checked to have arrived. The floor runs the same loop in Python against ` + "`_pyhost.noop`" + `, a builtin that does nothing. The baseline delivers each metric to Go through its own cgo callback with its tags copied, as the Datadog Agent does.
 - **Check runs** (` + "`BenchmarkRunTrivial*`" + `): ` + "`Check.Run`" + ` of a check submitting one gauge, including the ` + "`Result`" + ` decoding; reported against the call floor for scale.
 - **Memory** (` + "`BenchmarkMemoryPerCheck`" + `): growth of the process's resident set over 1,000 check instances.
+- **Scrape** (` + "`internal/agent/aggregate`, `BenchmarkScrape100k*`" + `): the agent's aggregator holding 100,000 flushed gauges, served by ` + "`promhttp.HandlerFor`" + ` into a recorder; the floor is the same series as plain client_golang ` + "`GaugeVec`" + `s behind the same handler.
+- **Agent overhead** (` + "`internal/agent`, `BenchmarkAgent1000Checks`" + `): the real agent (scheduler, runners, aggregation, HTTP server idle) runs 1,000 instances of a check submitting one gauge, at a 1 s interval, for 10 s after a warm-up. The process's CPU time (getrusage) minus the CPU time spent inside the checks' ` + "`check()`" + ` (each check times itself with ` + "`time.thread_time_ns`" + `) is the agent's overhead; it is compared with one core.
 
 Raw output: ` + "`target/bench/raw.txt`" + `; machine-readable results: ` + "`target/bench/results.json`" + ` (` + "`ratio`" + ` = ns / floor ns).
 `

@@ -6,6 +6,7 @@
 package schedule
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -102,43 +103,79 @@ func (s *Scheduler) Add(t Task) error {
 	return nil
 }
 
-// Start starts the runners and every task's ticker.
+// Start starts the runners and the ticker.
 func (s *Scheduler) Start() {
 	if !s.started.CompareAndSwap(false, true) {
 		return
 	}
-	// Each task is in the queue at most once, so this never blocks a ticker.
+	// Each task is in the queue at most once, so this never blocks the ticker.
 	s.queue = make(chan *entry, len(s.entries))
 	for range s.runners {
 		s.workers.Add(1)
 		go s.runner()
 	}
-	for _, e := range s.entries {
-		s.ticks.Add(1)
-		go s.tick(e)
-	}
+	s.ticks.Add(1)
+	go s.tick(time.Now())
 }
 
-func (s *Scheduler) tick(e *entry) {
+// quantum is the resolution of first-run offsets. Tasks with the same
+// interval and offset slot share their due times, so one wake-up enqueues
+// them all: with thousands of instances the ticker wakes a few dozen times
+// a second instead of once per run.
+const quantum = 50 * time.Millisecond
+
+// tick is the one goroutine that decides when tasks are due.
+func (s *Scheduler) tick(start time.Time) {
 	defer s.ticks.Done()
-	first := time.NewTimer(rand.N(e.task.MaxJitter))
-	defer first.Stop()
-	select {
-	case <-s.stop:
-		return
-	case <-first.C:
+	due := make(dueHeap, 0, len(s.entries))
+	for _, e := range s.entries {
+		offset := rand.N(e.task.MaxJitter)
+		if q := min(quantum, e.task.MaxJitter); q > 0 {
+			offset = offset.Truncate(q)
+		}
+		due = append(due, dueEntry{at: start.Add(offset), e: e})
 	}
-	s.enqueue(e)
-	t := time.NewTicker(e.task.Interval)
-	defer t.Stop()
-	for {
+	heap.Init(&due)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for len(due) > 0 {
+		timer.Reset(time.Until(due[0].at))
 		select {
 		case <-s.stop:
 			return
-		case <-t.C:
-			s.enqueue(e)
+		case <-timer.C:
+		}
+		now := time.Now()
+		for len(due) > 0 && !due[0].at.After(now) {
+			d := &due[0]
+			s.enqueue(d.e)
+			// Fixed rate; ticks missed while the process was stalled are
+			// not replayed.
+			d.at = d.at.Add(d.e.task.Interval)
+			if !d.at.After(now) {
+				d.at = now.Add(d.e.task.Interval)
+			}
+			heap.Fix(&due, 0)
 		}
 	}
+}
+
+type dueEntry struct {
+	at time.Time
+	e  *entry
+}
+
+type dueHeap []dueEntry
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)        { *h = append(*h, x.(dueEntry)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 func (s *Scheduler) enqueue(e *entry) {
