@@ -1,7 +1,7 @@
 // Command pyhost-agent schedules Python checks and exports what they submit:
 //
 //	pyhost-agent run     [--config FILE] [--listen ADDR] [--conf-dir DIR --checks-dir DIR] …
-//	pyhost-agent check   NAME [--json] [--times N] [--config FILE | --conf-dir DIR --checks-dir DIR]
+//	pyhost-agent check   NAME [--json] [--times N] [--pause D] [--raw] [--config FILE | --conf-dir DIR --checks-dir DIR]
 //	pyhost-agent status  [--config FILE | --listen ADDR] [--json]
 //	pyhost-agent version [--json]
 //
@@ -87,13 +87,13 @@ func newFlags(name string, stderr io.Writer) *configFlags {
 	f.fs.StringVar(&f.engine, "engine", "", "pyhost engine shared object")
 	f.fs.StringVar(&f.pythonPath, "python-path", "", "extra sys.path entries, separated by ':'")
 	f.fs.StringVar(&f.hostname, "hostname", "", "host name reported by the agent")
+	f.fs.Var(&f.defaultTimeout, "default-timeout", "timeout of a run when its instance sets none (default 30s)")
 	return f
 }
 
 func (f *configFlags) withServer() *configFlags {
 	f.fs.StringVar(&f.listen, "listen", "", "HTTP listen address (default 127.0.0.1:5050)")
 	f.fs.IntVar(&f.runners, "check-runners", 0, "check runs at once (default 4)")
-	f.fs.Var(&f.defaultTimeout, "default-timeout", "timeout of a run when its instance sets none (default 30s)")
 	f.fs.Var(&f.shutdownTimeout, "shutdown-timeout", "how long runs in flight may finish at shutdown (default 10s)")
 	return f
 }
@@ -215,7 +215,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		return agent.ExitUsage
 	}
 	if name == "" || *times < 1 {
-		fmt.Fprintln(stderr, "usage: pyhost-agent check NAME [--json] [--times N] [--config FILE | --conf-dir DIR --checks-dir DIR]")
+		fmt.Fprintln(stderr, "usage: pyhost-agent check NAME [--json] [--times N] [--pause D] [--raw] [--config FILE | --conf-dir DIR --checks-dir DIR]")
 		return agent.ExitUsage
 	}
 	cfg, err := f.load()

@@ -287,3 +287,33 @@ func TestNewFailsWhenTheAddressIsTaken(t *testing.T) {
 		t.Fatalf("New on a taken address: %v", err)
 	}
 }
+
+func TestChecksComeFromChecksDirThenDatadogChecksThenModules(t *testing.T) {
+	cfg := layout(t, nil, map[string]string{
+		"vendored.yaml": "instances:\n  - min_collection_interval: 0.1\n",
+		"plain.yaml":    "instances:\n  - min_collection_interval: 0.1\n",
+	})
+	mods := filepath.Join(t.TempDir(), "site")
+	pkg := filepath.Join(mods, "datadog_checks", "vendored")
+	if err := os.MkdirAll(pkg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(mods, "datadog_checks", "__init__.py"), "")
+	write(t, filepath.Join(pkg, "__init__.py"), "from .check import VendoredCheck\n")
+	write(t, filepath.Join(pkg, "check.py"), strings.ReplaceAll(goodCheck, "class Good", "class VendoredCheck"))
+	write(t, filepath.Join(mods, "plain.py"), strings.ReplaceAll(goodCheck, "instance[\"v\"]", "7"))
+	cfg.Python.Paths = []string{mods}
+	a, _ := startAgent(t, cfg)
+	st := waitFor(t, a, "both module checks to run", func(st Status) bool {
+		v, p := instance(st, "vendored"), instance(st, "plain")
+		return v != nil && p != nil && v.Runs >= 1 && p.Runs >= 1
+	})
+	if v := instance(st, "vendored"); v.Source != "datadog_checks.vendored" || v.LastError == nil ||
+		!strings.Contains(v.LastError.Message, "'v'") {
+		// The instance has no "v": the vendored class ran and raised KeyError.
+		t.Errorf("vendored: %+v", v)
+	}
+	if p := instance(st, "plain"); p.Source != "plain" || p.Errors != 0 || p.MetricsLastRun != 2 {
+		t.Errorf("plain: %+v", p)
+	}
+}

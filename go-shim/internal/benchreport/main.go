@@ -160,7 +160,7 @@ func main() {
 		if r.met != nil {
 			met = map[bool]string{true: "yes", false: "**no**"}[*r.met]
 		}
-		fmt.Fprintf(&md, "| %s<br>*%s* | %.1f | %s<br>*%s* | %.1f | %.2f | %s | %s |\n", r.Name, r.what, r.NsPerOp, r.FloorName, r.floorIs, r.FloorNsPerOp, r.Ratio, r.goal, met)
+		fmt.Fprintf(&md, "| %s<br>*%s* | %.1f | %s<br>*%s* | %.1f | %.3g | %s | %s |\n", r.Name, r.what, r.NsPerOp, r.FloorName, r.floorIs, r.FloorNsPerOp, r.Ratio, r.goal, met)
 	}
 	if per := get("BenchmarkMemoryPerCheck", "bytes/check"); per > 0 {
 		fmt.Fprintf(&md, "\nResident memory per loaded check instance (1,000 instances of a trivial check, each run once): **%.0f bytes** (%.1f KiB).\n", per, per/1024)
