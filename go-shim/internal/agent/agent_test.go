@@ -243,7 +243,7 @@ instances:
 		return len(st.Instances) == 2 && st.Instances[0].Timeouts >= 1 && st.Instances[1].Skipped >= 3 && st.Instances[1].Runs >= 2
 	})
 	stuck, slow := st.Instances[0], st.Instances[1]
-	if stuck.LastError == nil || stuck.LastError.Type != "cancelled" || stuck.LastDurationMS < 300 || stuck.LastDurationMS > 3000 {
+	if stuck.LastError == nil || stuck.LastError.Type != "timeout" || stuck.LastDurationMS < 300 || stuck.LastDurationMS > 3000 {
 		t.Errorf("stuck: %+v", stuck)
 	}
 	if slow.Errors != 0 || slow.Timeouts != 0 || slow.AvgDurationMS < 400 {

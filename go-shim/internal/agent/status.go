@@ -84,6 +84,8 @@ func NewRunError(err error) *RunError {
 	}
 	kind := "pyhost"
 	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		kind = "timeout"
 	case errors.Is(err, pyhost.ErrCancelled):
 		kind = "cancelled"
 	case errors.Is(err, pyhost.ErrShutdown):
