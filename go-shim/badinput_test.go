@@ -112,6 +112,11 @@ func TestWrongTypesFromPythonBecomeWarnings(t *testing.T) {
 	}
 }
 
+// Direct calls into aggregator.submit_metric: a pyhost SDK check passed as
+// `check` keeps the SDK's rules (bad data raises, the SDK turns it into a
+// warning); any other object gets the Datadog Agent's (wrong argument types
+// raise as rtloader's PyArg_ParseTuple does; non-str tags, unknown types and
+// unknown check ids are dropped; a NaN becomes a warning).
 func TestWrongTypesIntoBuiltinsRaise(t *testing.T) {
 	rt, _ := startRuntime(t)
 	chk := loadCheck(t, rt, "direct_builtins.py", nil)
@@ -121,25 +126,42 @@ func TestWrongTypesIntoBuiltinsRaise(t *testing.T) {
 	}
 	raised := map[string]string{}
 	survivor := false
+	byName := map[string]Metric{}
 	for _, m := range res.Metrics {
 		switch m.Name {
-		case "raised":
-			raised[strings.TrimPrefix(m.Tags[0], "case:")] = strings.TrimPrefix(m.Tags[1], "exc:")
+		case "outcome":
+			rules := strings.TrimPrefix(m.Tags[0], "rules:")
+			raised[rules+"/"+strings.TrimPrefix(m.Tags[1], "case:")] = strings.TrimPrefix(m.Tags[2], "exc:")
 		case "survivor":
 			survivor = true
-		case "m":
+		case "m", "dd.m", "dd.nan", "dd.bad_type":
 			t.Errorf("a rejected submission reached the batch: %+v", m)
+		default:
+			byName[m.Name] = m
 		}
 	}
 	want := map[string]string{
-		"string value": "TypeError", "nan": "ValueError", "int tag": "TypeError",
-		"tags not a list": "TypeError", "name not str": "TypeError", "bad type": "ValueError",
-		"hostname not str": "TypeError", "missing args": "TypeError",
+		"sdk/string value": "TypeError", "sdk/nan": "ValueError", "sdk/int tag": "TypeError",
+		"sdk/tags not a list": "TypeError", "sdk/name not str": "TypeError", "sdk/bad type": "ValueError",
+		"sdk/hostname not str": "TypeError", "sdk/missing args": "TypeError",
+		"datadog/string value": "TypeError", "datadog/nan": "none", "datadog/int tag": "none",
+		"datadog/str tags": "none", "datadog/tags None": "TypeError", "datadog/name not str": "TypeError",
+		"datadog/bad type": "none", "datadog/hostname None": "TypeError", "datadog/hostname not str": "TypeError",
+		"datadog/missing args": "TypeError", "datadog/unknown check id": "none",
 	}
 	for k, v := range want {
 		if raised[k] != v {
 			t.Errorf("case %q raised %q, want %q", k, raised[k], v)
 		}
+	}
+	if m := byName["dd.int_tag"]; strings.Join(m.Tags, ",") != "a:b" {
+		t.Errorf("non-str tags were not dropped: %+v", m)
+	}
+	if m := byName["dd.str_tags"]; strings.Join(m.Tags, ",") != "a,:,b" {
+		t.Errorf("a str as tags is a sequence of one-character tags in the agent: %+v", m)
+	}
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "'dd.nan' has non-finite value nan") {
+		t.Errorf("warnings = %q, want one for dd.nan", res.Warnings)
 	}
 	if !survivor {
 		t.Error("the batch lost submissions after the rejected ones")

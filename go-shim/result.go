@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"pyhost.dev/pyhost/internal/capi"
@@ -95,12 +96,66 @@ type Event struct {
 	Priority       string   `json:"priority,omitempty"`
 }
 
+// HistogramBucket is one bucket of a histogram a check read as buckets
+// (aggregator.submit_histogram_bucket, e.g. from an OpenMetrics endpoint).
+type HistogramBucket struct {
+	Name            string   `json:"name"`
+	Value           float64  `json:"value"` // the bucket's count
+	LowerBound      float64  `json:"lower_bound"`
+	UpperBound      float64  `json:"upper_bound"`
+	Monotonic       bool     `json:"monotonic"`
+	Hostname        string   `json:"hostname"`
+	Tags            []string `json:"tags"`
+	FlushFirstValue bool     `json:"flush_first_value"`
+}
+
+// MarshalJSON writes infinite bounds as "+Inf" / "-Inf", which JSON numbers
+// cannot hold.
+func (b HistogramBucket) MarshalJSON() ([]byte, error) {
+	type plain HistogramBucket
+	bound := func(v float64) any {
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return strconv.FormatFloat(v, 'g', -1, 64)
+		}
+		return v
+	}
+	tags := b.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	return json.Marshal(struct {
+		plain
+		LowerBound any      `json:"lower_bound"`
+		UpperBound any      `json:"upper_bound"`
+		Tags       []string `json:"tags"`
+	}{plain(b), bound(b.LowerBound), bound(b.UpperBound), tags})
+}
+
+// PlatformEvent is an event for the Datadog event platform
+// (aggregator.submit_event_platform_event), e.g. database monitoring samples.
+type PlatformEvent struct {
+	EventType string `json:"event_type"`
+	RawEvent  string `json:"raw_event"`
+}
+
+// Metadata is one value a check set with set_metadata (e.g. "version").
+type Metadata struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
 // Result is everything one check run produced, in submission order.
 type Result struct {
-	Metrics       []Metric
-	ServiceChecks []ServiceCheck
-	Events        []Event
-	Warnings      []string
+	Metrics          []Metric
+	ServiceChecks    []ServiceCheck
+	Events           []Event
+	HistogramBuckets []HistogramBucket
+	PlatformEvents   []PlatformEvent
+	Metadata         []Metadata
+	// ExternalTags are datadog_agent.set_external_tags calls, each the JSON
+	// list [[hostname, {source_type: [tags]}], ...] the check passed.
+	ExternalTags []json.RawMessage
+	Warnings     []string
 	// Error is the exception the check raised, if any (also returned by Run).
 	Error *PythonError
 	// Cancelled is true when the run was stopped by a cancellation.
@@ -297,6 +352,32 @@ func decodeBatch(b []byte) (*Result, error) {
 			}
 		case capi.BatchCancelled:
 			res.Cancelled = true
+		case capi.BatchHistBucket:
+			hb := HistogramBucket{Name: r.str()}
+			hb.Value = r.f64()
+			hb.LowerBound = r.f64()
+			hb.UpperBound = r.f64()
+			hb.Monotonic = r.u8() != 0
+			hb.Hostname = r.str()
+			hb.Tags = r.tags()
+			hb.FlushFirstValue = r.u8() != 0
+			res.HistogramBuckets = append(res.HistogramBuckets, hb)
+		case capi.BatchPlatformEvt:
+			pe := PlatformEvent{EventType: r.str()}
+			pe.RawEvent = r.str()
+			res.PlatformEvents = append(res.PlatformEvents, pe)
+		case capi.BatchMetadata:
+			md := Metadata{Name: r.str()}
+			md.Value = r.str()
+			res.Metadata = append(res.Metadata, md)
+		case capi.BatchExternalTags:
+			if raw := r.str(); r.err == nil {
+				if !json.Valid([]byte(raw)) {
+					res.Warnings = append(res.Warnings, "external tags dropped: not JSON")
+					continue
+				}
+				res.ExternalTags = append(res.ExternalTags, json.RawMessage(raw))
+			}
 		default:
 			return nil, fmt.Errorf("%w: unknown record kind %d", errBadBatch, kind)
 		}

@@ -2,8 +2,11 @@ package pyhost
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"math"
+	"reflect"
+	"strings"
 	"testing"
 
 	"pyhost.dev/pyhost/internal/capi"
@@ -20,6 +23,9 @@ func newBatch(metrics, tags uint32) batch {
 
 func (b batch) u32(v uint32) batch { return binary.LittleEndian.AppendUint32(b, v) }
 func (b batch) str(s string) batch { return append(b.u32(uint32(len(s))), s...) }
+func (b batch) f64(v float64) batch {
+	return binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+}
 func (b batch) metric(mtype byte, value float64, name, host string, tags []string, sameName, sameHost, sameTags bool) batch {
 	b = append(b, capi.BatchMetric, mtype, 0)
 	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(value))
@@ -90,5 +96,49 @@ func TestDecodeBatchRejectsMalformedInput(t *testing.T) {
 	huge = huge.str("n").str("").u32(1 << 30)
 	if _, err := decodeBatch(huge); !errors.Is(err, errBadBatch) {
 		t.Errorf("oversized tag count: %v", err)
+	}
+}
+
+func TestDecodeBatchDatadogRecords(t *testing.T) {
+	b := newBatch(0, 0)
+	b = append(b, capi.BatchHistBucket)
+	b = b.str("http.latency").f64(7).f64(0.5).f64(math.Inf(1))
+	b = append(b, 1)
+	b = b.str("web1").u32(2).str("env:prod").str("le:+Inf")
+	b = append(b, 0)
+	b = append(b, capi.BatchPlatformEvt)
+	b = b.str("dbm-samples").str(`{"query":"SELECT 1"}`)
+	b = append(b, capi.BatchMetadata)
+	b = b.str("version.raw").str("1.2.3")
+	b = append(b, capi.BatchExternalTags)
+	b = b.str(`[["web1",{"vsphere":["a:b"]}]]`)
+	b = append(b, capi.BatchExternalTags)
+	b = b.str(`not json`)
+	res, err := decodeBatch(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := HistogramBucket{Name: "http.latency", Value: 7, LowerBound: 0.5, UpperBound: math.Inf(1), Monotonic: true,
+		Hostname: "web1", Tags: []string{"env:prod", "le:+Inf"}}
+	if len(res.HistogramBuckets) != 1 || !reflect.DeepEqual(res.HistogramBuckets[0], want) {
+		t.Errorf("buckets = %+v", res.HistogramBuckets)
+	}
+	js, err := json.Marshal(res.HistogramBuckets[0])
+	if err != nil || !strings.Contains(string(js), `"upper_bound":"+Inf"`) || !strings.Contains(string(js), `"lower_bound":0.5`) {
+		t.Errorf("bucket JSON = %s, %v", js, err)
+	}
+	if len(res.PlatformEvents) != 1 || res.PlatformEvents[0] != (PlatformEvent{"dbm-samples", `{"query":"SELECT 1"}`}) {
+		t.Errorf("platform events = %+v", res.PlatformEvents)
+	}
+	if len(res.Metadata) != 1 || res.Metadata[0] != (Metadata{"version.raw", "1.2.3"}) {
+		t.Errorf("metadata = %+v", res.Metadata)
+	}
+	if len(res.ExternalTags) != 1 || string(res.ExternalTags[0]) != `[["web1",{"vsphere":["a:b"]}]]` ||
+		len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "external tags dropped") {
+		t.Errorf("external tags = %s, warnings %q", res.ExternalTags, res.Warnings)
+	}
+	// Truncated inside a bucket: rejected, never half-decoded.
+	if _, err := decodeBatch(b[:30]); err == nil {
+		t.Error("truncated bucket accepted")
 	}
 }

@@ -30,6 +30,18 @@
 // Batch record: the run was cancelled.
 #define PYHOST_BATCH_CANCELLED 6
 
+// Batch record: one bucket of a histogram read as buckets.
+#define PYHOST_BATCH_HISTOGRAM_BUCKET 7
+
+// Batch record: an event for the event platform (e.g. database monitoring).
+#define PYHOST_BATCH_PLATFORM_EVENT 8
+
+// Batch record: a check metadata value (`set_metadata`).
+#define PYHOST_BATCH_METADATA 9
+
+// Batch record: external host tags, as JSON.
+#define PYHOST_BATCH_EXTERNAL_TAGS 10
+
 // In a metric record, a length or count meaning "the same as the previous
 // metric's" name, hostname or tag list.
 #define PYHOST_BATCH_SAME 4294967295

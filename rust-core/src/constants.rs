@@ -21,6 +21,14 @@ pub const PYHOST_BATCH_WARNING: u8 = 4;
 pub const PYHOST_BATCH_ERROR: u8 = 5;
 /// Batch record: the run was cancelled.
 pub const PYHOST_BATCH_CANCELLED: u8 = 6;
+/// Batch record: one bucket of a histogram read as buckets.
+pub const PYHOST_BATCH_HISTOGRAM_BUCKET: u8 = 7;
+/// Batch record: an event for the event platform (e.g. database monitoring).
+pub const PYHOST_BATCH_PLATFORM_EVENT: u8 = 8;
+/// Batch record: a check metadata value (`set_metadata`).
+pub const PYHOST_BATCH_METADATA: u8 = 9;
+/// Batch record: external host tags, as JSON.
+pub const PYHOST_BATCH_EXTERNAL_TAGS: u8 = 10;
 /// In a metric record, a length or count meaning "the same as the previous
 /// metric's" name, hostname or tag list.
 pub const PYHOST_BATCH_SAME: u32 = 0xFFFF_FFFF;
@@ -34,5 +42,9 @@ const _: () = {
     assert!(PYHOST_BATCH_WARNING == batch::PYHOST_BATCH_WARNING);
     assert!(PYHOST_BATCH_ERROR == batch::PYHOST_BATCH_ERROR);
     assert!(PYHOST_BATCH_CANCELLED == batch::PYHOST_BATCH_CANCELLED);
+    assert!(PYHOST_BATCH_HISTOGRAM_BUCKET == batch::PYHOST_BATCH_HISTOGRAM_BUCKET);
+    assert!(PYHOST_BATCH_PLATFORM_EVENT == batch::PYHOST_BATCH_PLATFORM_EVENT);
+    assert!(PYHOST_BATCH_METADATA == batch::PYHOST_BATCH_METADATA);
+    assert!(PYHOST_BATCH_EXTERNAL_TAGS == batch::PYHOST_BATCH_EXTERNAL_TAGS);
     assert!(PYHOST_BATCH_SAME == batch::PYHOST_BATCH_SAME);
 };

@@ -49,6 +49,10 @@ const (
 	BatchWarning      = byte(C.PYHOST_BATCH_WARNING)
 	BatchError        = byte(C.PYHOST_BATCH_ERROR)
 	BatchCancelled    = byte(C.PYHOST_BATCH_CANCELLED)
+	BatchHistBucket   = byte(C.PYHOST_BATCH_HISTOGRAM_BUCKET)
+	BatchPlatformEvt  = byte(C.PYHOST_BATCH_PLATFORM_EVENT)
+	BatchMetadata     = byte(C.PYHOST_BATCH_METADATA)
+	BatchExternalTags = byte(C.PYHOST_BATCH_EXTERNAL_TAGS)
 	BatchSame         = uint32(C.PYHOST_BATCH_SAME)
 )
 

@@ -11,12 +11,18 @@
 //!          | WARNING       text:str
 //!          | ERROR         type:str message:str traceback:str
 //!          | CANCELLED
+//!          | HISTOGRAM_BUCKET name:str value:f64 lower_bound:f64 upper_bound:f64
+//!                           monotonic:u8 hostname:str tags flush_first_value:u8
+//!          | PLATFORM_EVENT event_type:str raw_event:str
+//!          | METADATA      name:str value:str
+//!          | EXTERNAL_TAGS json:str
 //! tags    := count:u32 str*
 //! ```
 //!
 //! In a METRIC record, a name, hostname or tag count equal to
 //! `PYHOST_BATCH_SAME` means "the same as the previous metric's" (checks
 //! submit the same names and tag lists over and over); no bytes follow it.
+//! Only METRIC records count in the header.
 
 /// "PHB1" read as a little-endian u32.
 pub const PYHOST_BATCH_MAGIC: u32 = 0x3142_4850;
@@ -27,6 +33,10 @@ pub const PYHOST_BATCH_EVENT: u8 = 3;
 pub const PYHOST_BATCH_WARNING: u8 = 4;
 pub const PYHOST_BATCH_ERROR: u8 = 5;
 pub const PYHOST_BATCH_CANCELLED: u8 = 6;
+pub const PYHOST_BATCH_HISTOGRAM_BUCKET: u8 = 7;
+pub const PYHOST_BATCH_PLATFORM_EVENT: u8 = 8;
+pub const PYHOST_BATCH_METADATA: u8 = 9;
+pub const PYHOST_BATCH_EXTERNAL_TAGS: u8 = 10;
 /// A length or count meaning "the same as the previous metric's".
 pub const PYHOST_BATCH_SAME: u32 = u32::MAX;
 
@@ -200,6 +210,26 @@ impl Writer {
         self.str(message);
         self.str(traceback);
     }
+
+    /// An event for the event platform; `raw_event` that is not UTF-8 is
+    /// stored lossily.
+    pub fn platform_event(&mut self, event_type: &str, raw_event: &[u8]) {
+        self.u8(PYHOST_BATCH_PLATFORM_EVENT);
+        self.str(event_type);
+        self.str(&String::from_utf8_lossy(raw_event));
+    }
+
+    pub fn metadata(&mut self, name: &str, value: &str) {
+        self.u8(PYHOST_BATCH_METADATA);
+        self.str(name);
+        self.str(value);
+    }
+
+    /// External host tags as JSON: `[[hostname, {source_type: [tags]}], ...]`.
+    pub fn external_tags(&mut self, json: &str) {
+        self.u8(PYHOST_BATCH_EXTERNAL_TAGS);
+        self.str(json);
+    }
 }
 
 #[cfg(test)]
@@ -235,6 +265,36 @@ mod tests {
             expected.extend_from_slice(s.as_bytes());
         }
         assert_eq!(batch, expected);
+    }
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+
+    fn string(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    #[test]
+    fn new_records_encode_as_documented_and_are_not_metrics() {
+        let mut w = Writer::new();
+        w.platform_event("dbm-samples", b"{\"q\":1}\xff");
+        w.metadata("version.raw", "1.2.3");
+        w.external_tags(r#"[["h",{"vsphere":["a"]}]]"#);
+        let batch = w.take();
+        assert_eq!(&batch[4..12], &[0; 8], "no metric counted");
+        let mut expected = Vec::new();
+        expected.push(PYHOST_BATCH_PLATFORM_EVENT);
+        string(&mut expected, "dbm-samples");
+        string(&mut expected, "{\"q\":1}\u{fffd}");
+        expected.push(PYHOST_BATCH_METADATA);
+        string(&mut expected, "version.raw");
+        string(&mut expected, "1.2.3");
+        expected.push(PYHOST_BATCH_EXTERNAL_TAGS);
+        string(&mut expected, r#"[["h",{"vsphere":["a"]}]]"#);
+        assert_eq!(&batch[12..], &expected[..]);
     }
 }
 

@@ -1,24 +1,18 @@
-//! The in-memory modules plugins import: `aggregator` and `datadog_agent`
-//! with the Datadog Agent's names and positional signatures, and `_pyhost`
-//! (the SDK's link to the host). Registered before the interpreter starts.
-//!
-//! Arguments are read as borrowed Python objects (a copy per argument costs
-//! 4–5× the call); a wrong type raises TypeError or ValueError, and a record
-//! that fails half-way is rolled back, so the batch is never corrupted.
+//! The in-memory modules plugins import, registered before the interpreter
+//! starts: the Datadog Agent's (`aggregator`, `datadog_agent`, `_util`,
+//! `util`, `tagger`, `containers`, `kubeutil`; see `aggregator.rs` and
+//! `agent.rs`) and `_pyhost`, the SDK's link to the host, with the native
+//! `CheckBase`.
 
-use pyhost_abi::batch::{
-    Repeatable, Writer, PYHOST_BATCH_EVENT, PYHOST_BATCH_METRIC, PYHOST_BATCH_SAME,
-    PYHOST_BATCH_SERVICE_CHECK,
-};
-use pyhost_abi::pyhost_str;
 use pyo3::create_exception;
-use pyo3::exceptions::{PyBaseException, PyTypeError, PyValueError};
+use pyo3::exceptions::PyBaseException;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyString, PyTuple};
 
 use crate::gil_cell::GilCell;
-use crate::{convert, host, sinks};
+use crate::submit::{self, Metric, Rules, Tags};
+use crate::{agent, aggregator, host, sinks};
 
 create_exception!(
     _pyhost,
@@ -29,318 +23,16 @@ create_exception!(
 );
 
 pub fn register_before_start() {
+    use agent::{containers, datadog_agent, kubeutil, tagger, util, util_private};
+    use aggregator::aggregator;
     pyo3::append_to_inittab!(aggregator);
     pyo3::append_to_inittab!(datadog_agent);
+    pyo3::append_to_inittab!(util_private);
+    pyo3::append_to_inittab!(util);
+    pyo3::append_to_inittab!(tagger);
+    pyo3::append_to_inittab!(containers);
+    pyo3::append_to_inittab!(kubeutil);
     pyo3::append_to_inittab!(_pyhost);
-}
-
-fn route(py: Python<'_>, check_id: &str) -> PyResult<sinks::Route> {
-    sinks::route(py, check_id)
-        .ok_or_else(|| PyValueError::new_err(format!("unknown check id {check_id:?}")))
-}
-
-/// Writes `tags` (None, or a list/tuple of str) as a counted list; returns
-/// the count.
-fn write_tags(w: &mut Writer, tags: &Bound<'_, PyAny>) -> PyResult<u32> {
-    let at = w.mark();
-    w.u32(0);
-    if tags.is_none() {
-        return Ok(0);
-    }
-    let mut count = 0u32;
-    let mut push = |item: Bound<'_, PyAny>| -> PyResult<()> {
-        let tag = item.cast::<PyString>().map_err(|_| not_str_tag(&item))?;
-        w.str(tag.to_str()?);
-        count += 1;
-        Ok(())
-    };
-    if let Ok(list) = tags.cast::<PyList>() {
-        for item in list.iter() {
-            push(item)?;
-        }
-    } else if let Ok(tuple) = tags.cast::<PyTuple>() {
-        for item in tuple.iter() {
-            push(item)?;
-        }
-    } else {
-        return Err(PyTypeError::new_err(format!(
-            "tags must be a list or tuple of str, not {}",
-            type_name(tags)
-        )));
-    }
-    w.patch_u32(at, count);
-    Ok(count)
-}
-
-/// Writes one metric record, or nothing if an argument is invalid.
-#[allow(clippy::too_many_arguments)]
-fn write_metric(
-    w: &mut Writer,
-    mtype: i64,
-    name: &str,
-    value: f64,
-    tags: &Bound<'_, PyAny>,
-    hostname: Option<&str>,
-    flush_first_value: bool,
-) -> PyResult<()> {
-    if !(0..=6).contains(&mtype) {
-        return Err(PyValueError::new_err(format!(
-            "unknown metric type {mtype} (expected 0..6)"
-        )));
-    }
-    if !value.is_finite() {
-        return Err(PyValueError::new_err(format!(
-            "metric {name:?} value {value} is not finite"
-        )));
-    }
-    let mark = w.mark();
-    w.u8(PYHOST_BATCH_METRIC);
-    w.u8(mtype as u8);
-    w.u8(u8::from(flush_first_value));
-    w.f64(value);
-    w.metric_str(Repeatable::Name, name);
-    w.metric_str(Repeatable::Hostname, hostname.unwrap_or(""));
-    match write_metric_tags(w, tags) {
-        Ok(stored) => {
-            w.count_metric(stored);
-            Ok(())
-        }
-        Err(e) => {
-            w.rollback(mark);
-            Err(e)
-        }
-    }
-}
-
-/// Writes a metric's tags, or SAME when they equal the previous metric's
-/// (compared before encoding: the usual case costs no writes). Returns how
-/// many tags were stored.
-fn write_metric_tags(w: &mut Writer, tags: &Bound<'_, PyAny>) -> PyResult<u32> {
-    if let Some(prev) = w.prev_tags() {
-        if same_tags(prev, tags) {
-            w.u32(PYHOST_BATCH_SAME);
-            return Ok(0);
-        }
-    }
-    let start = w.mark();
-    let count = write_tags(w, tags)?;
-    w.remember_tags(start);
-    Ok(count)
-}
-
-/// Whether `tags` (None, list or tuple of str) encode to `prev`. Anything
-/// unusual answers false and is handled, or rejected, by `write_tags`.
-fn same_tags(prev: &[u8], tags: &Bound<'_, PyAny>) -> bool {
-    let read_u32 = |at: usize| {
-        prev.get(at..at + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    let Some(count) = read_u32(0) else {
-        return false;
-    };
-    if tags.is_none() {
-        return count == 0;
-    }
-    let mut at = 4;
-    let mut matches = |item: Bound<'_, PyAny>| -> bool {
-        let Ok(tag) = item.cast::<PyString>() else {
-            return false;
-        };
-        let Ok(tag) = tag.to_str() else { return false };
-        let Some(len) = read_u32(at) else {
-            return false;
-        };
-        let end = at + 4 + len as usize;
-        let same = len as usize == tag.len() && prev.get(at + 4..end) == Some(tag.as_bytes());
-        at = end;
-        same
-    };
-    if let Ok(list) = tags.cast::<PyList>() {
-        list.len() == count as usize && list.iter().all(&mut matches)
-    } else if let Ok(tuple) = tags.cast::<PyTuple>() {
-        tuple.len() == count as usize && tuple.iter().all(&mut matches)
-    } else {
-        false
-    }
-}
-
-fn not_str_tag(item: &Bound<'_, PyAny>) -> PyErr {
-    PyTypeError::new_err(format!(
-        "tags must be str, not {}: {}",
-        type_name(item),
-        repr(item)
-    ))
-}
-
-fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type()
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "?".into())
-}
-
-fn repr(obj: &Bound<'_, PyAny>) -> String {
-    obj.repr()
-        .map(|r| r.to_string())
-        .unwrap_or_else(|_| "?".into())
-}
-
-/// Runs `write` on the sink's batch; a failure rolls the record back.
-/// `write` must not run Python code.
-fn append(
-    py: Python<'_>,
-    check_id: &str,
-    write: impl FnOnce(&mut Writer) -> PyResult<()>,
-) -> PyResult<()> {
-    let route = route(py, check_id)?;
-    // SAFETY: `write` runs no Python code (this function's contract).
-    unsafe {
-        route.sink.with(py, |w| {
-            let mark = w.mark();
-            write(w).inspect_err(|_| w.rollback(mark))
-        })
-    }
-}
-
-#[pymodule]
-pub mod aggregator {
-    use super::*;
-
-    #[pymodule_export]
-    pub const GAUGE: i32 = 0;
-    #[pymodule_export]
-    pub const RATE: i32 = 1;
-    #[pymodule_export]
-    pub const COUNT: i32 = 2;
-    #[pymodule_export]
-    pub const MONOTONIC_COUNT: i32 = 3;
-    #[pymodule_export]
-    pub const COUNTER: i32 = 4;
-    #[pymodule_export]
-    pub const HISTOGRAM: i32 = 5;
-    #[pymodule_export]
-    pub const HISTORATE: i32 = 6;
-
-    /// submit_metric(check, check_id, mtype, name, value, tags, hostname, flush_first_value=False)
-    #[pyfunction]
-    #[pyo3(signature = (check, check_id, mtype, name, value, tags, hostname, flush_first_value=false))]
-    #[allow(clippy::too_many_arguments)]
-    fn submit_metric(
-        check: &Bound<'_, PyAny>,
-        check_id: &str,
-        mtype: i64,
-        name: &str,
-        value: f64,
-        tags: &Bound<'_, PyAny>,
-        hostname: Option<&str>,
-        flush_first_value: bool,
-    ) -> PyResult<()> {
-        let _ = check;
-        let route = route(check.py(), check_id)?;
-        submit_to(
-            &route,
-            check_id,
-            mtype,
-            name,
-            value,
-            tags,
-            hostname,
-            flush_first_value,
-        )
-    }
-
-    /// submit_service_check(check, check_id, name, status, tags, hostname, message)
-    #[pyfunction]
-    #[pyo3(signature = (check, check_id, name, status, tags, hostname, message=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn submit_service_check(
-        check: &Bound<'_, PyAny>,
-        check_id: &str,
-        name: &str,
-        status: i64,
-        tags: &Bound<'_, PyAny>,
-        hostname: Option<&str>,
-        message: Option<&str>,
-    ) -> PyResult<()> {
-        let _ = check;
-        if !(0..=3).contains(&status) {
-            return Err(PyValueError::new_err(format!(
-                "service check {name:?} status {status} is not one of 0 (OK), 1 (WARNING), 2 (CRITICAL), 3 (UNKNOWN)"
-            )));
-        }
-        append(check.py(), check_id, |w| {
-            w.u8(PYHOST_BATCH_SERVICE_CHECK);
-            w.u8(status as u8);
-            w.str(name);
-            w.str(hostname.unwrap_or(""));
-            w.str(message.unwrap_or(""));
-            write_tags(w, tags).map(drop)
-        })
-    }
-
-    /// submit_event(check, check_id, event)
-    #[pyfunction]
-    fn submit_event(
-        check: &Bound<'_, PyAny>,
-        check_id: &str,
-        event: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
-        let _ = check;
-        let event = event.cast::<PyDict>().map_err(|_| {
-            PyTypeError::new_err(format!("event must be a dict, not {}", type_name(event)))
-        })?;
-        let mut json = Vec::with_capacity(128);
-        convert::py_to_json(event.as_any(), &mut json)?;
-        let json = String::from_utf8(json).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        append(check.py(), check_id, |w| {
-            w.u8(PYHOST_BATCH_EVENT);
-            w.str(&json);
-            Ok(())
-        })
-    }
-}
-
-/// Delivers a metric to its check's batch, or per metric to the host when
-/// the runtime asked for that (comparison benchmarks only).
-#[allow(clippy::too_many_arguments)]
-fn submit_to(
-    route: &sinks::Route,
-    check_id: &str,
-    mtype: i64,
-    name: &str,
-    value: f64,
-    tags: &Bound<'_, PyAny>,
-    hostname: Option<&str>,
-    flush_first_value: bool,
-) -> PyResult<()> {
-    if let Some(callback) = route.runtime.metric_callback {
-        if !(0..=6).contains(&mtype) {
-            return Err(PyValueError::new_err(format!(
-                "unknown metric type {mtype} (expected 0..6)"
-            )));
-        }
-        if !value.is_finite() {
-            return Err(PyValueError::new_err(format!(
-                "metric {name:?} value {value} is not finite"
-            )));
-        }
-        return deliver_one(
-            callback,
-            route.runtime.metric_context,
-            check_id,
-            mtype,
-            name,
-            value,
-            tags,
-            hostname,
-        );
-    }
-    // SAFETY: write_metric reads strings and lists in place and runs no Python code.
-    unsafe {
-        route.sink.with(tags.py(), |w| {
-            write_metric(w, mtype, name, value, tags, hostname, flush_first_value)
-        })
-    }
 }
 
 /// The native base of the SDK's `AgentCheck`: the submission methods run
@@ -392,7 +84,17 @@ fn native_submit(
     let (tags, hostname) = (tags.unwrap_or(&none), hostname.unwrap_or(&none));
     let device_name = device_name.unwrap_or(&none);
     if device_name.is_none() {
-        if let Some((n, v, h)) = plain_metric(name, value, hostname) {
+        if let (Some((name, value, hostname)), Ok(prepared)) = (
+            plain_metric(name, value, hostname),
+            Tags::prepare(tags, Rules::Sdk),
+        ) {
+            let metric = Metric {
+                mtype,
+                name,
+                value,
+                hostname: hostname.unwrap_or(""),
+                flush_first_value,
+            };
             // Batched mode writes inside the borrow (no Python code runs);
             // per-metric mode calls the host, so its route is cloned out.
             // SAFETY: write_metric and the clone run no Python code.
@@ -402,7 +104,7 @@ fn native_submit(
                         route
                             .sink
                             .with(py, |w| {
-                                write_metric(w, mtype, n, v, tags, h, flush_first_value)
+                                submit::write_metric(w, &metric, &prepared, Rules::Sdk)
                             })
                             .is_ok(),
                     ),
@@ -413,7 +115,8 @@ fn native_submit(
             let ok = match submitted {
                 Bound_::Written(ok) => ok,
                 Bound_::PerMetric(route, check_id) => {
-                    submit_to(&route, &check_id, mtype, n, v, tags, h, flush_first_value).is_ok()
+                    submit::put_metric(py, &route, &check_id, &metric, &prepared, Rules::Sdk)
+                        .is_ok()
                 }
             };
             if ok {
@@ -518,98 +221,6 @@ check_base_methods!(
     (histogram, 5, "Submit a histogram sample."),
     (historate, 6, "Submit a historate sample."),
 );
-
-/// The Datadog Agent's way, kept for comparison benchmarks: one call into
-/// the host per metric, with every tag copied into a new array.
-#[allow(clippy::too_many_arguments)]
-fn deliver_one(
-    callback: unsafe extern "C" fn(
-        usize,
-        pyhost_str,
-        i32,
-        pyhost_str,
-        f64,
-        *const pyhost_str,
-        usize,
-        pyhost_str,
-    ),
-    context: usize,
-    check_id: &str,
-    mtype: i64,
-    name: &str,
-    value: f64,
-    tags: &Bound<'_, PyAny>,
-    hostname: Option<&str>,
-) -> PyResult<()> {
-    let mut owned: Vec<String> = Vec::new();
-    let items: Vec<Bound<'_, PyAny>> = if tags.is_none() {
-        Vec::new()
-    } else if let Ok(list) = tags.cast::<PyList>() {
-        list.iter().collect()
-    } else if let Ok(tuple) = tags.cast::<PyTuple>() {
-        tuple.iter().collect()
-    } else {
-        return Err(PyTypeError::new_err(format!(
-            "tags must be a list or tuple of str, not {}",
-            type_name(tags)
-        )));
-    };
-    for item in items {
-        let tag = item.cast::<PyString>().map_err(|_| not_str_tag(&item))?;
-        owned.push(tag.to_str()?.to_owned());
-    }
-    let views: Vec<pyhost_str> = owned.iter().map(|t| pyhost_str::borrow(t)).collect();
-    // SAFETY: the host registered this callback for these arguments; every
-    // view outlives the call.
-    unsafe {
-        callback(
-            context,
-            pyhost_str::borrow(check_id),
-            mtype as i32,
-            pyhost_str::borrow(name),
-            value,
-            views.as_ptr(),
-            views.len(),
-            pyhost_str::borrow(hostname.unwrap_or("")),
-        )
-    };
-    Ok(())
-}
-
-#[pymodule]
-pub mod datadog_agent {
-    use super::*;
-
-    /// The host's version.
-    #[pyfunction]
-    fn get_version() -> &'static str {
-        env!("CARGO_PKG_VERSION")
-    }
-
-    /// This host's name.
-    #[pyfunction]
-    fn get_hostname() -> String {
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .ok()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "localhost".to_owned())
-    }
-
-    /// An agent configuration value; pyhost has no agent-wide settings for
-    /// checks yet, so every key is unset (None).
-    #[pyfunction]
-    fn get_config(key: &str) -> Option<String> {
-        let _ = key;
-        None
-    }
-
-    /// log(message, level): a log record for the host's logger.
-    #[pyfunction]
-    fn log(py: Python<'_>, message: &str, level: i32) {
-        host::emit_log(py, level, "datadog_agent", "", message);
-    }
-}
 
 #[pymodule]
 pub mod _pyhost {

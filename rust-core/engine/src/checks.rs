@@ -157,7 +157,12 @@ pub fn run(py: Python<'_>, runtime: &RuntimeState, check: u64) -> Result<Vec<u8>
     }
     let _busy = BusyGuard(&entry.busy);
     entry.running_on.store(thread, Ordering::SeqCst);
+    let running = sinks::enter_run(sinks::Current {
+        check_id: entry.check_id.clone(),
+        sink: Arc::clone(&entry.sink),
+    });
     let outcome = entry.object.bind(py).call_method0(intern!(py, "run"));
+    drop(running);
     // Still holding the GIL since run() returned: clear the running mark and
     // any cancellation that arrived too late to be raised, so it can never
     // hit whatever this thread runs next.
@@ -229,6 +234,8 @@ fn run_result_text(result: &Bound<'_, PyAny>) -> Result<String, String> {
 
 /// `run()` returns "" on success, or a JSON list of
 /// `{"type", "message", "traceback"}` objects (the SDK's contract).
+/// datadog_checks_base's `AgentCheck.run()` writes no `type`: it is read
+/// from the traceback's last line.
 fn record_run_result(w: &mut pyhost_abi::batch::Writer, text: &str) {
     if text.is_empty() {
         return;
@@ -243,10 +250,44 @@ fn record_run_result(w: &mut pyhost_abi::batch::Writer, text: &str) {
                         .unwrap_or("")
                         .to_owned()
                 };
-                w.error(&field("type"), &field("message"), &field("traceback"));
+                let (message, traceback) = (field("message"), field("traceback"));
+                let mut type_name = field("type");
+                if type_name.is_empty() {
+                    type_name = type_from_traceback(&traceback, &message).to_owned();
+                }
+                w.error(&type_name, &message, &traceback);
             }
         }
         _ => w.error("pyhost.InvalidRunResult", text, ""),
+    }
+}
+
+/// The exception type a formatted traceback ends with: the text before
+/// `": " + message` (messages may span lines), else before the last line's
+/// first colon; "" when that is not a dotted name.
+fn type_from_traceback<'a>(traceback: &'a str, message: &str) -> &'a str {
+    let text = traceback.trim_end();
+    let head = if !message.is_empty() && text.ends_with(message.trim_end()) {
+        text[..text.len() - message.trim_end().len()].strip_suffix(": ")
+    } else {
+        None
+    };
+    let head = head.unwrap_or_else(|| {
+        let last = text.rsplit('\n').next().unwrap_or("");
+        last.split(':').next().unwrap_or("")
+    });
+    let name = head.rsplit('\n').next().unwrap_or("").trim();
+    let dotted = !name.is_empty()
+        && name.split('.').all(|part| {
+            part.chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
+                && part.chars().all(|c| c.is_alphanumeric() || c == '_')
+        });
+    if dotted {
+        name
+    } else {
+        ""
     }
 }
 
@@ -357,5 +398,33 @@ pub fn free_all(py: Python<'_>, runtime: &RuntimeState) {
         if let Object::Check(entry) = &object {
             release_check(py, entry);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::type_from_traceback;
+
+    #[test]
+    fn types_come_from_the_last_traceback_line() {
+        let tb = "Traceback (most recent call last):\n  File \"c.py\", line 3, in check\n    d['x']\nKeyError: 'x'\n";
+        assert_eq!(type_from_traceback(tb, "'x'"), "KeyError");
+        let tb =
+            "Traceback (most recent call last):\n  ...\nmycheck.errors.FetchError: two\nlines\n";
+        assert_eq!(
+            type_from_traceback(tb, "two\nlines"),
+            "mycheck.errors.FetchError"
+        );
+        // A message changed by sanitising: the last line still names the type.
+        assert_eq!(
+            type_from_traceback("...\nValueError: ****\n", "boom"),
+            "ValueError"
+        );
+        assert_eq!(
+            type_from_traceback("...\nStopIteration\n", ""),
+            "StopIteration"
+        );
+        assert_eq!(type_from_traceback("", "boom"), "");
+        assert_eq!(type_from_traceback("not a traceback at all", ""), "");
     }
 }

@@ -2,6 +2,7 @@
 //! Python exceptions as `Failure`s, and log records on their way to the host.
 
 use std::ffi::CString;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use pyhost_abi::{pyhost_str, Failure};
 use pyo3::prelude::*;
@@ -55,6 +56,21 @@ pub fn python_failure(py: Python<'_>, err: &PyErr) -> Failure {
             err.value(py).to_string(),
             String::new(),
         ),
+    }
+}
+
+/// The lowest level the host logs (the last runtime's `log_level`).
+static LOG_LEVEL: AtomicI32 = AtomicI32::new(20);
+
+pub fn set_log_level(level: i32) {
+    LOG_LEVEL.store(level, Ordering::Relaxed);
+}
+
+/// A debug record from the engine itself (a dropped submission), sent only
+/// when the host logs at debug.
+pub fn debug(py: Python<'_>, logger: &str, check_id: &str, message: &str) {
+    if LOG_LEVEL.load(Ordering::Relaxed) <= 10 {
+        emit_log(py, 10, logger, check_id, message);
     }
 }
 

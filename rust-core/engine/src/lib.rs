@@ -4,7 +4,10 @@
 //! runtime (shutdown-aware), and touches Python only through
 //! [`interpreter::with_python`], which returns with the GIL released.
 
+mod agent;
+mod aggregator;
 mod builtins;
+mod cfunc;
 mod checks;
 mod convert;
 mod gil_cell;
@@ -12,6 +15,7 @@ mod host;
 mod interpreter;
 mod registry;
 mod sinks;
+mod submit;
 
 use std::time::{Duration, Instant};
 
@@ -98,6 +102,7 @@ unsafe extern "C" fn runtime_start(
             options.log_level
         };
         interpreter::ensure_started(executable)?;
+        host::set_log_level(level);
         with_python(|py| {
             host::call(py, "extend_path", (paths,))?;
             host::call(py, "install_logging", (level,)).map(drop)

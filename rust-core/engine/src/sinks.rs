@@ -4,6 +4,7 @@
 //! the run's records; the run hands them to the host in one batch, so a
 //! metric never costs a call into the host.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use pyhost_abi::batch::Writer;
@@ -109,4 +110,37 @@ pub fn runtime_of(py: Python<'_>, check_id: &str) -> Option<&'static RuntimeStat
         return None;
     }
     route(py, check_id).map(|r| r.runtime)
+}
+
+/// The check running on a thread: where `datadog_agent` functions that name
+/// no check (`set_external_tags`, `log`) send what they receive.
+#[derive(Clone)]
+pub struct Current {
+    pub check_id: String,
+    pub sink: Arc<Sink>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+}
+
+/// Marks `current` as running on this thread until the guard drops.
+pub fn enter_run(current: Current) -> RunGuard {
+    let previous = CURRENT.with(|c| c.replace(Some(current)));
+    RunGuard(previous)
+}
+
+pub struct RunGuard(Option<Current>);
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        // The thread-local may already be gone while the thread exits.
+        let _ = CURRENT.try_with(|c| c.replace(previous));
+    }
+}
+
+/// The check running on this thread, if any.
+pub fn current(_py: Python<'_>) -> Option<Current> {
+    CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
 }
