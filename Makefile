@@ -42,9 +42,9 @@ $(VENV_PY):
 	$(PYTHON_BASE) -m venv $(VENV)
 	$(VENV_PY) -m pip install --quiet --upgrade pip
 
-venv: $(VENV)/.installed ## Create .venv with the SDK (editable), pytest and ruff
-$(VENV)/.installed: $(VENV_PY) python-sdk/pyproject.toml
-	$(VENV_PY) -m pip install --quiet -e 'python-sdk[test]' 'ruff==0.17.6'
+venv: $(VENV)/.installed ## Create .venv with the SDK (editable), datadog-checks-base, pytest and ruff
+$(VENV)/.installed: $(VENV_PY) python-sdk/pyproject.toml requirements/datadog-checks.txt
+	$(VENV_PY) -m pip install --quiet -e 'python-sdk[test]' 'ruff==0.17.6' -r requirements/datadog-checks.txt
 	touch $@
 
 tools: $(CBINDGEN) ## Install the pinned cbindgen into .tools

@@ -356,3 +356,47 @@ func measureMemoryPerCheck() {
 	runtime.KeepAlive(warm)
 	_ = rt.Close()
 }
+
+// BenchmarkDatadogCheck10k runs a datadog_checks.base check submitting
+// 10,000 gauges through the whole stack (Go API → engine → the aggregator
+// builtin → batch → Go Metric values).
+func BenchmarkDatadogCheck10k(b *testing.B) {
+	rt := benchRuntime(b)
+	class, err := rt.LoadCheckClass(testdata("checks", "dd_bench.py"), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer class.Close()
+	chk, err := class.NewCheck("dd_bench", nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer chk.Close()
+	b.ResetTimer()
+	for b.Loop() {
+		res, err := chk.Run(context.Background())
+		if err != nil || len(res.Metrics) != 10000 {
+			b.Fatalf("run: %v (%d metrics)", err, len(res.Metrics))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/run")
+}
+
+// BenchmarkDatadogCheck10kFloor runs the same check in plain Python against
+// datadog_checks_base's stub aggregator, in a child process of the venv's
+// Python, and reports its median run time.
+func BenchmarkDatadogCheck10kFloor(b *testing.B) {
+	python := os.Getenv("PYHOST_PYTHON")
+	if python == "" {
+		b.Fatal("PYHOST_PYTHON is not set: run through make bench")
+	}
+	out, err := exec.Command(python, testdata("dd_bench_stub.py"), "50").Output()
+	if err != nil {
+		b.Fatalf("%v: %s", err, out)
+	}
+	ns, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(ns, "ns/run")
+}

@@ -156,7 +156,8 @@ def run_agent(tmp_path):
 @pytest.fixture
 def prometheus(tmp_path):
     """Starts a real Prometheus server (Debian package) scraping the given
-    targets every second; returns a query function."""
+    targets (default: itself) every second; returns a query function whose
+    `base` is the server's URL."""
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.fail("prometheus is not installed: run through `make test-e2e`")
@@ -164,6 +165,7 @@ def prometheus(tmp_path):
 
     def start(*targets):
         port = free_port()
+        targets = targets or (f"127.0.0.1:{port}",)  # by default, itself
         config = tmp_path / "prometheus.yml"
         config.write_text(
             textwrap.dedent(
@@ -199,6 +201,7 @@ def prometheus(tmp_path):
             assert code == 200, body
             return json.loads(body)["data"]["result"]
 
+        query.base = base
         return query
 
     yield start

@@ -46,7 +46,22 @@ func printReport(w io.Writer, rep *agent.CheckReport) {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", sc.Name, sc.Status, strings.Join(sc.Tags, ","), sc.Hostname, sc.Message)
 		}
 	}
+	if len(rep.HistogramBuckets) > 0 {
+		fmt.Fprintln(tw, "\nHISTOGRAM BUCKET\tCOUNT\tBOUNDS\tTAGS\tHOST")
+		for _, hb := range rep.HistogramBuckets {
+			fmt.Fprintf(tw, "%s\t%.6g\t(%g, %g]\t%s\t%s\n", hb.Name, hb.Value, hb.LowerBound, hb.UpperBound, strings.Join(hb.Tags, ","), hb.Hostname)
+		}
+	}
+	if len(rep.Metadata) > 0 {
+		fmt.Fprintln(tw, "\nMETADATA\tVALUE")
+		for _, m := range rep.Metadata {
+			fmt.Fprintf(tw, "%s\t%s\n", m.Name, m.Value)
+		}
+	}
 	_ = tw.Flush()
+	for _, pe := range rep.PlatformEvents {
+		fmt.Fprintf(w, "\nEVENT PLATFORM %s: %d bytes\n", pe.EventType, len(pe.RawEvent))
+	}
 	for _, e := range rep.Events {
 		fmt.Fprintf(w, "\nEVENT %q (%s): %s\n", e.Title, e.AlertType, e.Text)
 	}

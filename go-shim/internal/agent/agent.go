@@ -5,9 +5,11 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -61,11 +63,14 @@ type lastRun struct {
 	err      error
 	warnings []string
 	series   int
+	metadata map[string]string // everything set_metadata set so far
 }
 
-// StartPython starts the embedded interpreter as the configuration says.
+// StartPython starts the embedded interpreter as the configuration says and
+// hands the agent's settings to the Datadog builtin modules (host name, run
+// directory for the persistent cache, version).
 func StartPython(cfg config.Config, logger *slog.Logger) (*pyhost.Runtime, error) {
-	return pyhost.Start(pyhost.Options{
+	rt, err := pyhost.Start(pyhost.Options{
 		Engine:          cfg.Python.Engine,
 		LibPython:       cfg.Python.LibPython,
 		Python:          cfg.Python.Executable,
@@ -74,6 +79,38 @@ func StartPython(cfg config.Config, logger *slog.Logger) (*pyhost.Runtime, error
 		LogLevel:        cfg.Level(),
 		ShutdownTimeout: time.Duration(cfg.ShutdownTimeout),
 	})
+	if err != nil {
+		return nil, err
+	}
+	if err := configurePython(rt, cfg); err != nil {
+		_ = rt.Close()
+		return nil, err
+	}
+	return rt, nil
+}
+
+func configurePython(rt *pyhost.Runtime, cfg config.Config) error {
+	if err := os.MkdirAll(cfg.RunDir, 0o755); err != nil {
+		return fmt.Errorf("run directory: %w", err)
+	}
+	settings, err := json.Marshal([]any{map[string]any{
+		"run_dir":  cfg.RunDir,
+		"hostname": hostname(cfg),
+		"version":  pyhost.Version(),
+		"config":   map[string]any{"hostname": hostname(cfg), "run_path": cfg.RunDir},
+	}})
+	if err != nil {
+		return err
+	}
+	fn, err := rt.LoadFunction("_pyhost_host", "configure")
+	if err != nil {
+		return fmt.Errorf("configure Python: %w", err)
+	}
+	defer fn.Close()
+	if _, err := fn.Call(settings); err != nil {
+		return fmt.Errorf("configure Python: %w", err)
+	}
+	return nil
 }
 
 // New starts Python, loads every configured check and binds the listen
@@ -198,6 +235,18 @@ func (a *Agent) runInstance(ctx context.Context, i int) schedule.Outcome {
 		last.warnings = res.Warnings
 		out.Warnings = len(res.Warnings)
 		out.Metrics = len(res.Metrics)
+	}
+	prev := a.lasts[i].Load()
+	if prev != nil {
+		last.metadata = prev.metadata
+	}
+	if res != nil && len(res.Metadata) > 0 {
+		md := make(map[string]string, len(last.metadata)+len(res.Metadata))
+		maps.Copy(md, last.metadata)
+		for _, m := range res.Metadata {
+			md[m.Name] = m.Value
+		}
+		last.metadata = md
 	}
 	a.lasts[i].Store(last)
 	if err != nil && !a.stopping.Load() {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"time"
@@ -38,6 +39,11 @@ type CheckReport struct {
 	Warnings      []string              `json:"warnings"`
 	Errors        []RunError            `json:"errors"`
 	Problems      []Problem             `json:"problems,omitempty"`
+	// What datadog_checks.base checks can submit besides the above.
+	HistogramBuckets []pyhost.HistogramBucket `json:"histogram_buckets,omitempty"`
+	PlatformEvents   []pyhost.PlatformEvent   `json:"event_platform_events,omitempty"`
+	Metadata         []pyhost.Metadata        `json:"metadata,omitempty"`
+	ExternalTags     []json.RawMessage        `json:"external_tags,omitempty"`
 }
 
 // ReportMetric is one metric line of a CheckReport.
@@ -138,6 +144,10 @@ func RunCheck(ctx context.Context, cfg config.Config, name string, opts CheckOpt
 				rep.ServiceChecks = append(rep.ServiceChecks, sc)
 			}
 			rep.Events = append(rep.Events, res.Events...)
+			rep.HistogramBuckets = append(rep.HistogramBuckets, res.HistogramBuckets...)
+			rep.PlatformEvents = append(rep.PlatformEvents, res.PlatformEvents...)
+			rep.Metadata = append(rep.Metadata, res.Metadata...)
+			rep.ExternalTags = append(rep.ExternalTags, res.ExternalTags...)
 			rep.Warnings = append(rep.Warnings, res.Warnings...)
 		}
 	}

@@ -55,7 +55,9 @@ type CheckStatus struct {
 	MetricsLastRun  int        `json:"metrics_last_run"`
 	SeriesLastRun   int        `json:"series_last_run"`
 	LastWarnings    []string   `json:"last_warnings"`
-	LastError       *RunError  `json:"last_error"` // the latest failed run's error, even if later runs were clean
+	// Metadata is what the check reported with set_metadata (e.g. version).
+	Metadata  map[string]string `json:"metadata"`
+	LastError *RunError         `json:"last_error"` // the latest failed run's error, even if later runs were clean
 }
 
 // RunError is a run's error: a Python exception or an agent-side failure.
@@ -138,6 +140,7 @@ func (a *Agent) Status() Status {
 			AvgDurationMS:   float64(s.AvgDuration.Microseconds()) / 1000,
 			MetricsLastRun:  s.LastMetrics,
 			LastWarnings:    []string{},
+			Metadata:        map[string]string{},
 			LastError:       NewRunError(s.LastFailure),
 		}
 		if !s.LastRun.IsZero() {
@@ -146,6 +149,9 @@ func (a *Agent) Status() Status {
 		}
 		if last := a.lasts[i].Load(); last != nil {
 			cs.SeriesLastRun = last.series
+			if last.metadata != nil {
+				cs.Metadata = last.metadata
+			}
 			if last.warnings != nil {
 				cs.LastWarnings = last.warnings
 			}
