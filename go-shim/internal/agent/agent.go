@@ -144,10 +144,7 @@ func New(cfg config.Config, logger *slog.Logger) (*Agent, error) {
 	a.sched = schedule.New(cfg.CheckRunners)
 	a.lasts = make([]atomic.Pointer[lastRun], len(a.instances))
 	for i, inst := range a.instances {
-		timeout := inst.Config.Timeout
-		if timeout <= 0 {
-			timeout = time.Duration(cfg.DefaultTimeout)
-		}
+		timeout := runTimeout(cfg, inst.Config)
 		err := a.sched.Add(schedule.Task{
 			ID:        inst.Check.ID(),
 			Interval:  inst.Config.Interval,

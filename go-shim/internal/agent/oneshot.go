@@ -65,7 +65,7 @@ func RunCheck(ctx context.Context, cfg config.Config, name string, opts CheckOpt
 	exit := ExitOK
 	configured, problems := config.LoadCheck(cfg.ConfDir, name)
 	for _, p := range problems {
-		rep.Problems = append(rep.Problems, Problem{Check: p.Check, File: p.File, Line: p.Line, Message: p.Msg})
+		rep.Problems = append(rep.Problems, problemOf(p))
 		exit = ExitUsage
 	}
 	if len(configured) == 0 {
@@ -104,10 +104,7 @@ func RunCheck(ctx context.Context, cfg config.Config, name string, opts CheckOpt
 			continue
 		}
 		defer chk.Close()
-		timeout := inst.Timeout
-		if timeout <= 0 {
-			timeout = time.Duration(cfg.DefaultTimeout)
-		}
+		timeout := runTimeout(cfg, inst)
 		insts = append(insts, &live{check: chk, timeout: timeout, sampler: aggregate.NewSampler()})
 	}
 	rep.Instances = len(insts)

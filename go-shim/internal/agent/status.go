@@ -120,10 +120,7 @@ func (a *Agent) Status() Status {
 	stats := a.sched.Stats()
 	for i, inst := range a.instances {
 		s := stats[i]
-		timeout := inst.Config.Timeout
-		if timeout <= 0 {
-			timeout = time.Duration(a.cfg.DefaultTimeout)
-		}
+		timeout := runTimeout(a.cfg, inst.Config)
 		cs := CheckStatus{
 			Check:           inst.Config.Check,
 			CheckID:         inst.Check.ID(),
@@ -160,7 +157,7 @@ func (a *Agent) Status() Status {
 		st.Instances = append(st.Instances, cs)
 	}
 	for _, p := range a.problems {
-		st.Problems = append(st.Problems, Problem{Check: p.Check, File: p.File, Line: p.Line, Message: p.Msg})
+		st.Problems = append(st.Problems, problemOf(p))
 	}
 	return st
 }
@@ -203,4 +200,16 @@ func Versions(cfg config.Config, logger *slog.Logger) (VersionInfo, error) {
 	}
 	v.Python = PythonStatus{Version: firstField(info.Version), Executable: info.Executable, LibPython: info.LibPython}
 	return v, nil
+}
+
+func problemOf(p config.Problem) Problem {
+	return Problem{Check: p.Check, File: p.File, Line: p.Line, Message: p.Msg}
+}
+
+// runTimeout is an instance's run timeout: its own, else default_timeout.
+func runTimeout(cfg config.Config, inst config.Instance) time.Duration {
+	if inst.Timeout > 0 {
+		return inst.Timeout
+	}
+	return time.Duration(cfg.DefaultTimeout)
 }
