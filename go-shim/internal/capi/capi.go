@@ -37,6 +37,11 @@ import (
 	"unsafe"
 )
 
+// coreLibraryID is the hash of the libpyhost_core.a this binary was linked
+// with, stamped by the Makefile (-ldflags -X) so that a rebuilt library
+// changes the link and Go's build cache relinks.
+var coreLibraryID string
+
 // ABIVersion is the ABI version of the header this package was compiled with.
 const ABIVersion = uint32(C.PYHOST_ABI_VERSION)
 
