@@ -110,18 +110,28 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 ///
 /// # Safety
 /// `out_error` must be NULL or valid for writes.
+#[inline(always)]
 pub unsafe fn ffi_boundary<F>(out_error: *mut *mut pyhost_error, body: F) -> pyhost_status
 where
     F: FnOnce() -> Result<(), Failure>,
 {
-    let failure = match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => return pyhost_status::PYHOST_STATUS_OK,
-        Ok(Err(failure)) => failure,
-        Err(payload) => Failure::new(
-            pyhost_status::PYHOST_STATUS_PANIC,
-            format!("internal panic: {}", panic_message(payload.as_ref())),
-        ),
-    };
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => pyhost_status::PYHOST_STATUS_OK,
+        // SAFETY: forwarded to the caller.
+        Ok(Err(failure)) => unsafe { report(out_error, failure) },
+        // SAFETY: as above.
+        Err(payload) => unsafe { report_panic(out_error, payload) },
+    }
+}
+
+/// The error path of [`ffi_boundary`], kept out of line so the success path
+/// of every export stays small.
+///
+/// # Safety
+/// `out_error` must be NULL or valid for writes.
+#[cold]
+#[inline(never)]
+unsafe fn report(out_error: *mut *mut pyhost_error, failure: Failure) -> pyhost_status {
     let status = failure.status;
     if !out_error.is_null() {
         // SAFETY: non-null out-pointer supplied by the caller for this purpose.
@@ -130,14 +140,37 @@ where
     status
 }
 
+/// # Safety
+/// `out_error` must be NULL or valid for writes.
+#[cold]
+#[inline(never)]
+unsafe fn report_panic(
+    out_error: *mut *mut pyhost_error,
+    payload: Box<dyn std::any::Any + Send>,
+) -> pyhost_status {
+    let failure = Failure::new(
+        pyhost_status::PYHOST_STATUS_PANIC,
+        format!("internal panic: {}", panic_message(payload.as_ref())),
+    );
+    // SAFETY: forwarded to the caller.
+    unsafe { report(out_error, failure) }
+}
+
 /// Checks that an out-pointer is usable before any work is done, so that
 /// outputs are written only on success and a NULL never reaches a write.
+#[inline(always)]
 pub fn check_out<T>(out: *const T, name: &str) -> Result<(), Failure> {
     if out.is_null() {
-        Err(Failure::invalid_argument(format!("{name} is NULL")))
+        Err(null_out(name))
     } else {
         Ok(())
     }
+}
+
+#[cold]
+#[inline(never)]
+fn null_out(name: &str) -> Failure {
+    Failure::invalid_argument(format!("{name} is NULL"))
 }
 
 #[cfg(test)]
