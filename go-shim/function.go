@@ -5,7 +5,12 @@ import (
 	"sync/atomic"
 
 	"pyhost.dev/pyhost/internal/capi"
+	"pyhost.dev/pyhost/internal/gate"
 )
+
+// calls queues concurrent function calls in Go's scheduler rather than on
+// the GIL inside cgo (see package gate). One per process, like the GIL.
+var calls gate.Gate
 
 // Function is a module-level Python function, looked up once.
 type Function struct {
@@ -46,7 +51,9 @@ func (f *Function) AppendCall(dst []byte, argsJSON []byte) ([]byte, error) {
 	if err != nil {
 		return dst, err
 	}
+	lease := calls.Enter()
 	out, err := capi.CallFunction(rid, f.id, argsJSON, dst)
+	calls.Leave(lease)
 	runtime.KeepAlive(f)
 	if err != nil {
 		return dst, wrapErr("call function", err)

@@ -1,5 +1,7 @@
 """Python side of the benchmarks and function tests."""
 
+import threading
+
 import _pyhost
 
 
@@ -33,3 +35,18 @@ def submit_floor(n):
     tags = ["shard:1", "env:bench"]
     for i in range(n):
         noop_builtin("bench.metric", float(i), tags)
+
+
+_released = threading.Event()
+
+
+def wait_for_release(timeout):
+    """Blocks (GIL released) until release() is called from another call."""
+    released = _released.wait(timeout)
+    _released.clear()
+    return released
+
+
+def release():
+    _released.set()
+    return True

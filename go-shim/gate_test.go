@@ -1,0 +1,110 @@
+package pyhost
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Concurrent calls queue at the call gate; each still gets its own answer.
+func TestConcurrentCallsGetTheirOwnResults(t *testing.T) {
+	rt, _ := startRuntime(t)
+	add, err := rt.LoadFunction("benchmod", "add")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 500 {
+				out, err := add.Call([]byte(fmt.Sprintf("[%d, %d]", g, i)))
+				if err != nil || string(out) != fmt.Sprint(g+i) {
+					errs <- fmt.Errorf("add(%d, %d) = %s, %v", g, i, out, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// A call that waits (GIL released) for another call must not hold the
+// others back for good: the gate lets a long hold go.
+func TestACallWaitingForAnotherCallDoesNotDeadlock(t *testing.T) {
+	rt, _ := startRuntime(t)
+	wait, err := rt.LoadFunction("benchmod", "wait_for_release")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, err := rt.LoadFunction("benchmod", "release")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan string, 1)
+	go func() {
+		out, err := wait.Call([]byte("[20]"))
+		waited <- fmt.Sprint(string(out), err)
+	}()
+	time.Sleep(20 * time.Millisecond) // let the waiter take the gate
+	start := time.Now()
+	if out, err := release.Call(nil); err != nil || string(out) != "true" {
+		t.Fatalf("release = %s, %v", out, err)
+	}
+	select {
+	case got := <-waited:
+		if got != "true<nil>" {
+			t.Fatalf("wait_for_release = %s", got)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the waiting call never saw the release: the gate held the other call back")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("release took %v", d)
+	}
+}
+
+// RunInto reuses one Result: every run's values are complete and equal to
+// what Run returns, and nothing of an earlier run is left over.
+func TestRunIntoReusesTheResult(t *testing.T) {
+	rt, _ := startRuntime(t)
+	chk := loadCheck(t, rt, "simple.py", map[string]any{"tags": []any{"role:db"}, "value": 4.25, "warn": "disk nearly full"})
+	want, err := chk.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res Result
+	for i := range 3 {
+		if err := chk.RunInto(context.Background(), &res); err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+		if len(res.Metrics) != len(want.Metrics) || len(res.Warnings) != 1 || len(res.ServiceChecks) != 1 || len(res.Events) != 1 {
+			t.Fatalf("run %d: %+v", i, res)
+		}
+		for j, m := range res.Metrics {
+			w := want.Metrics[j]
+			if m.Name != w.Name || m.Value != w.Value || strings.Join(m.Tags, ",") != strings.Join(w.Tags, ",") {
+				t.Errorf("run %d metric %d = %+v, want %+v", i, j, m, w)
+			}
+		}
+	}
+	// A failed run leaves the result empty, not holding the previous run.
+	if err := chk.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := chk.RunInto(context.Background(), &res); err == nil {
+		t.Fatal("RunInto on a closed check succeeded")
+	}
+	if len(res.Metrics) != 0 || len(res.Warnings) != 0 {
+		t.Errorf("after a failed run: %+v", res)
+	}
+}
