@@ -166,12 +166,32 @@ func (c *Check) handle() (uint64, uint64, error) {
 // ctx.Err(). A second Run of the same check while one is going fails with
 // ErrBusy.
 func (c *Check) Run(ctx context.Context) (*Result, error) {
-	rid, id, err := c.handle()
-	if err != nil {
+	res := &Result{}
+	ran, err := c.run(ctx, res)
+	if !ran {
 		return nil, err
 	}
+	return res, err
+}
+
+// RunInto is Run writing into res, whose slices it reuses: a caller that
+// consumes each result before the next run (a scheduler, an aggregator)
+// allocates nothing per metric. res is reset first; values from an earlier
+// run must not be kept, tag slices included, as they are overwritten.
+func (c *Check) RunInto(ctx context.Context, res *Result) error {
+	_, err := c.run(ctx, res)
+	return err
+}
+
+// run reports whether the check ran (res then holds its result).
+func (c *Check) run(ctx context.Context, res *Result) (bool, error) {
+	res.reset()
+	rid, id, err := c.handle()
+	if err != nil {
+		return false, err
+	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCancelled, err)
+		return false, fmt.Errorf("%w: %w", ErrCancelled, err)
 	}
 	cancelled := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
@@ -179,11 +199,8 @@ func (c *Check) Run(ctx context.Context) (*Result, error) {
 		close(cancelled)
 	})
 	start := time.Now()
-	var res *Result
 	err = capi.RunCheck(rid, id, func(batch []byte) error {
-		var derr error
-		res, derr = decodeBatch(batch)
-		return derr
+		return decodeBatch(batch, res)
 	})
 	if !stop() && ctx.Err() != nil {
 		// The cancel started: let it finish so it cannot reach a later run.
@@ -191,21 +208,22 @@ func (c *Check) Run(ctx context.Context) (*Result, error) {
 	}
 	runtime.KeepAlive(c)
 	if err != nil {
+		res.reset()
 		if c.closed.Load() {
-			return nil, ErrClosed
+			return false, ErrClosed
 		}
-		return nil, wrapErr("run check "+c.checkID, err)
+		return false, wrapErr("run check "+c.checkID, err)
 	}
 	res.Duration = time.Since(start)
 	switch {
 	case res.Cancelled && ctx.Err() != nil:
-		return res, fmt.Errorf("%w: %w", ErrCancelled, ctx.Err())
+		return true, fmt.Errorf("%w: %w", ErrCancelled, ctx.Err())
 	case res.Cancelled:
-		return res, ErrCancelled
+		return true, ErrCancelled
 	case res.Error != nil:
-		return res, res.Error
+		return true, res.Error
 	}
-	return res, nil
+	return true, nil
 }
 
 // Cancel stops the check's current run, if any.

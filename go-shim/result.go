@@ -161,6 +161,28 @@ type Result struct {
 	// Cancelled is true when the run was stopped by a cancellation.
 	Cancelled bool
 	Duration  time.Duration
+
+	// Kept between runs by Check.RunInto: one backing array for the
+	// metrics' tags, and the batch's strings.
+	tagStore []string
+	intern   map[string]string
+}
+
+// reset empties r for a new run, keeping the capacity of its slices.
+func (r *Result) reset() {
+	*r = Result{
+		Metrics:          r.Metrics[:0],
+		ServiceChecks:    r.ServiceChecks[:0],
+		Events:           r.Events[:0],
+		HistogramBuckets: r.HistogramBuckets[:0],
+		PlatformEvents:   r.PlatformEvents[:0],
+		Metadata:         r.Metadata[:0],
+		ExternalTags:     r.ExternalTags[:0],
+		Warnings:         r.Warnings[:0],
+		tagStore:         r.tagStore[:0],
+		intern:           r.intern,
+	}
+	clear(r.intern)
 }
 
 var errBadBatch = errors.New("pyhost: malformed batch from the engine")
@@ -281,23 +303,33 @@ func (r *batchReader) tags() []string {
 	return tags
 }
 
-// decodeBatch copies a batch into Go values. Tag slices may be shared
-// between metrics of one Result: treat them as read-only.
-func decodeBatch(b []byte) (*Result, error) {
-	res := &Result{}
+// decodeBatch copies a batch into res, which it resets first (keeping its
+// slices' capacity). Tag slices may be shared between metrics of one Result:
+// treat them as read-only.
+func decodeBatch(b []byte, res *Result) error {
+	res.reset()
 	if len(b) == 0 {
-		return res, nil
+		return nil
 	}
-	r := &batchReader{b: b, intern: make(map[string]string, 64)}
+	if res.intern == nil {
+		res.intern = make(map[string]string, 64)
+	}
+	r := &batchReader{b: b, intern: res.intern}
 	if r.u32() != capi.BatchMagic {
-		return nil, errBadBatch
+		return errBadBatch
 	}
 	metrics, metricTags := int(r.u32()), int(r.u32())
 	if r.err != nil || metrics > len(b) || metricTags > len(b) {
-		return nil, errBadBatch
+		return errBadBatch
 	}
-	res.Metrics = make([]Metric, 0, metrics)
-	r.tagStore = make([]string, 0, metricTags)
+	if cap(res.Metrics) < metrics {
+		res.Metrics = make([]Metric, 0, metrics)
+	}
+	if cap(res.tagStore) < metricTags {
+		res.tagStore = make([]string, 0, metricTags)
+	}
+	r.tagStore = res.tagStore
+	defer func() { res.tagStore = r.tagStore[:0] }()
 	for r.err == nil && len(r.b) > 0 {
 		switch kind := r.u8(); kind {
 		case capi.BatchMetric:
@@ -379,14 +411,14 @@ func decodeBatch(b []byte) (*Result, error) {
 				res.ExternalTags = append(res.ExternalTags, json.RawMessage(raw))
 			}
 		default:
-			return nil, fmt.Errorf("%w: unknown record kind %d", errBadBatch, kind)
+			return fmt.Errorf("%w: unknown record kind %d", errBadBatch, kind)
 		}
 	}
 	if r.err != nil {
-		return nil, r.err
+		return r.err
 	}
 	if len(res.Metrics) != metrics {
-		return nil, fmt.Errorf("%w: %d metrics, the header says %d", errBadBatch, len(res.Metrics), metrics)
+		return fmt.Errorf("%w: %d metrics, the header says %d", errBadBatch, len(res.Metrics), metrics)
 	}
-	return res, nil
+	return nil
 }

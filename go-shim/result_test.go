@@ -58,7 +58,7 @@ func TestDecodeBatchRepeatsAndRecords(t *testing.T) {
 	b = b.str("careful")
 	b = append(b, capi.BatchError)
 	b = b.str("ValueError").str("bad").str("Traceback...")
-	res, err := decodeBatch(b)
+	res, err := decodeNew(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,21 +80,21 @@ func TestDecodeBatchRepeatsAndRecords(t *testing.T) {
 func TestDecodeBatchRejectsMalformedInput(t *testing.T) {
 	good := newBatch(1, 1).metric(0, 1, "cpu", "", []string{"a"}, false, false, false)
 	for cut := 1; cut < len(good); cut++ {
-		if _, err := decodeBatch(good[:cut]); !errors.Is(err, errBadBatch) {
+		if _, err := decodeNew(good[:cut]); !errors.Is(err, errBadBatch) {
 			t.Fatalf("truncated at %d: err = %v", cut, err)
 		}
 	}
-	if _, err := decodeBatch(append(newBatch(0, 0), 99)); !errors.Is(err, errBadBatch) {
+	if _, err := decodeNew(append(newBatch(0, 0), 99)); !errors.Is(err, errBadBatch) {
 		t.Errorf("unknown record kind: %v", err)
 	}
-	if _, err := decodeBatch([]byte("nope-nope-nope")); !errors.Is(err, errBadBatch) {
+	if _, err := decodeNew([]byte("nope-nope-nope")); !errors.Is(err, errBadBatch) {
 		t.Errorf("bad magic: %v", err)
 	}
 	// A tag count far beyond the data.
 	huge := append(newBatch(1, 1), capi.BatchMetric, 0, 0)
 	huge = binary.LittleEndian.AppendUint64(huge, 0)
 	huge = huge.str("n").str("").u32(1 << 30)
-	if _, err := decodeBatch(huge); !errors.Is(err, errBadBatch) {
+	if _, err := decodeNew(huge); !errors.Is(err, errBadBatch) {
 		t.Errorf("oversized tag count: %v", err)
 	}
 }
@@ -114,7 +114,7 @@ func TestDecodeBatchDatadogRecords(t *testing.T) {
 	b = b.str(`[["web1",{"vsphere":["a:b"]}]]`)
 	b = append(b, capi.BatchExternalTags)
 	b = b.str(`not json`)
-	res, err := decodeBatch(b)
+	res, err := decodeNew(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,13 @@ func TestDecodeBatchDatadogRecords(t *testing.T) {
 		t.Errorf("external tags = %s, warnings %q", res.ExternalTags, res.Warnings)
 	}
 	// Truncated inside a bucket: rejected, never half-decoded.
-	if _, err := decodeBatch(b[:30]); err == nil {
+	if _, err := decodeNew(b[:30]); err == nil {
 		t.Error("truncated bucket accepted")
 	}
+}
+
+// decodeNew decodes a batch into a fresh Result.
+func decodeNew(b []byte) (*Result, error) {
+	res := &Result{}
+	return res, decodeBatch(b, res)
 }
