@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"regexp"
 	"runtime"
@@ -28,6 +29,7 @@ type result struct {
 	Ratio         float64 `json:"ratio"`
 	goal          string
 	met           *bool
+	ok            func(ratio float64) bool
 	what, floorIs string
 }
 
@@ -92,7 +94,7 @@ func main() {
 	reps := func(name string) int { return len(data[name]["ns/op"]) }
 	var results []result
 	pair := func(name, what string, subject float64, floorName, floorIs string, floor float64, goal string, ok func(r float64) bool) {
-		r := result{Name: name, NsPerOp: subject, FloorName: floorName, FloorNsPerOp: floor, what: what, floorIs: floorIs, goal: goal}
+		r := result{Name: name, NsPerOp: subject, FloorName: floorName, FloorNsPerOp: floor, what: what, floorIs: floorIs, goal: goal, ok: ok}
 		if floor > 0 {
 			r.Ratio = subject / floor
 			if ok != nil {
@@ -103,14 +105,60 @@ func main() {
 		results = append(results, r)
 	}
 	le := func(limit float64) func(float64) bool { return func(r float64) bool { return r <= limit } }
+	// paired replaces the last result's ratio with the median of per-round
+	// ratios: make bench runs every benchmark once per round, so a subject
+	// and its floor of the same round were measured seconds apart, and
+	// pairing them cancels most of the machine's drift between rounds.
+	paired := func(ratioOf func(round int) float64, rounds int) {
+		r := &results[len(results)-1]
+		var ratios []float64
+		for i := 0; i < rounds; i++ {
+			if v := ratioOf(i); !math.IsNaN(v) && !math.IsInf(v, 0) {
+				ratios = append(ratios, v)
+			}
+		}
+		if len(ratios) != rounds || rounds == 0 {
+			return // uneven repetitions: keep the ratio of the medians
+		}
+		r.Ratio = median(ratios)
+		if r.ok != nil {
+			met := r.ok(r.Ratio)
+			r.met = &met
+		}
+	}
+	at := func(name, unit string, i int) float64 {
+		if vs := data[name][unit]; i < len(vs) {
+			return vs[i]
+		}
+		return math.NaN()
+	}
+	rounds := func(names ...string) int {
+		n := -1
+		for _, name := range names {
+			for _, vs := range data[name] {
+				if n == -1 || len(vs) != n {
+					if n != -1 {
+						return 0
+					}
+					n = len(vs)
+				}
+			}
+		}
+		return max(n, 0)
+	}
+	ratioRounds := func(subj, subjUnit, floor, floorUnit string) {
+		paired(func(i int) float64 { return at(subj, subjUnit, i) / at(floor, floorUnit, i) }, rounds(subj, floor))
+	}
 
 	callFloor, call8Floor := get("BenchmarkCallFloor", "ns/op"), get("BenchmarkCall8Floor", "ns/op")
 	pair("call_noop_1_goroutine", "Go → Python no-op through the public API, 1 goroutine", get("BenchmarkCall", "ns/op"),
 		"c_gilstate_ensure_call_release_1_goroutine", "cgo → C: PyGILState_Ensure + the same no-op + Release, thread state kept", callFloor,
 		"≤ 1.25×", le(1.25))
+	ratioRounds("BenchmarkCall", "ns/op", "BenchmarkCallFloor", "ns/op")
 	pair("call_noop_8_goroutines", "the same, 8 goroutines (ns per call = 1/throughput)", get("BenchmarkCall8", "ns/op"),
 		"c_gilstate_ensure_call_release_8_goroutines", "the C floor, 8 goroutines", call8Floor,
 		"throughput ≥ 0.9× (ratio ≤ 1.11)", le(1/0.9))
+	ratioRounds("BenchmarkCall8", "ns/op", "BenchmarkCall8Floor", "ns/op")
 	pair("call_noop_8_goroutines_p50", "latency p50, 8 goroutines", get("BenchmarkCall8Latency", "p50-ns"),
 		"c_floor_8_goroutines_p50", "the C floor's p50", get("BenchmarkCall8LatencyFloor", "p50-ns"), "reported", nil)
 	pair("call_noop_8_goroutines_p99", "latency p99, 8 goroutines", get("BenchmarkCall8Latency", "p99-ns"),
@@ -122,11 +170,19 @@ func main() {
 	pair("submit_gauge_batched", "a check submits 100,000 gauges (2 tags); all received in Go, per metric", submit,
 		"python_loop_noop_builtin", "a pure-Python loop calling a no-op builtin with the same arguments, per call", submitFloor,
 		"≤ 3×", le(3))
+	ratioRounds("BenchmarkSubmit", "ns/metric", "BenchmarkSubmitFloor", "ns/metric")
+	pair("submit_gauge_new_result_each_run", "the same through Check.Run, a new Result (100,000 Metric values) each run", get("BenchmarkSubmitNewResult", "ns/metric"),
+		"python_loop_noop_builtin", "the same floor", submitFloor, "reported", nil)
+	ratioRounds("BenchmarkSubmitNewResult", "ns/metric", "BenchmarkSubmitFloor", "ns/metric")
 	pair("submit_gauge_per_metric_callback", "baseline: the same check, one cgo callback per metric (tags copied)", callback,
 		"python_loop_noop_builtin", "the same floor", submitFloor, "reported", nil)
 	pair("submit_cost_beyond_floor", "pyhost's cost per metric beyond the floor", submit-submitFloor,
 		"per_metric_callback_cost_beyond_floor", "the per-metric-callback baseline's cost beyond the same floor", callback-submitFloor,
 		"≥ 5× smaller (ratio ≤ 0.2)", le(0.2))
+	paired(func(i int) float64 {
+		f := at("BenchmarkSubmitFloor", "ns/metric", i)
+		return (at("BenchmarkSubmit", "ns/metric", i) - f) / (at("BenchmarkSubmitPerMetricCallback", "ns/metric", i) - f)
+	}, rounds("BenchmarkSubmit", "BenchmarkSubmitFloor", "BenchmarkSubmitPerMetricCallback"))
 	pair("check_run_trivial_1_goroutine", "a full run of a check submitting 1 metric, from Go, 1 goroutine", get("BenchmarkRunTrivial", "ns/op"),
 		"c_gilstate_ensure_call_release_1_goroutine", "the call floor above", callFloor, "reported", nil)
 	pair("check_run_trivial_8_goroutines", "the same, 8 goroutines (ns per run = 1/throughput)", get("BenchmarkRunTrivial8", "ns/op"),
@@ -156,7 +212,7 @@ func main() {
 		}
 	}
 	var md strings.Builder
-	fmt.Fprintf(&md, "# Benchmarks\n\nGenerated by `%s` on %s (%s, %d cores visible, %s). Each figure is the median of %d repetitions; every ratio is against a floor measured in the same run (these machines are shared and noisy, so absolute numbers move between runs and ratios move less).\n\n",
+	fmt.Fprintf(&md, "# Benchmarks\n\nGenerated by `%s` on %s (%s, %d cores visible, %s). Each figure is the median of %d rounds; a round runs every benchmark once, so a subject and its floor are measured seconds apart. Every ratio is against a floor measured in the same run: for the call and submission rows it is the median of the per-round ratios (so it need not equal the ratio of the two medians shown), for the others the ratio of the medians (these machines are shared and noisy, so absolute numbers move between runs and ratios move less).\n\n",
 		*command, time.Now().UTC().Format("2006-01-02"), cpu, runtime.NumCPU(), runtime.Version(), reps("BenchmarkCall"))
 	md.WriteString("| benchmark | ns | floor | floor ns | ratio | goal | met |\n|---|---:|---|---:|---:|---|---|\n")
 	for _, r := range results {
@@ -189,13 +245,13 @@ func main() {
 const notes = `
 ## What is measured
 
-- **Calls** (` + "`BenchmarkCall*`" + `): ` + "`Function.AppendCall`" + ` of a Python ` + "`def noop(): pass`" + ` through the whole stack (Go API → cgo → C API → engine → Python). The floor (` + "`internal/benchfloor`" + `) is what a hand-written C binding costs: a cgo call into C doing ` + "`PyGILState_Ensure`" + `, ` + "`PyObject_CallNoArgs`" + ` on the same function and ` + "`PyGILState_Release`" + `, on a thread that keeps its thread state. At 8 goroutines both are bound by handing the GIL between threads.
-- **Submissions** (` + "`BenchmarkSubmit*`" + `): a check calls ` + "`self.gauge(name, value, tags)`" + ` 100,000 times; the run's batch is decoded into Go ` + "`Metric`" + ` values and every one is checked to have arrived. The floor runs the same loop in Python against ` + "`_pyhost.noop`" + `, a builtin that does nothing. The baseline delivers each metric to Go through its own cgo callback with its tags copied, as the Datadog Agent does.
+- **Calls** (` + "`BenchmarkCall*`" + `): ` + "`Function.AppendCall`" + ` of a Python ` + "`def noop(): pass`" + ` through the whole stack (Go API → cgo → C API → engine → Python). The floor (` + "`internal/benchfloor`" + `) is what a hand-written C binding costs: a cgo call into C doing ` + "`PyGILState_Ensure`" + `, ` + "`PyObject_CallNoArgs`" + ` on the same function and ` + "`PyGILState_Release`" + `, on a thread that keeps its thread state. At 8 goroutines only one thread runs Python at a time: the floor's callers wait for the GIL inside cgo (a futex wait, then a wake-up, per hand-over), while pyhost's wait in Go's scheduler at the call gate (` + "`internal/gate`" + `).
+- **Submissions** (` + "`BenchmarkSubmit*`" + `): a check calls ` + "`self.gauge(name, value, tags)`" + ` 100,000 times; the run's batch is decoded into Go ` + "`Metric`" + ` values and every one is checked to have arrived. ` + "`BenchmarkSubmit`" + ` decodes into a ` + "`Result`" + ` reused from run to run (` + "`Check.RunInto`" + `, what a scheduler does); ` + "`BenchmarkSubmitNewResult`" + ` uses ` + "`Check.Run`" + `, which allocates 100,000 new ` + "`Metric`" + ` values per run. The floor runs the same loop in Python against ` + "`_pyhost.noop`" + `, a builtin that does nothing. The baseline delivers each metric to Go through its own cgo callback with its tags copied, as the Datadog Agent does.
 - **Check runs** (` + "`BenchmarkRunTrivial*`" + `): ` + "`Check.Run`" + ` of a check submitting one gauge, including the ` + "`Result`" + ` decoding; reported against the call floor for scale.
 - **Memory** (` + "`BenchmarkMemoryPerCheck`" + `): growth of the process's resident set over 1,000 check instances.
 - **Datadog check** (` + "`BenchmarkDatadogCheck10k*`" + `): an unmodified ` + "`datadog_checks.base.AgentCheck`" + ` subclass calling ` + "`self.gauge`" + ` 10,000 times, run through ` + "`Check.Run`" + ` (its submissions go through the ` + "`aggregator`" + ` builtin into the batch and are decoded in Go). The floor is the same check in a plain Python process against ` + "`datadog_checks_base`" + `'s stub aggregator, the way check authors test it.
 - **Scrape** (` + "`internal/agent/aggregate`, `BenchmarkScrape100k*`" + `): the agent's aggregator holding 100,000 flushed gauges, served by ` + "`promhttp.HandlerFor`" + ` into a recorder; the floor is the same series as plain client_golang ` + "`GaugeVec`" + `s behind the same handler.
 - **Agent overhead** (` + "`internal/agent`, `BenchmarkAgent1000Checks`" + `): the real agent (scheduler, runners, aggregation, HTTP server idle) runs 1,000 instances of a check submitting one gauge, at a 1 s interval, for 10 s after a warm-up. The process's CPU time (getrusage) minus the CPU time spent inside the checks' ` + "`check()`" + ` (each check times itself with ` + "`time.thread_time_ns`" + `) is the agent's overhead; it is compared with one core.
 
-Raw output: ` + "`target/bench/raw.txt`" + `; machine-readable results: ` + "`target/bench/results.json`" + ` (` + "`ratio`" + ` = ns / floor ns).
+Raw output: ` + "`target/bench/raw.txt`" + `; machine-readable results: ` + "`target/bench/results.json`" + ` (` + "`ratio`" + ` as in the table: the median of per-round ratios where marked above, else ns / floor ns).
 `
