@@ -101,3 +101,37 @@ func ExampleRuntime_Close() {
 	fmt.Println(errors.Is(err, pyhost.ErrShutdown))
 	// Output: true
 }
+
+// Run a check repeatedly into one reused Result: after the first run, the
+// runs allocate nothing per metric. Consume each result before the next run.
+func ExampleCheck_RunInto() {
+	rt, err := pyhost.Start(pyhost.Options{Logger: quiet})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer rt.Close()
+
+	class, err := rt.LoadCheckClass("testdata/checks/simple.py", "")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	check, err := class.NewCheck("simple", nil, map[string]any{"value": 1})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var result pyhost.Result
+	total := 0.0
+	for range 3 {
+		if err := check.RunInto(context.Background(), &result); err != nil {
+			fmt.Println(err)
+			return
+		}
+		total += result.Metrics[0].Value
+	}
+	fmt.Println(len(result.Metrics), "metrics per run; gauge total", total)
+	// Output:
+	// 3 metrics per run; gauge total 3
+}
