@@ -303,11 +303,10 @@ func (r *batchReader) tags() []string {
 	return tags
 }
 
-// decodeBatch copies a batch into res, which it resets first (keeping its
-// slices' capacity). Tag slices may be shared between metrics of one Result:
-// treat them as read-only.
+// decodeBatch copies a batch into res, which must be empty (new, or reset:
+// its slices' capacity is reused). Tag slices may be shared between metrics
+// of one Result: treat them as read-only.
 func decodeBatch(b []byte, res *Result) error {
-	res.reset()
 	if len(b) == 0 {
 		return nil
 	}

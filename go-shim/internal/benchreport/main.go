@@ -10,7 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"regexp"
 	"runtime"
@@ -110,38 +109,31 @@ func main() {
 	// and its floor of the same round were measured seconds apart, and
 	// pairing them cancels most of the machine's drift between rounds.
 	paired := func(ratioOf func(round int) float64, rounds int) {
-		r := &results[len(results)-1]
-		var ratios []float64
-		for i := 0; i < rounds; i++ {
-			if v := ratioOf(i); !math.IsNaN(v) && !math.IsInf(v, 0) {
-				ratios = append(ratios, v)
-			}
-		}
-		if len(ratios) != rounds || rounds == 0 {
+		if rounds == 0 {
 			return // uneven repetitions: keep the ratio of the medians
 		}
+		ratios := make([]float64, rounds)
+		for i := range ratios {
+			ratios[i] = ratioOf(i)
+		}
+		r := &results[len(results)-1]
 		r.Ratio = median(ratios)
 		if r.ok != nil {
 			met := r.ok(r.Ratio)
 			r.met = &met
 		}
 	}
-	at := func(name, unit string, i int) float64 {
-		if vs := data[name][unit]; i < len(vs) {
-			return vs[i]
-		}
-		return math.NaN()
-	}
+	at := func(name, unit string, i int) float64 { return data[name][unit][i] }
+	// rounds is how many repetitions every series of the named benchmarks
+	// has, or 0 if they differ (or there are none).
 	rounds := func(names ...string) int {
 		n := -1
 		for _, name := range names {
 			for _, vs := range data[name] {
-				if n == -1 || len(vs) != n {
-					if n != -1 {
-						return 0
-					}
-					n = len(vs)
+				if n != -1 && len(vs) != n {
+					return 0
 				}
+				n = len(vs)
 			}
 		}
 		return max(n, 0)
@@ -253,5 +245,5 @@ const notes = `
 - **Scrape** (` + "`internal/agent/aggregate`, `BenchmarkScrape100k*`" + `): the agent's aggregator holding 100,000 flushed gauges, served by ` + "`promhttp.HandlerFor`" + ` into a recorder; the floor is the same series as plain client_golang ` + "`GaugeVec`" + `s behind the same handler.
 - **Agent overhead** (` + "`internal/agent`, `BenchmarkAgent1000Checks`" + `): the real agent (scheduler, runners, aggregation, HTTP server idle) runs 1,000 instances of a check submitting one gauge, at a 1 s interval, for 10 s after a warm-up. The process's CPU time (getrusage) minus the CPU time spent inside the checks' ` + "`check()`" + ` (each check times itself with ` + "`time.thread_time_ns`" + `) is the agent's overhead; it is compared with one core.
 
-Raw output: ` + "`target/bench/raw.txt`" + `; machine-readable results: ` + "`target/bench/results.json`" + ` (` + "`ratio`" + ` as in the table: the median of per-round ratios where marked above, else ns / floor ns).
+Raw output: ` + "`target/bench/raw.txt`" + `; machine-readable results: ` + "`target/bench/results.json`" + ` (` + "`ratio`" + ` as in the table: the median of the per-round ratios for the call and submission rows, else ns / floor ns).
 `
