@@ -76,14 +76,13 @@ impl pyhost_str {
 
     /// # Safety
     /// `ptr` must point to `len` readable bytes for the lifetime `'a`.
+    #[inline]
     pub unsafe fn as_bytes<'a>(&self) -> Result<&'a [u8], Failure> {
         if self.len == 0 {
             return Ok(&[]);
         }
         if self.ptr.is_null() {
-            return Err(Failure::invalid_argument(
-                "NULL string with a non-zero length",
-            ));
+            return Err(null_with_length());
         }
         // SAFETY: non-null, and the caller guarantees `len` readable bytes.
         Ok(unsafe { std::slice::from_raw_parts(self.ptr, self.len) })
@@ -97,6 +96,12 @@ impl pyhost_str {
         std::str::from_utf8(bytes)
             .map_err(|e| Failure::invalid_argument(format!("{what} is not valid UTF-8: {e}")))
     }
+}
+
+#[cold]
+#[inline(never)]
+fn null_with_length() -> Failure {
+    Failure::invalid_argument("NULL string with a non-zero length")
 }
 
 /// A caller-owned writable buffer, valid for the duration of the call only.

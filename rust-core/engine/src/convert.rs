@@ -75,27 +75,44 @@ impl<'a> ScratchOut<'a> {
             Some(v) => Err(v),
         }
     }
+
+    /// `put` once the output no longer fits in the scratch buffer.
+    #[inline(never)]
+    fn put_spilled(&mut self, bytes: &[u8]) {
+        match &mut self.spill {
+            Some(spill) => spill.extend_from_slice(bytes),
+            None => {
+                let mut spill = Vec::with_capacity((self.len + bytes.len()) * 2);
+                spill.extend_from_slice(&self.scratch[..self.len]);
+                spill.extend_from_slice(bytes);
+                self.spill = Some(spill);
+            }
+        }
+    }
 }
 
 impl JsonOut for ScratchOut<'_> {
+    #[inline]
     fn put(&mut self, bytes: &[u8]) {
-        if let Some(spill) = &mut self.spill {
-            spill.extend_from_slice(bytes);
-        } else if self.len + bytes.len() <= self.scratch.len() {
-            self.scratch[self.len..self.len + bytes.len()].copy_from_slice(bytes);
-            self.len += bytes.len();
+        let end = self.len + bytes.len();
+        if self.spill.is_none() && end <= self.scratch.len() {
+            self.scratch[self.len..end].copy_from_slice(bytes);
+            self.len = end;
         } else {
-            let mut spill = Vec::with_capacity((self.len + bytes.len()) * 2);
-            spill.extend_from_slice(&self.scratch[..self.len]);
-            spill.extend_from_slice(bytes);
-            self.spill = Some(spill);
+            self.put_spilled(bytes);
         }
     }
 }
 
 /// Writes `obj` as JSON to `out`: None, bool, int, float (finite), str,
 /// list, tuple and dict with str keys.
+#[inline]
 pub fn py_to_json(obj: &Bound<'_, PyAny>, out: &mut impl JsonOut) -> PyResult<()> {
+    // None, what most calls return, without the type dispatch.
+    if obj.is_none() {
+        out.put(b"null");
+        return Ok(());
+    }
     write_value(obj, out, 0)
 }
 

@@ -196,6 +196,14 @@ pub fn with_python<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
     Python::attach(f)
 }
 
+// pyo3's `PyEval_RestoreThread` guards against CPython ending the thread
+// while the interpreter finalises; it is never finalised here (see above),
+// so the call path calls CPython's directly.
+extern "C" {
+    #[link_name = "PyEval_RestoreThread"]
+    fn restore_thread(tstate: *mut ffi::PyThreadState);
+}
+
 /// The call path's variant of [`with_python`]: resumes this thread's kept
 /// thread state directly (`PyEval_RestoreThread`/`PyEval_SaveThread`),
 /// skipping the bookkeeping of `PyGILState_Ensure` and pyo3's attach.
@@ -205,9 +213,14 @@ pub fn with_python<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
 /// back to [`with_python`] when this thread already holds the GIL (a
 /// nested call from a host callback) or is being torn down.
 pub fn with_python_direct<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
-    // SAFETY: a plain query; the interpreter is initialised.
-    let tstate = if unsafe { ffi::PyGILState_Check() } == 0 {
-        KEPT.try_with(|kept| {
+    // CPython's own per-thread slot (a pthread key) finds the kept state:
+    // cheaper than this library's thread-local, which a dlopened library
+    // reaches through __tls_get_addr on every call.
+    // SAFETY: plain queries; the interpreter is initialised.
+    let mut tstate = unsafe { ffi::PyGILState_GetThisThreadState() };
+    if tstate.is_null() {
+        // The first call on this thread: create and keep its state.
+        match KEPT.try_with(|kept| {
             if kept.tstate.get().is_null() {
                 // SAFETY: as in `with_python`.
                 unsafe {
@@ -216,14 +229,16 @@ pub fn with_python_direct<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
                 }
             }
             kept.tstate.get()
-        })
-        .ok()
-    } else {
-        None
-    };
-    let Some(tstate) = tstate else {
+        }) {
+            Ok(kept) => tstate = kept,
+            Err(_) => return with_python(f),
+        }
+    }
+    // SAFETY: a plain query.
+    if unsafe { ffi::compat::PyThreadState_GetUnchecked() } == tstate {
+        // This thread already holds the GIL: a nested call.
         return with_python(f);
-    };
+    }
 
     /// Parks the thread state again even if `f` unwinds.
     struct Resumed;
@@ -234,7 +249,7 @@ pub fn with_python_direct<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
         }
     }
     // SAFETY: `tstate` is this thread's own kept state, currently parked.
-    unsafe { ffi::PyEval_RestoreThread(tstate) };
+    unsafe { restore_thread(tstate) };
     let _resumed = Resumed;
     // SAFETY: this thread holds the GIL until `_resumed` drops.
     f(unsafe { Python::assume_attached() })

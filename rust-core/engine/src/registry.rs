@@ -113,27 +113,32 @@ pub fn register_runtime(
     Ok(pyhost_runtime { id })
 }
 
+#[inline]
 fn runtime_state(rt: pyhost_runtime) -> Result<&'static RuntimeState, Failure> {
-    if rt.id >> 56 != KIND_RUNTIME {
-        return Err(Failure::invalid_handle(format!(
-            "{:#x} is not a runtime handle (kind: {})",
-            rt.id,
-            kind_name(rt.id >> 56)
-        )));
-    }
-    let index = (rt.id & 0xFFFF_FFFF) as usize;
-    let state = index
-        .checked_sub(1)
+    let state = (rt.id >> 56 == KIND_RUNTIME)
+        .then_some((rt.id & 0xFFFF_FFFF) as usize)
+        .and_then(|index| index.checked_sub(1))
         .and_then(|i| runtime_slots().get(i))
         .map(|slot| slot.load(Ordering::Acquire))
         .filter(|p| !p.is_null());
     match state {
         // SAFETY: states are leaked on registration and never freed.
         Some(p) if unsafe { (*p).id } == rt.id => Ok(unsafe { &*p }),
-        _ => Err(Failure::invalid_handle(format!(
-            "unknown runtime handle {:#x}",
-            rt.id
-        ))),
+        _ => Err(not_a_runtime(rt)),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn not_a_runtime(rt: pyhost_runtime) -> Failure {
+    if rt.id >> 56 != KIND_RUNTIME {
+        Failure::invalid_handle(format!(
+            "{:#x} is not a runtime handle (kind: {})",
+            rt.id,
+            kind_name(rt.id >> 56)
+        ))
+    } else {
+        Failure::invalid_handle(format!("unknown runtime handle {:#x}", rt.id))
     }
 }
 
@@ -191,6 +196,7 @@ pub fn enter(rt: pyhost_runtime) -> Result<CallGuard, Failure> {
 
 /// The runtime of a short call that shutdown need not wait for (a function
 /// call holds its own reference to what it calls), or SHUTDOWN.
+#[inline]
 pub fn open_runtime(rt: pyhost_runtime) -> Result<&'static RuntimeState, Failure> {
     let state = runtime_state(rt)?;
     if state.closed.load(Ordering::Acquire) {
@@ -268,37 +274,46 @@ pub fn insert(py: Python<'_>, runtime: &RuntimeState, object: Object) -> u64 {
     }
 }
 
+/// The slot of a live handle of `kind` owned by `runtime`.
+#[inline]
 fn locate(table: &Table, runtime: &RuntimeState, handle: u64, kind: u64) -> Result<usize, Failure> {
-    let what = kind_name(kind);
-    if handle == 0 {
-        return Err(Failure::invalid_handle(format!(
-            "the {what} handle is zero"
-        )));
-    }
-    if handle >> 56 != kind {
-        return Err(Failure::invalid_handle(format!(
-            "{handle:#x} is not a {what} handle (kind: {})",
-            kind_name(handle >> 56)
-        )));
-    }
     let index = ((handle & 0xFFFF_FFFF) as usize).wrapping_sub(1);
     let generation = ((handle >> 32) as u32) & GENERATION_MASK;
     match table.slots.get(index) {
         Some(Slot {
             generation: g,
             entry: Some((owner, _)),
-        }) if *g == generation => {
-            if *owner != runtime.id {
-                Err(Failure::invalid_handle(format!(
-                    "{what} handle {handle:#x} belongs to another runtime"
-                )))
-            } else {
-                Ok(index)
-            }
-        }
-        _ => Err(Failure::invalid_handle(format!(
+        }) if handle >> 56 == kind && *g == generation && *owner == runtime.id => Ok(index),
+        _ => Err(not_located(table, handle, kind)),
+    }
+}
+
+/// Why `locate` rejected a handle.
+#[cold]
+#[inline(never)]
+fn not_located(table: &Table, handle: u64, kind: u64) -> Failure {
+    let what = kind_name(kind);
+    if handle == 0 {
+        return Failure::invalid_handle(format!("the {what} handle is zero"));
+    }
+    if handle >> 56 != kind {
+        return Failure::invalid_handle(format!(
+            "{handle:#x} is not a {what} handle (kind: {})",
+            kind_name(handle >> 56)
+        ));
+    }
+    let index = ((handle & 0xFFFF_FFFF) as usize).wrapping_sub(1);
+    let generation = ((handle >> 32) as u32) & GENERATION_MASK;
+    match table.slots.get(index) {
+        Some(Slot {
+            generation: g,
+            entry: Some(_),
+        }) if *g == generation => Failure::invalid_handle(format!(
+            "{what} handle {handle:#x} belongs to another runtime"
+        )),
+        _ => Failure::invalid_handle(format!(
             "stale or unknown {what} handle {handle:#x} (freed?)"
-        ))),
+        )),
     }
 }
 
@@ -325,6 +340,7 @@ pub fn get(
 
 /// Looks up a function handle as a `Bound` (released at once when dropped,
 /// as the call path needs).
+#[inline]
 pub fn get_function<'py>(
     py: Python<'py>,
     runtime: &RuntimeState,
