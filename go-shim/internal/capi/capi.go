@@ -13,20 +13,27 @@ package capi
 extern void pyhostGoLog(size_t context, int32_t level, pyhost_str logger, pyhost_str check_id, pyhost_str message);
 extern void pyhostGoMetric(size_t context, pyhost_str check_id, int32_t metric_type, pyhost_str name, double value, pyhost_str *tags, size_t tags_len, pyhost_str hostname);
 
-// Out-values live on the C stack and come back by value, so a call
-// allocates nothing on the Go side (Go locals passed by address escape).
+// A call's out-values come back by value in four words. Go reads a struct
+// of at most four words field by field; a bigger one it copies 16 bytes at
+// a time across the 8-byte stores that wrote it, and each such load stalls
+// the CPU on store forwarding (together, a tenth of a no-op call).
 typedef struct {
-	pyhost_status status;
-	size_t len;
-	pyhost_bytes owned;
-	pyhost_error *error;
+	uint64_t status; // a pyhost_status
+	size_t len;      // the result's length, in scratch or in owned
+	uint8_t *owned;  // the result when it did not fit in scratch, else NULL
+	uintptr_t aux;   // status OK: owned's capacity; else the pyhost_error *
 } pyhost_go_call_result;
 
 static pyhost_go_call_result pyhost_go_function_call(pyhost_runtime rt, pyhost_function fn, pyhost_str args, pyhost_buffer scratch) {
-	pyhost_go_call_result r = {0};
-	r.status = pyhost_function_call(rt, fn, args, scratch, &r.len, &r.owned, &r.error);
+	size_t len = 0;
+	pyhost_bytes owned = {0};
+	pyhost_error *error = NULL;
+	pyhost_status status = pyhost_function_call(rt, fn, args, scratch, &len, &owned, &error);
+	pyhost_go_call_result r = {status, len, owned.ptr, status == PYHOST_STATUS_OK ? owned.cap : (uintptr_t)error};
 	return r;
 }
+
+static pyhost_error *pyhost_go_call_error(uintptr_t aux) { return (pyhost_error *)aux; }
 
 static pyhost_log_callback pyhost_go_log_callback(void) { return (pyhost_log_callback)pyhostGoLog; }
 static pyhost_metric_callback pyhost_go_metric_callback(void) { return (pyhost_metric_callback)pyhostGoMetric; }
@@ -305,13 +312,13 @@ func CallFunction(rt, fn uint64, args []byte, dst []byte) ([]byte, error) {
 		scratch = C.pyhost_buffer{ptr: (*C.uint8_t)(unsafe.Pointer(&spare[0])), cap: C.size_t(len(spare))}
 	}
 	r := C.pyhost_go_function_call(C.pyhost_runtime{id: C.uint64_t(rt)}, C.pyhost_function{id: C.uint64_t(fn)}, viewBytes(args), scratch)
-	if e := check(r.status, r.error); e != nil {
-		return dst, e
+	if uint32(r.status) != StatusOK {
+		return dst, check(C.pyhost_status(r.status), C.pyhost_go_call_error(r.aux))
 	}
-	if r.owned.ptr == nil {
+	if r.owned == nil {
 		return dst[:len(dst)+int(r.len)], nil
 	}
-	return append(dst, takeBytes(r.owned)...), nil
+	return append(dst, takeBytes(C.pyhost_bytes{ptr: r.owned, len: r.len, cap: C.size_t(r.aux)})...), nil
 }
 
 // FreeFunction calls pyhost_function_free.
