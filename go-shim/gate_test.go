@@ -3,8 +3,10 @@ package pyhost
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -70,6 +72,57 @@ func TestACallWaitingForAnotherCallDoesNotDeadlock(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("release took %v", d)
+	}
+}
+
+// reentrantLog is a slog handler that makes a call from inside the host's
+// log callback, on the thread (and goroutine) of the call that logged.
+type reentrantLog struct {
+	fn  atomic.Pointer[Function]
+	got chan string
+}
+
+func (h *reentrantLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h *reentrantLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *reentrantLog) WithGroup(string) slog.Handler            { return h }
+func (h *reentrantLog) Handle(_ context.Context, r slog.Record) error {
+	if fn := h.fn.Load(); fn != nil && strings.HasPrefix(r.Message, "adding") {
+		out, err := fn.Call([]byte("[20, 22]"))
+		h.got <- fmt.Sprint(r.Message, " → ", string(out), err)
+	}
+	return nil
+}
+
+// A call made from a host callback while another call is under way on the
+// same thread (its Python thread state parked, not released) gets its own
+// answer, and the outer call goes on with its own.
+func TestACallFromALogCallbackInsideACall(t *testing.T) {
+	h := &reentrantLog{got: make(chan string, 1)}
+	rt, err := Start(Options{PythonPath: []string{testdata()}, Logger: slog.New(h)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	add, err := rt.LoadFunction("benchmod", "add")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.fn.Store(add)
+	logAndAdd, err := rt.LoadFunction("benchmod", "log_and_add")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := logAndAdd.Call([]byte("[1, 2]"))
+	if err != nil || string(out) != "3" {
+		t.Fatalf("outer call = %s, %v", out, err)
+	}
+	select {
+	case got := <-h.got:
+		if got != "adding 1 and 2 → 42<nil>" {
+			t.Fatalf("inner call: %s", got)
+		}
+	default:
+		t.Fatal("the log record never reached the host during the call")
 	}
 }
 

@@ -1,5 +1,6 @@
 """Python side of the benchmarks and function tests."""
 
+import logging
 import threading
 
 import _pyhost
@@ -14,6 +15,12 @@ def echo(*args):
 
 
 def add(a, b):
+    return a + b
+
+
+def log_and_add(a, b):
+    """Logs a record, which the host receives during the call, and adds."""
+    logging.getLogger("benchmod").warning("adding %s and %s", a, b)
     return a + b
 
 
