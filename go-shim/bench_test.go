@@ -96,8 +96,9 @@ const callBlock = 10000
 // interleaved, in alternating blocks of callBlock calls, and reports the
 // median of each and the median of the per-block-pair ratios. Measured as
 // separate benchmarks (BenchmarkCall, BenchmarkCallFloor) seconds apart,
-// the ratio of a 100 ns call on this shared machine moves by ±15% from run
-// to run; paired block by block it moves by ±3%. One op is one call of each.
+// the ratio of a 100 ns call on a shared machine moves with whatever else
+// the machine did in between; blocks a millisecond apart see nearly the
+// same load. One op is one call of each.
 func BenchmarkCallPaired(b *testing.B) {
 	noop := mustFunction(b, benchRuntime(b), "noop")
 	buf := make([]byte, 0, 64)
