@@ -197,8 +197,8 @@ pub fn with_python<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
 }
 
 // pyo3's `PyEval_RestoreThread` guards against CPython ending the thread
-// while the interpreter finalises; it is never finalised here (see above),
-// so the call path calls CPython's directly.
+// while the interpreter finalises; it is never finalised here (see the
+// module note), so the call path calls CPython's directly.
 extern "C" {
     #[link_name = "PyEval_RestoreThread"]
     fn restore_thread(tstate: *mut ffi::PyThreadState);
@@ -215,7 +215,9 @@ extern "C" {
 pub fn with_python_direct<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
     // CPython's own per-thread slot (a pthread key) finds the kept state:
     // cheaper than this library's thread-local, which a dlopened library
-    // reaches through __tls_get_addr on every call.
+    // reaches through __tls_get_addr on every call. A state someone else
+    // made for this thread is resumed and parked again, as a nested
+    // PyGILState_Ensure/Release pair would.
     // SAFETY: plain queries; the interpreter is initialised.
     let mut tstate = unsafe { ffi::PyGILState_GetThisThreadState() };
     if tstate.is_null() {

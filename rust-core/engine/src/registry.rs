@@ -274,11 +274,19 @@ pub fn insert(py: Python<'_>, runtime: &RuntimeState, object: Object) -> u64 {
     }
 }
 
+/// A handle's slot index and generation.
+#[inline]
+fn slot_of(handle: u64) -> (usize, u32) {
+    (
+        ((handle & 0xFFFF_FFFF) as usize).wrapping_sub(1),
+        ((handle >> 32) as u32) & GENERATION_MASK,
+    )
+}
+
 /// The slot of a live handle of `kind` owned by `runtime`.
 #[inline]
 fn locate(table: &Table, runtime: &RuntimeState, handle: u64, kind: u64) -> Result<usize, Failure> {
-    let index = ((handle & 0xFFFF_FFFF) as usize).wrapping_sub(1);
-    let generation = ((handle >> 32) as u32) & GENERATION_MASK;
+    let (index, generation) = slot_of(handle);
     match table.slots.get(index) {
         Some(Slot {
             generation: g,
@@ -302,8 +310,7 @@ fn not_located(table: &Table, handle: u64, kind: u64) -> Failure {
             kind_name(handle >> 56)
         ));
     }
-    let index = ((handle & 0xFFFF_FFFF) as usize).wrapping_sub(1);
-    let generation = ((handle >> 32) as u32) & GENERATION_MASK;
+    let (index, generation) = slot_of(handle);
     match table.slots.get(index) {
         Some(Slot {
             generation: g,
