@@ -93,8 +93,9 @@ func BenchmarkCall(b *testing.B) {
 const callBlock = 10000
 
 // BenchmarkCallPaired measures the 1-goroutine call and its floor
-// interleaved, in alternating blocks of callBlock calls, and reports the
-// median of each and the median of the per-block-pair ratios. Measured as
+// interleaved, in alternating blocks of callBlock calls (each pair in
+// alternating order), and reports the median of each and the median of the
+// per-block-pair ratios. Measured as
 // separate benchmarks (BenchmarkCall, BenchmarkCallFloor) seconds apart,
 // the ratio of a 100 ns call on a shared machine moves with whatever else
 // the machine did in between; blocks a millisecond apart see nearly the
@@ -104,21 +105,36 @@ func BenchmarkCallPaired(b *testing.B) {
 	buf := make([]byte, 0, 64)
 	var floors, calls, ratios []float64
 	b.ResetTimer()
-	for done := 0; done < b.N; done += callBlock {
-		n := min(callBlock, b.N-done)
+	// Each side's loop calls it directly, as BenchmarkCall and
+	// BenchmarkCallFloor do: no indirect call added to both.
+	floorBlock := func(n int) float64 {
 		start := time.Now()
 		for range n {
 			if err := benchfloor.Call(); err != nil {
 				b.Fatal(err)
 			}
 		}
-		mid := time.Now()
+		return float64(time.Since(start)) / float64(n)
+	}
+	callBlockOf := func(n int) float64 {
+		start := time.Now()
 		for range n {
 			if _, err := noop.AppendCall(buf[:0], nil); err != nil {
 				b.Fatal(err)
 			}
 		}
-		floor, call := float64(mid.Sub(start))/float64(n), float64(time.Since(mid))/float64(n)
+		return float64(time.Since(start)) / float64(n)
+	}
+	for block, done := 0, 0; done < b.N; block, done = block+1, done+callBlock {
+		n := min(callBlock, b.N-done)
+		// Alternate which goes first, so that whatever one block leaves
+		// behind (caches, clock speed) favours neither side.
+		var floor, call float64
+		if block%2 == 0 {
+			floor, call = floorBlock(n), callBlockOf(n)
+		} else {
+			call, floor = callBlockOf(n), floorBlock(n)
+		}
 		floors, calls, ratios = append(floors, floor), append(calls, call), append(ratios, call/floor)
 	}
 	b.ReportMetric(medianOf(calls), "ns/call")
