@@ -23,8 +23,13 @@ export PYO3_PYTHON := $(PYTHON_BASE)
 # LDFLAGS, so a rebuilt libpyhost_core.a would not be relinked. Stamping its
 # hash into the link (expanded per command, after `rust` has built it) does.
 export GOFLAGS = -ldflags=-X=pyhost.dev/pyhost/internal/capi.coreLibraryID=$(shell sha256sum $(RELEASE)/libpyhost_core.a 2>/dev/null | cut -c1-16)
-# What the Go tests and the agent embed, and what they check it is.
-export PYHOST_PYTHON := $(VENV_PY)
+# Recorded in the engine at build time: the Python it runs when the host
+# names none (the venv below, with the SDK's test tools and the pinned
+# datadog-checks-base), so the agent and any Go program work from a plain
+# shell. $$PYHOST_PYTHON or python.executable override it at run time.
+export PYHOST_DEFAULT_PYTHON := $(VENV_PY)
+# What the tests check the embedded interpreter is.
+export PYHOST_EXPECT_EXECUTABLE := $(VENV_PY)
 export PYHOST_EXPECT_VERSION := $(PYTHON_VERSION)
 export PYHOST_EXPECT_LIBDIR := $(PYTHON_LIBDIR)
 

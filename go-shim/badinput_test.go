@@ -19,7 +19,7 @@ func TestLoadErrors(t *testing.T) {
 		wantMsg       string
 	}{
 		{"no_such_module_anywhere", "", "ModuleNotFoundError", "no_such_module_anywhere"},
-		{testdata("checks", "missing.py"), "", "FileNotFoundError", "check file not found"},
+		{testdata("checks", "missing.py"), "", "FileNotFoundError", "file not found"},
 		{testdata("checks", "syntax_error.py"), "", "SyntaxError", "expected ':'"},
 		{testdata("checks", "no_class.py"), "", "LookupError", "defines no AgentCheck subclass"},
 		{testdata("checks", "two_classes.py"), "", "LookupError", "several check classes (FirstCheck, SecondCheck)"},

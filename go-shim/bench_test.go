@@ -465,9 +465,9 @@ func BenchmarkDatadogCheck10k(b *testing.B) {
 // datadog_checks_base's stub aggregator, in a child process of the venv's
 // Python, and reports its median run time.
 func BenchmarkDatadogCheck10kFloor(b *testing.B) {
-	python := os.Getenv("PYHOST_PYTHON")
+	python := os.Getenv("PYHOST_EXPECT_EXECUTABLE")
 	if python == "" {
-		b.Fatal("PYHOST_PYTHON is not set: run through make bench")
+		b.Fatal("PYHOST_EXPECT_EXECUTABLE (the venv's Python) is not set: run through make bench")
 	}
 	out, err := exec.Command(python, testdata("dd_bench_stub.py"), "50").Output()
 	if err != nil {

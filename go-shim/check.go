@@ -66,6 +66,9 @@ type Check struct {
 	name    string
 	checkID string
 	closed  atomic.Bool
+	// runs numbers the check's runs, so a cancellation names the run it is
+	// for and still lands if it arrives before that run has started.
+	runs atomic.Uint64
 }
 
 // CheckID derives a check's id from its name and configuration, as
@@ -193,17 +196,19 @@ func (c *Check) run(ctx context.Context, res *Result) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("%w: %w", ErrCancelled, err)
 	}
+	runID := c.runs.Add(1)
 	cancelled := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
-		_ = capi.CancelCheck(rid, id)
+		_ = capi.CancelCheck(rid, id, runID)
 		close(cancelled)
 	})
 	start := time.Now()
-	err = capi.RunCheck(rid, id, func(batch []byte) error {
+	err = capi.RunCheck(rid, id, runID, func(batch []byte) error {
 		return decodeBatch(batch, res)
 	})
 	if !stop() && ctx.Err() != nil {
-		// The cancel started: let it finish so it cannot reach a later run.
+		// The cancel started: let it finish before the next run starts, so
+		// the engine never sees calls of two runs out of order.
 		<-cancelled
 	}
 	runtime.KeepAlive(c)
@@ -226,13 +231,14 @@ func (c *Check) run(ctx context.Context, res *Result) (bool, error) {
 	return true, nil
 }
 
-// Cancel stops the check's current run, if any.
+// Cancel stops the check's current run, if any: one in progress, or one
+// that Run has begun but that has not reached Python yet.
 func (c *Check) Cancel() error {
 	rid, id, err := c.handle()
 	if err != nil {
 		return err
 	}
-	return wrapErr("cancel check "+c.checkID, capi.CancelCheck(rid, id))
+	return wrapErr("cancel check "+c.checkID, capi.CancelCheck(rid, id, c.runs.Load()))
 }
 
 // Close frees the check. A run in progress finishes. Idempotent.

@@ -20,13 +20,13 @@ import (
 	"time"
 )
 
-// configure sets the agent settings (_pyhost_host.configure) for the test,
+// configure sets the agent settings (_pyhost_datadog.configure) for the test,
 // and resets them after it.
 func configure(t *testing.T, rt *Runtime, settings map[string]any) {
 	t.Helper()
-	fn, err := rt.LoadFunction("_pyhost_host", "configure")
+	fn, err := rt.LoadFunction("_pyhost_datadog", "configure")
 	if err != nil {
-		t.Fatalf("LoadFunction(_pyhost_host, configure): %v", err)
+		t.Fatalf("LoadFunction(_pyhost_datadog, configure): %v", err)
 	}
 	call := func(s map[string]any) error {
 		args, err := json.Marshal([]any{s})

@@ -11,11 +11,13 @@ package pyhost
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,8 +25,9 @@ import (
 )
 
 // Options configure Start. The zero value works when the library was built
-// in this checkout: it finds the engine built next to it and runs the Python
-// it was built with (or $PYHOST_PYTHON).
+// by make: it finds the engine built next to it and runs the Python recorded
+// at build time (the project's .venv, which has the SDK's dependencies and
+// datadog-checks-base), or $PYHOST_PYTHON when set.
 type Options struct {
 	// Engine is the path of the engine shared object (libpyhost_engine.so).
 	// Default: $PYHOST_ENGINE, else the engine built with this library.
@@ -34,7 +37,8 @@ type Options struct {
 	LibPython string
 	// Python is the executable the interpreter behaves as (sys.executable);
 	// a virtual environment's bin/python makes its packages importable.
-	// Default: $PYHOST_PYTHON, else the Python the engine was built with.
+	// Default: $PYHOST_PYTHON, else the Python recorded when the engine was
+	// built (make records its .venv), else the Python it was built against.
 	Python string
 	// PythonPath entries are prepended to sys.path (e.g. a checks.d directory).
 	PythonPath []string
@@ -44,7 +48,7 @@ type Options struct {
 	// LogLevel is the lowest Python log level forwarded. Default: Info.
 	LogLevel slog.Level
 	// ShutdownTimeout bounds how long Close waits for calls in flight.
-	// Default: 10s.
+	// Default: 10s. (Runtime.Shutdown takes a context instead.)
 	ShutdownTimeout time.Duration
 
 	// perMetric, set only by benchmarks, delivers each metric through its own
@@ -55,10 +59,13 @@ type Options struct {
 // Runtime is a session over the process's embedded interpreter.
 type Runtime struct {
 	id       uint64
-	closed   atomic.Bool
+	closed   atomic.Bool // Close was called: new calls fail with ErrShutdown
 	timeout  time.Duration
 	logID    uintptr
 	metricID uintptr
+
+	closing sync.Mutex
+	done    bool // the library finished shutting the runtime down
 }
 
 // Start starts the interpreter on first use and opens a runtime over it.
@@ -110,19 +117,56 @@ func (rt *Runtime) handle() (uint64, error) {
 }
 
 // Close shuts the runtime down: later calls fail with ErrShutdown, running
-// checks are cancelled, and Close waits (up to Options.ShutdownTimeout) for
-// calls in flight. Calling it again does nothing.
+// checks are cancelled, and Close waits up to Options.ShutdownTimeout for
+// the calls in flight to return, then frees everything the runtime loaded.
+// If calls are still running then, it returns an error wrapping ErrTimeout;
+// what the runtime owns is freed when the last of them returns, and Close
+// may be called again to wait again. Once it has succeeded, Close does
+// nothing.
 func (rt *Runtime) Close() error {
-	if rt == nil || !rt.closed.CompareAndSwap(false, true) {
+	if rt == nil {
 		return nil
 	}
-	runtime.SetFinalizer(rt, nil)
-	err := capi.Shutdown(rt.id, uint64(rt.timeout.Milliseconds()))
-	if err == nil {
-		capi.Unregister(rt.logID)
-		capi.Unregister(rt.metricID)
+	ctx, cancel := context.WithTimeout(context.Background(), rt.timeout)
+	defer cancel()
+	return rt.Shutdown(ctx)
+}
+
+// shutdownSlice bounds one wait inside the library, so that Shutdown
+// notices its context ending.
+const shutdownSlice = 100 * time.Millisecond
+
+// Shutdown is Close waiting until ctx ends instead of
+// Options.ShutdownTimeout: for a caller with a deadline of its own (an
+// agent stopping within its shutdown timeout).
+func (rt *Runtime) Shutdown(ctx context.Context) error {
+	if rt == nil {
+		return nil
 	}
-	return wrapErr("shutdown", err)
+	rt.closing.Lock()
+	defer rt.closing.Unlock()
+	if rt.done {
+		return nil
+	}
+	if rt.closed.CompareAndSwap(false, true) {
+		runtime.SetFinalizer(rt, nil)
+	}
+	for {
+		wait := shutdownSlice
+		if deadline, ok := ctx.Deadline(); ok {
+			wait = max(0, min(wait, time.Until(deadline)))
+		}
+		err := wrapErr("shutdown", capi.Shutdown(rt.id, uint64(wait.Milliseconds())))
+		if err == nil {
+			rt.done = true
+			capi.Unregister(rt.logID)
+			capi.Unregister(rt.metricID)
+			return nil
+		}
+		if !errors.Is(err, ErrTimeout) || ctx.Err() != nil {
+			return err
+		}
+	}
 }
 
 // PythonInfo describes the embedded interpreter.

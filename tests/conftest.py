@@ -17,6 +17,9 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 AGENT = ROOT / "bin" / "pyhost-agent"
+# The agent runs as from a plain shell: no PYHOST_* (or any other) variable
+# from make, and not from the checkout (see plain_env).
+PLAIN_ENV = {"PATH": "/usr/bin:/bin"}
 EXAMPLES = ROOT / "python-sdk" / "examples"
 BUNDLED_CONFIG = ROOT / "config" / "pyhost.yaml"
 
@@ -77,13 +80,25 @@ def layout(tmp_path):
     return Layout(tmp_path)
 
 
+def plain_env(extra=None):
+    """The environment of `env -i PATH=/usr/bin:/bin`, plus `extra`."""
+    return dict(PLAIN_ENV, **(extra or {}))
+
+
 @pytest.fixture(scope="session")
-def agent():
-    """Runs `pyhost-agent ARGS…` to completion."""
+def outside(tmp_path_factory):
+    """A directory outside the checkout, where the agent is started."""
+    return tmp_path_factory.mktemp("cwd")
+
+
+@pytest.fixture(scope="session")
+def agent(outside):
+    """Runs `pyhost-agent ARGS…` to completion, from a plain environment in a
+    directory outside the checkout."""
     if not AGENT.exists():
         pytest.fail(f"{AGENT} is missing: run `make build` (or `make test-e2e`)")
-    if not os.environ.get("PYHOST_PYTHON"):
-        pytest.fail("PYHOST_PYTHON is not set: run through `make test-e2e`")
+    if not os.environ.get("PYHOST_EXPECT_EXECUTABLE"):
+        pytest.fail("PYHOST_EXPECT_EXECUTABLE is not set: run through `make test-e2e`")
 
     def run(*args, env=None, timeout=120):
         return subprocess.run(
@@ -91,8 +106,8 @@ def agent():
             capture_output=True,
             text=True,
             timeout=timeout,
-            env=dict(os.environ, **(env or {})),
-            cwd=ROOT,
+            env=plain_env(env),
+            cwd=outside,
         )
 
     return run
@@ -135,7 +150,8 @@ def run_agent(tmp_path):
             [str(AGENT), "run", "--listen", listen, *args],
             stdout=log,
             stderr=subprocess.STDOUT,
-            cwd=ROOT,
+            env=plain_env(),
+            cwd=tmp_path,
         )
         agent = RunningAgent(proc, listen, log_path)
         started.append(agent)

@@ -11,7 +11,7 @@ import sys
 import textwrap
 
 import pytest
-from conftest import ROOT, http_get
+from conftest import ROOT, http_get, plain_env
 
 DATADOG = ROOT / "tests" / "datadog"
 HOSTNAME = "pyhost-e2e-host"
@@ -150,6 +150,8 @@ def test_persistent_cache_survives_restarts_and_concurrent_writers(agent, dd_lay
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
+                env=plain_env(),
+                cwd=dd_layout,
             )
         )
     for proc in writers:

@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 // The ABI version of this header; compare with `pyhost_abi_version()`.
-#define PYHOST_ABI_VERSION 1
+#define PYHOST_ABI_VERSION 2
 
 // First four bytes of every batch ("PHB1", little-endian).
 #define PYHOST_BATCH_MAGIC 826427472
@@ -295,21 +295,29 @@ pyhost_status pyhost_check_new(struct pyhost_runtime runtime,
 // cancelled still returns `PYHOST_STATUS_OK`: the exception, or the
 // cancellation, is a record in the batch after what was submitted before it.
 //
+// `run_id` is the caller's number for this run, increasing from run to run
+// of the check (0: none). `pyhost_check_cancel` with the same number
+// cancels this run even if it is called before the run has started.
+//
 // # Safety
 // `out_batch` writable (free it with `pyhost_bytes_free`); `out_error` NULL or writable.
 pyhost_status pyhost_check_run(struct pyhost_runtime runtime,
                                struct pyhost_check check,
+                               uint64_t run_id,
                                struct pyhost_bytes *out_batch,
                                struct pyhost_error **out_error);
 
-// Asks a running check to stop: `CheckCancelled` (a `BaseException`) is
-// raised inside it at its next Python instruction. Does nothing when the
-// check is not running.
+// Asks a check's run to stop: `CheckCancelled` (a `BaseException`) is
+// raised inside it at its next Python instruction. `run_id` names the run
+// (the number given to `pyhost_check_run`): if that run has not started
+// yet, it is cancelled as it starts; an earlier run's number does nothing.
+// 0 cancels whatever run is in progress. Does nothing when no run matches.
 //
 // # Safety
 // `out_error` must be NULL or writable.
 pyhost_status pyhost_check_cancel(struct pyhost_runtime runtime,
                                   struct pyhost_check check,
+                                  uint64_t run_id,
                                   struct pyhost_error **out_error);
 
 // Frees a check. A run in progress finishes and returns its batch.

@@ -5,7 +5,7 @@
 use pyhost_abi::batch;
 
 /// The ABI version of this header; compare with `pyhost_abi_version()`.
-pub const PYHOST_ABI_VERSION: u32 = 1;
+pub const PYHOST_ABI_VERSION: u32 = 2;
 
 /// First four bytes of every batch ("PHB1", little-endian).
 pub const PYHOST_BATCH_MAGIC: u32 = 0x3142_4850;

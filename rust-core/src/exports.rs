@@ -9,27 +9,58 @@ use pyhost_abi::{
 
 use crate::loader;
 
-/// Runs `body` inside the boundary; `Ok(status)` is a status the engine
-/// already reported (with its own error written), returned as it is.
+/// Runs `body` inside the boundary. `body` gets the out-error to hand the
+/// engine and returns the engine's status. An error the engine made is
+/// copied into one of this library's own and freed by the engine, so the
+/// host frees every error with this library's allocator.
 ///
 /// # Safety
 /// `out_error` must be NULL or valid for writes.
+#[inline(always)]
 unsafe fn forward<F>(out_error: *mut *mut pyhost_error, body: F) -> pyhost_status
 where
-    F: FnOnce() -> Result<pyhost_status, Failure>,
+    F: FnOnce(*mut *mut pyhost_error) -> Result<pyhost_status, Failure>,
 {
     let mut forwarded = pyhost_status::PYHOST_STATUS_OK;
+    let mut engine_error: *mut pyhost_error = std::ptr::null_mut();
+    let engine_out = if out_error.is_null() {
+        std::ptr::null_mut()
+    } else {
+        &mut engine_error as *mut *mut pyhost_error
+    };
     // SAFETY: forwarded to the caller.
     let status = unsafe {
         ffi_boundary(out_error, || {
-            forwarded = body()?;
+            forwarded = body(engine_out)?;
             Ok(())
         })
     };
+    if !engine_error.is_null() {
+        // SAFETY: the engine wrote an error of its own; out_error is writable.
+        unsafe { adopt_engine_error(out_error, engine_error) };
+    }
     if status == pyhost_status::PYHOST_STATUS_OK {
         forwarded
     } else {
         status
+    }
+}
+
+/// Copies an engine error into `*out_error` and frees the original.
+///
+/// # Safety
+/// `engine_error` came from the engine; `out_error` is writable.
+#[cold]
+#[inline(never)]
+unsafe fn adopt_engine_error(out_error: *mut *mut pyhost_error, engine_error: *mut pyhost_error) {
+    // SAFETY: a live error the engine made.
+    let copy = unsafe { Failure::copy_of(engine_error) };
+    // SAFETY: out_error is writable (it was not NULL, or the engine would
+    // have had nowhere to write).
+    unsafe { *out_error = copy.into_raw() };
+    if let Ok(engine) = loader::loaded() {
+        // SAFETY: freed once, by the library that made it.
+        unsafe { (engine.table.error_free)(engine_error) };
     }
 }
 
@@ -70,8 +101,15 @@ pub unsafe extern "C" fn pyhost_error_free(error: *mut pyhost_error) {
 /// `bytes` must have been returned by this library and not freed yet.
 #[no_mangle]
 pub unsafe extern "C" fn pyhost_bytes_free(bytes: pyhost_bytes) {
-    // SAFETY: the caller's contract.
-    drop(unsafe { bytes.into_vec() });
+    if bytes.ptr.is_null() {
+        return;
+    }
+    // Every owned buffer comes from the engine: it goes back to the
+    // engine's allocator, not to whatever allocator the host links.
+    if let Ok(engine) = loader::loaded() {
+        // SAFETY: the caller's contract; freed once, by its maker.
+        unsafe { (engine.table.bytes_free)(bytes) };
+    }
 }
 
 /// Starts a runtime: loads the engine (first call only), initialises the
@@ -86,13 +124,13 @@ pub unsafe extern "C" fn pyhost_runtime_start(
     out_runtime: *mut pyhost_runtime,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    let body = || {
+    let body = |engine_error: *mut *mut pyhost_error| {
         not_null(options, "options")?;
         check_out(out_runtime, "out_runtime")?;
         // SAFETY: non-null, valid per the contract.
         let engine = loader::load(unsafe { &*options })?;
         // SAFETY: arguments checked above.
-        Ok(unsafe { (engine.table.runtime_start)(options, out_runtime, out_error) })
+        Ok(unsafe { (engine.table.runtime_start)(options, out_runtime, engine_error) })
     };
     // SAFETY: out_error is NULL or writable (C API contract).
     unsafe { forward(out_error, body) }
@@ -111,10 +149,10 @@ pub unsafe extern "C" fn pyhost_runtime_shutdown(
     timeout_ms: u64,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    let body = || {
+    let body = |engine_error: *mut *mut pyhost_error| {
         let engine = loader::loaded()?;
         // SAFETY: plain values only.
-        Ok(unsafe { (engine.table.runtime_shutdown)(runtime, timeout_ms, out_error) })
+        Ok(unsafe { (engine.table.runtime_shutdown)(runtime, timeout_ms, engine_error) })
     };
     // SAFETY: out_error is NULL or writable (C API contract).
     unsafe { forward(out_error, body) }
@@ -132,11 +170,11 @@ pub unsafe extern "C" fn pyhost_runtime_python_info(
     out_json: *mut pyhost_bytes,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    let body = || {
+    let body = |engine_error: *mut *mut pyhost_error| {
         check_out(out_json, "out_json")?;
         let engine = loader::loaded()?;
         // SAFETY: arguments checked above.
-        Ok(unsafe { (engine.table.runtime_python_info)(runtime, out_json, out_error) })
+        Ok(unsafe { (engine.table.runtime_python_info)(runtime, out_json, engine_error) })
     };
     // SAFETY: out_error is NULL or writable (C API contract).
     unsafe { forward(out_error, body) }
@@ -156,12 +194,12 @@ pub unsafe extern "C" fn pyhost_check_class_load(
     out_class: *mut pyhost_check_class,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    let body = || {
+    let body = |engine_error: *mut *mut pyhost_error| {
         check_out(out_class, "out_class")?;
         let engine = loader::loaded()?;
         // SAFETY: arguments checked above.
         Ok(unsafe {
-            (engine.table.check_class_load)(runtime, source, class_name, out_class, out_error)
+            (engine.table.check_class_load)(runtime, source, class_name, out_class, engine_error)
         })
     };
     // SAFETY: out_error is NULL or writable (C API contract).
@@ -178,10 +216,10 @@ pub unsafe extern "C" fn pyhost_check_class_free(
     class: pyhost_check_class,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    let body = || {
+    let body = |engine_error: *mut *mut pyhost_error| {
         let engine = loader::loaded()?;
         // SAFETY: plain values only.
-        Ok(unsafe { (engine.table.check_class_free)(runtime, class, out_error) })
+        Ok(unsafe { (engine.table.check_class_free)(runtime, class, engine_error) })
     };
     // SAFETY: out_error is NULL or writable (C API contract).
     unsafe { forward(out_error, body) }
@@ -201,12 +239,12 @@ pub unsafe extern "C" fn pyhost_check_new(
     out_check: *mut pyhost_check,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    let body = || {
+    let body = |engine_error: *mut *mut pyhost_error| {
         not_null(config, "config")?;
         check_out(out_check, "out_check")?;
         let engine = loader::loaded()?;
         // SAFETY: arguments checked above.
-        Ok(unsafe { (engine.table.check_new)(runtime, class, config, out_check, out_error) })
+        Ok(unsafe { (engine.table.check_new)(runtime, class, config, out_check, engine_error) })
     };
     // SAFETY: out_error is NULL or writable (C API contract).
     unsafe { forward(out_error, body) }
@@ -217,28 +255,35 @@ pub unsafe extern "C" fn pyhost_check_new(
 /// cancelled still returns `PYHOST_STATUS_OK`: the exception, or the
 /// cancellation, is a record in the batch after what was submitted before it.
 ///
+/// `run_id` is the caller's number for this run, increasing from run to run
+/// of the check (0: none). `pyhost_check_cancel` with the same number
+/// cancels this run even if it is called before the run has started.
+///
 /// # Safety
 /// `out_batch` writable (free it with `pyhost_bytes_free`); `out_error` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn pyhost_check_run(
     runtime: pyhost_runtime,
     check: pyhost_check,
+    run_id: u64,
     out_batch: *mut pyhost_bytes,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    let body = || {
+    let body = |engine_error: *mut *mut pyhost_error| {
         check_out(out_batch, "out_batch")?;
         let engine = loader::loaded()?;
         // SAFETY: arguments checked above.
-        Ok(unsafe { (engine.table.check_run)(runtime, check, out_batch, out_error) })
+        Ok(unsafe { (engine.table.check_run)(runtime, check, run_id, out_batch, engine_error) })
     };
     // SAFETY: out_error is NULL or writable (C API contract).
     unsafe { forward(out_error, body) }
 }
 
-/// Asks a running check to stop: `CheckCancelled` (a `BaseException`) is
-/// raised inside it at its next Python instruction. Does nothing when the
-/// check is not running.
+/// Asks a check's run to stop: `CheckCancelled` (a `BaseException`) is
+/// raised inside it at its next Python instruction. `run_id` names the run
+/// (the number given to `pyhost_check_run`): if that run has not started
+/// yet, it is cancelled as it starts; an earlier run's number does nothing.
+/// 0 cancels whatever run is in progress. Does nothing when no run matches.
 ///
 /// # Safety
 /// `out_error` must be NULL or writable.
@@ -246,12 +291,13 @@ pub unsafe extern "C" fn pyhost_check_run(
 pub unsafe extern "C" fn pyhost_check_cancel(
     runtime: pyhost_runtime,
     check: pyhost_check,
+    run_id: u64,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    let body = || {
+    let body = |engine_error: *mut *mut pyhost_error| {
         let engine = loader::loaded()?;
         // SAFETY: plain values only.
-        Ok(unsafe { (engine.table.check_cancel)(runtime, check, out_error) })
+        Ok(unsafe { (engine.table.check_cancel)(runtime, check, run_id, engine_error) })
     };
     // SAFETY: out_error is NULL or writable (C API contract).
     unsafe { forward(out_error, body) }
@@ -267,10 +313,10 @@ pub unsafe extern "C" fn pyhost_check_free(
     check: pyhost_check,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    let body = || {
+    let body = |engine_error: *mut *mut pyhost_error| {
         let engine = loader::loaded()?;
         // SAFETY: plain values only.
-        Ok(unsafe { (engine.table.check_free)(runtime, check, out_error) })
+        Ok(unsafe { (engine.table.check_free)(runtime, check, engine_error) })
     };
     // SAFETY: out_error is NULL or writable (C API contract).
     unsafe { forward(out_error, body) }
@@ -288,11 +334,13 @@ pub unsafe extern "C" fn pyhost_function_load(
     out_function: *mut pyhost_function,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    let body = || {
+    let body = |engine_error: *mut *mut pyhost_error| {
         check_out(out_function, "out_function")?;
         let engine = loader::loaded()?;
         // SAFETY: arguments checked above.
-        Ok(unsafe { (engine.table.function_load)(runtime, module, name, out_function, out_error) })
+        Ok(unsafe {
+            (engine.table.function_load)(runtime, module, name, out_function, engine_error)
+        })
     };
     // SAFETY: out_error is NULL or writable (C API contract).
     unsafe { forward(out_error, body) }
@@ -316,7 +364,7 @@ pub unsafe extern "C" fn pyhost_function_call(
     out_result: *mut pyhost_bytes,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    let body = || {
+    let body = |engine_error: *mut *mut pyhost_error| {
         check_out(out_len, "out_len")?;
         check_out(out_result, "out_result")?;
         if scratch.ptr.is_null() && scratch.cap != 0 {
@@ -324,16 +372,37 @@ pub unsafe extern "C" fn pyhost_function_call(
                 "scratch is NULL with a non-zero capacity",
             ));
         }
+        if overlap(args_json, scratch) {
+            return Err(Failure::invalid_argument(
+                "args_json and scratch overlap: the result would overwrite the arguments",
+            ));
+        }
         let engine = loader::loaded()?;
         // SAFETY: arguments checked above.
         Ok(unsafe {
             (engine.table.function_call)(
-                runtime, function, args_json, scratch, out_len, out_result, out_error,
+                runtime,
+                function,
+                args_json,
+                scratch,
+                out_len,
+                out_result,
+                engine_error,
             )
         })
     };
     // SAFETY: out_error is NULL or writable (C API contract).
     unsafe { forward(out_error, body) }
+}
+
+/// Whether a borrowed input and a lent output share any byte.
+#[inline]
+fn overlap(input: pyhost_str, output: pyhost_buffer) -> bool {
+    if input.len == 0 || output.cap == 0 {
+        return false;
+    }
+    let (a, b) = (input.ptr as usize, output.ptr as usize);
+    a < b.wrapping_add(output.cap) && b < a.wrapping_add(input.len)
 }
 
 /// Frees a function handle.
@@ -346,10 +415,10 @@ pub unsafe extern "C" fn pyhost_function_free(
     function: pyhost_function,
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
-    let body = || {
+    let body = |engine_error: *mut *mut pyhost_error| {
         let engine = loader::loaded()?;
         // SAFETY: plain values only.
-        Ok(unsafe { (engine.table.function_free)(runtime, function, out_error) })
+        Ok(unsafe { (engine.table.function_free)(runtime, function, engine_error) })
     };
     // SAFETY: out_error is NULL or writable (C API contract).
     unsafe { forward(out_error, body) }

@@ -54,7 +54,8 @@ fn null_pointers_are_invalid_arguments() {
 
     let mut err = ptr::null_mut();
     // SAFETY: as above.
-    let status = unsafe { pyhost_check_run(rt, pyhost_check { id: 1 }, ptr::null_mut(), &mut err) };
+    let status =
+        unsafe { pyhost_check_run(rt, pyhost_check { id: 1 }, 0, ptr::null_mut(), &mut err) };
     assert_eq!(status, pyhost_status::PYHOST_STATUS_INVALID_ARGUMENT);
     assert_eq!(message(err), "out_batch is NULL");
 
@@ -89,8 +90,14 @@ fn null_pointers_are_invalid_arguments() {
 fn nothing_works_before_a_start_and_a_missing_engine_is_reported() {
     let mut err = ptr::null_mut();
     // SAFETY: plain values.
-    let status =
-        unsafe { pyhost_check_cancel(pyhost_runtime { id: 1 }, pyhost_check { id: 1 }, &mut err) };
+    let status = unsafe {
+        pyhost_check_cancel(
+            pyhost_runtime { id: 1 },
+            pyhost_check { id: 1 },
+            0,
+            &mut err,
+        )
+    };
     assert_eq!(status, pyhost_status::PYHOST_STATUS_INVALID_HANDLE);
     assert!(message(err).contains("no pyhost runtime has been started"));
 

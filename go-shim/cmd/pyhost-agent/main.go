@@ -82,7 +82,7 @@ func newFlags(name string, stderr io.Writer) *configFlags {
 	f.fs.StringVar(&f.checksDir, "checks-dir", "", "check files directory (checks.d)")
 	f.fs.StringVar(&f.runDir, "run-dir", "", "directory for the agent's state")
 	f.fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error")
-	f.fs.StringVar(&f.python, "python", "", "Python executable to embed (default: $PYHOST_PYTHON or the build's)")
+	f.fs.StringVar(&f.python, "python", "", "Python executable to embed (default: $PYHOST_PYTHON, else the one recorded at build time)")
 	f.fs.StringVar(&f.libPython, "libpython", "", "libpython to load before the engine")
 	f.fs.StringVar(&f.engine, "engine", "", "pyhost engine shared object")
 	f.fs.StringVar(&f.pythonPath, "python-path", "", "extra sys.path entries, separated by ':'")

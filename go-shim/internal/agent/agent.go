@@ -29,8 +29,10 @@ import (
 )
 
 const (
-	// cancelGrace is how long shutdown waits for cancelled runs to return.
-	cancelGrace = 2 * time.Second
+	// stopGrace is how long, past shutdown_timeout, the agent waits for
+	// cancelled runs to return and for Python to let go: stopping takes
+	// shutdown_timeout plus this at most.
+	stopGrace = time.Second
 	// maxStartJitter bounds the random delay of an instance's first run:
 	// enough to spread instances out, short enough that a freshly started
 	// agent shows data quickly.
@@ -102,7 +104,7 @@ func configurePython(rt *pyhost.Runtime, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	fn, err := rt.LoadFunction("_pyhost_host", "configure")
+	fn, err := rt.LoadFunction("_pyhost_datadog", "configure")
 	if err != nil {
 		return fmt.Errorf("configure Python: %w", err)
 	}
@@ -193,17 +195,22 @@ func (a *Agent) shutdown() error {
 	var err error
 	a.stopOnce.Do(func() {
 		a.stopping.Store(true)
-		a.logger.Info("shutting down", "deadline", time.Duration(a.cfg.ShutdownTimeout))
-		deadline, cancel := context.WithTimeout(context.Background(), time.Duration(a.cfg.ShutdownTimeout))
-		defer cancel()
-		if serr := a.sched.Stop(deadline, cancelGrace); serr != nil {
+		budget := time.Duration(a.cfg.ShutdownTimeout)
+		a.logger.Info("shutting down", "deadline", budget)
+		// One deadline for the runs, then one more for everything after:
+		// cancelled runs returning, and the runtime shutting down.
+		runs, cancelRuns := context.WithTimeout(context.Background(), budget)
+		defer cancelRuns()
+		final, cancelFinal := context.WithTimeout(context.Background(), budget+stopGrace)
+		defer cancelFinal()
+		if serr := a.sched.Stop(runs, stopGrace); serr != nil {
 			err = serr
 			a.logger.Error("shutdown", "err", serr)
 		}
 		for _, inst := range a.instances {
 			_ = inst.Check.Close()
 		}
-		if cerr := a.rt.Close(); cerr != nil {
+		if cerr := a.rt.Shutdown(final); cerr != nil {
 			err = errors.Join(err, cerr)
 			a.logger.Error("python shutdown", "err", cerr)
 		}

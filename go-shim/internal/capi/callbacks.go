@@ -6,7 +6,11 @@ package capi
 import "C"
 
 import (
+	"fmt"
+	"os"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -63,8 +67,33 @@ func Unregister(id uintptr) {
 	delete(metricRcv, id)
 }
 
+// callbackPanics counts panics recovered in callbacks.
+var callbackPanics atomic.Uint64
+
+// CallbackPanics is how many panics callbacks have recovered so far.
+func CallbackPanics() uint64 { return callbackPanics.Load() }
+
+// recoverCallback ends a panic in a Go callback here: it must not unwind
+// into the C and Rust frames below (they would skip their cleanup, and a
+// panic crossing C is undefined behaviour). What the callback was doing is
+// dropped and the panic is reported on stderr, with its stack the first
+// time: the callback may run on a thread no Go caller waits on (a Python
+// thread logging), so there is nobody to re-panic in.
+func recoverCallback(what string) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if callbackPanics.Add(1) == 1 {
+		fmt.Fprintf(os.Stderr, "pyhost: %s panicked, dropped: %v\n%s", what, r, debug.Stack())
+	} else {
+		fmt.Fprintf(os.Stderr, "pyhost: %s panicked, dropped: %v\n", what, r)
+	}
+}
+
 //export pyhostGoLog
 func pyhostGoLog(context C.size_t, level C.int32_t, logger, checkID, message C.pyhost_str) {
+	defer recoverCallback("a log handler")
 	mu.RLock()
 	f := logSinks[uintptr(context)]
 	mu.RUnlock()
@@ -75,6 +104,7 @@ func pyhostGoLog(context C.size_t, level C.int32_t, logger, checkID, message C.p
 
 //export pyhostGoMetric
 func pyhostGoMetric(context C.size_t, checkID C.pyhost_str, metricType C.int32_t, name C.pyhost_str, value C.double, tags *C.pyhost_str, tagsLen C.size_t, hostname C.pyhost_str) {
+	defer recoverCallback("a metric receiver")
 	mu.RLock()
 	f := metricRcv[uintptr(context)]
 	mu.RUnlock()

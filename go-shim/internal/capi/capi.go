@@ -263,12 +263,12 @@ func NewCheck(rt, class uint64, name, checkID string, initConfigJSON, instanceJS
 	return uint64(out.id), nil
 }
 
-// RunCheck calls pyhost_check_run and hands the batch, still in C memory,
-// to decode; the batch is freed when decode returns.
-func RunCheck(rt, chk uint64, decode func(batch []byte) error) error {
+// RunCheck calls pyhost_check_run (run runID) and hands the batch, still in
+// C memory, to decode; the batch is freed when decode returns.
+func RunCheck(rt, chk, runID uint64, decode func(batch []byte) error) error {
 	var out C.pyhost_bytes
 	var err *C.pyhost_error
-	status := C.pyhost_check_run(C.pyhost_runtime{id: C.uint64_t(rt)}, C.pyhost_check{id: C.uint64_t(chk)}, &out, &err)
+	status := C.pyhost_check_run(C.pyhost_runtime{id: C.uint64_t(rt)}, C.pyhost_check{id: C.uint64_t(chk)}, C.uint64_t(runID), &out, &err)
 	if e := check(status, err); e != nil {
 		return e
 	}
@@ -279,10 +279,10 @@ func RunCheck(rt, chk uint64, decode func(batch []byte) error) error {
 	return decode(unsafe.Slice((*byte)(unsafe.Pointer(out.ptr)), int(out.len)))
 }
 
-// CancelCheck calls pyhost_check_cancel.
-func CancelCheck(rt, chk uint64) error {
+// CancelCheck calls pyhost_check_cancel for run runID (0: the run in progress).
+func CancelCheck(rt, chk, runID uint64) error {
 	var err *C.pyhost_error
-	return check(C.pyhost_check_cancel(C.pyhost_runtime{id: C.uint64_t(rt)}, C.pyhost_check{id: C.uint64_t(chk)}, &err), err)
+	return check(C.pyhost_check_cancel(C.pyhost_runtime{id: C.uint64_t(rt)}, C.pyhost_check{id: C.uint64_t(chk)}, C.uint64_t(runID), &err), err)
 }
 
 // FreeCheck calls pyhost_check_free.
@@ -308,7 +308,9 @@ func LoadFunction(rt uint64, module, name string) (uint64, error) {
 func CallFunction(rt, fn uint64, args []byte, dst []byte) ([]byte, error) {
 	spare := dst[len(dst):cap(dst)]
 	var scratch C.pyhost_buffer
-	if len(spare) > 0 {
+	// Arguments read from dst's spare capacity would be overwritten by the
+	// result: the library refuses that, so such a call lends no scratch.
+	if len(spare) > 0 && !overlaps(args, spare) {
 		scratch = C.pyhost_buffer{ptr: (*C.uint8_t)(unsafe.Pointer(&spare[0])), cap: C.size_t(len(spare))}
 	}
 	r := C.pyhost_go_function_call(C.pyhost_runtime{id: C.uint64_t(rt)}, C.pyhost_function{id: C.uint64_t(fn)}, viewBytes(args), scratch)
@@ -319,6 +321,15 @@ func CallFunction(rt, fn uint64, args []byte, dst []byte) ([]byte, error) {
 		return dst[:len(dst)+int(r.len)], nil
 	}
 	return append(dst, takeBytes(C.pyhost_bytes{ptr: r.owned, len: r.len, cap: C.size_t(r.aux)})...), nil
+}
+
+// overlaps reports whether two byte slices share memory.
+func overlaps(a, b []byte) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return false
+	}
+	pa, pb := uintptr(unsafe.Pointer(unsafe.SliceData(a))), uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return pa < pb+uintptr(len(b)) && pb < pa+uintptr(len(a))
 }
 
 // FreeFunction calls pyhost_function_free.

@@ -2,7 +2,6 @@ package capi
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -26,11 +25,11 @@ func status(err error) uint32 {
 // double-freed, wrong-kind and foreign handles; each must be an error
 // status, never a crash.
 func TestHandlesAreValidatedOnEveryCall(t *testing.T) {
-	rt, err := Start(StartOptions{Python: os.Getenv("PYHOST_PYTHON"), PythonPath: []string{testdata()}})
+	rt, err := Start(StartOptions{PythonPath: []string{testdata()}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := Start(StartOptions{Python: os.Getenv("PYHOST_PYTHON")})
+	other, err := Start(StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +46,7 @@ func TestHandlesAreValidatedOnEveryCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := func(r, c uint64) error { return RunCheck(r, c, func([]byte) error { return nil }) }
+	run := func(r, c uint64) error { return RunCheck(r, c, 0, func([]byte) error { return nil }) }
 
 	cases := []struct {
 		name string
@@ -107,7 +106,7 @@ func TestHandlesAreValidatedOnEveryCall(t *testing.T) {
 }
 
 func TestCallResultsLargerThanScratch(t *testing.T) {
-	rt, err := Start(StartOptions{Python: os.Getenv("PYHOST_PYTHON"), PythonPath: []string{testdata()}})
+	rt, err := Start(StartOptions{PythonPath: []string{testdata()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,5 +139,86 @@ func TestCallResultsLargerThanScratch(t *testing.T) {
 	var e *Error
 	if !errors.As(err, &e) || e.Type != "RuntimeError" || e.Message != "boom" || e.Traceback == "" {
 		t.Errorf("raising function: %+v", err)
+	}
+}
+
+// withKind rewrites a handle's kind byte: what a forged or corrupted
+// handle looks like.
+func withKind(handle uint64, kind uint64) uint64 { return handle&^(0xff<<56) | kind<<56 }
+
+// TestForgedHandlesReachNoObjectOfAnotherKind: a handle whose kind bits
+// were changed, or whose slot bits were invented, is INVALID_HANDLE (never
+// a caught panic), and freeing one cannot remove an object of another kind.
+func TestForgedHandlesReachNoObjectOfAnotherKind(t *testing.T) {
+	rt, err := Start(StartOptions{PythonPath: []string{testdata()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = Shutdown(rt, 1000) }()
+	class, err := LoadCheckClass(rt, testdata("checks", "trivial.py"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chk, err := NewCheck(rt, class, "trivial", "trivial:forged", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn, err := LoadFunction(rt, "benchmod", "noop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(c uint64) error { return RunCheck(rt, c, 0, func([]byte) error { return nil }) }
+	const kindClass, kindCheck, kindFunction = 2, 3, 4
+	forged := []uint64{
+		withKind(fn, kindCheck), withKind(class, kindCheck), withKind(chk, kindFunction),
+		withKind(chk, kindClass), withKind(chk, 0x7f), chk ^ 0xffff, chk | 0xff<<32, 1 << 56 * kindCheck,
+	}
+	for _, h := range forged {
+		if h == chk {
+			continue
+		}
+		if got := status(run(h)); got != StatusInvalidHandle {
+			t.Errorf("run of forged %#x: status %d, want %d", h, got, StatusInvalidHandle)
+		}
+		if got := status(FreeFunction(rt, h)); h != fn && got != StatusInvalidHandle {
+			t.Errorf("function free of forged %#x: status %d", h, got)
+		}
+		if got := status(FreeCheckClass(rt, h)); h != class && got != StatusInvalidHandle {
+			t.Errorf("class free of forged %#x: status %d", h, got)
+		}
+	}
+	// The check survived every wrong-kind free, and freeing it for real
+	// releases its id for a new check.
+	if err := run(chk); err != nil {
+		t.Fatalf("the real check: %v", err)
+	}
+	if err := FreeCheck(rt, chk); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewCheck(rt, class, "trivial", "trivial:forged", nil, nil); err != nil {
+		t.Fatalf("the id of a freed check is still taken: %v", err)
+	}
+}
+
+// TestArgumentsInTheScratchBufferAreNotOverwritten: a call whose arguments
+// sit in the spare capacity it lends for the result still gets them intact.
+func TestArgumentsInTheScratchBufferAreNotOverwritten(t *testing.T) {
+	rt, err := Start(StartOptions{PythonPath: []string{testdata()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = Shutdown(rt, 1000) }()
+	fn, err := LoadFunction(rt, "benchmod", "echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 0, 256)
+	buf = append(buf, `["abcdefghijklmnop", 12345]`...)
+	out, err := CallFunction(rt, fn, buf, buf[:0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != `["abcdefghijklmnop",12345]` {
+		t.Fatalf("result %q", out)
 	}
 }

@@ -76,6 +76,26 @@ impl Failure {
         }))
     }
 
+    /// A copy of a C-visible error (made by another library).
+    ///
+    /// # Safety
+    /// `error` points to a live `pyhost_error` whose strings are valid.
+    pub unsafe fn copy_of(error: *const pyhost_error) -> Failure {
+        // SAFETY: the caller's contract.
+        let error = unsafe { &*error };
+        let text = |s: pyhost_str| {
+            // SAFETY: the error's strings are valid (the caller's contract).
+            let bytes = unsafe { s.as_bytes() }.unwrap_or_default();
+            String::from_utf8_lossy(bytes).into_owned()
+        };
+        Failure(Box::new(FailureFields {
+            status: error.status,
+            type_name: text(error.type_name),
+            message: text(error.message),
+            traceback: text(error.traceback),
+        }))
+    }
+
     /// Frees an error made by [`Failure::into_raw`]. NULL is ignored.
     ///
     /// # Safety

@@ -2,9 +2,12 @@
 //! host program) and the Python engine (`pyhost-engine`, a shared object loaded
 //! at run time). Every type here is `#[repr(C)]` and appears in `pyhost.h`.
 //!
-//! Allocation rule: neither crate sets a `#[global_allocator]`, so both use the
-//! system allocator and an owned buffer made on one side may be freed on the
-//! other (`pyhost_bytes_free`, `pyhost_error_free`).
+//! Allocation rule: memory is freed by the library that allocated it. The
+//! host program links the core and may give it its own `#[global_allocator]`;
+//! the engine is a separate shared object with the system allocator. So the
+//! core frees the engine's buffers through the engine's table
+//! (`bytes_free`), and errors the engine reports are copied into errors of
+//! the core's own before they reach the host.
 
 #![allow(non_camel_case_types)]
 
@@ -17,7 +20,7 @@ pub use types::*;
 
 /// Version of the C API and of the engine table. The host checks it against
 /// the header it was compiled with, and the core checks it against the engine.
-pub const PYHOST_ABI_VERSION: u32 = 1;
+pub const PYHOST_ABI_VERSION: u32 = 2;
 
 /// Name of the single symbol an engine exports.
 pub const ENGINE_ENTRY_SYMBOL: &[u8] = b"pyhost_engine_entry\0";

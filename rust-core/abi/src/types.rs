@@ -301,11 +301,16 @@ pub struct pyhost_engine_table {
     pub check_run: unsafe extern "C" fn(
         pyhost_runtime,
         pyhost_check,
+        u64,
         *mut pyhost_bytes,
         *mut *mut pyhost_error,
     ) -> pyhost_status,
-    pub check_cancel:
-        unsafe extern "C" fn(pyhost_runtime, pyhost_check, *mut *mut pyhost_error) -> pyhost_status,
+    pub check_cancel: unsafe extern "C" fn(
+        pyhost_runtime,
+        pyhost_check,
+        u64,
+        *mut *mut pyhost_error,
+    ) -> pyhost_status,
     pub check_free:
         unsafe extern "C" fn(pyhost_runtime, pyhost_check, *mut *mut pyhost_error) -> pyhost_status,
     pub function_load: unsafe extern "C" fn(
@@ -329,6 +334,11 @@ pub struct pyhost_engine_table {
         pyhost_function,
         *mut *mut pyhost_error,
     ) -> pyhost_status,
+    /// Frees a buffer the engine made: memory goes back to the allocator
+    /// that gave it, whatever allocator the host links.
+    pub bytes_free: unsafe extern "C" fn(pyhost_bytes),
+    /// Frees an error the engine made.
+    pub error_free: unsafe extern "C" fn(*mut pyhost_error),
 }
 
 /// What `pyhost_check_new` needs to build a check instance.

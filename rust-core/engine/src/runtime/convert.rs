@@ -198,10 +198,10 @@ fn write_str(s: &str, out: &mut impl JsonOut) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::interpreter::{ensure_started, with_python};
+    use crate::runtime::interpreter::{ensure_started, with_python};
 
     fn roundtrip(text: &str) -> String {
-        ensure_started("").expect("python starts");
+        ensure_started("", &Default::default()).expect("python starts");
         with_python(|py| {
             let value: Value = serde_json::from_str(text).unwrap();
             let obj = json_to_py(py, &value).unwrap();
@@ -221,7 +221,7 @@ mod tests {
 
     #[test]
     fn unrepresentable_values_raise() {
-        ensure_started("").expect("python starts");
+        ensure_started("", &Default::default()).expect("python starts");
         with_python(|py| {
             for (code, want) in [
                 (c"float('nan')", "cannot be represented"),
@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn a_thread_keeps_its_python_thread_state() {
-        ensure_started("").expect("python starts");
+        ensure_started("", &Default::default()).expect("python starts");
         let states: Vec<(usize, usize)> = (0..4)
             .map(|_| {
                 std::thread::spawn(|| {

@@ -7,7 +7,10 @@
 //! - Every other thread keeps one Python thread state for its whole life: the
 //!   first call on a thread creates it, later calls only take and drop the
 //!   GIL (creating one per call costs ~50× the call), and the thread's exit
-//!   deletes it.
+//!   deletes it. A thread that already has a state it did not get from the
+//!   engine (a Python `threading.Thread` calling back into the host) uses
+//!   that one for the call and never keeps it: Python deletes it when the
+//!   thread's function returns.
 //! - The interpreter is never finalised: finalising with host threads inside
 //!   Python either hangs or ends those threads.
 
@@ -20,7 +23,7 @@ use pyhost_abi::{pyhost_status, Failure};
 use pyo3::ffi;
 use pyo3::prelude::*;
 
-use crate::builtins;
+use super::host;
 
 /// What the interpreter was started as; fixed for the life of the process.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,12 +38,38 @@ pub fn build_python() -> &'static str {
     env!("PYHOST_BUILD_PYTHON")
 }
 
+/// The Python the engine runs as when the host names none: the one `make`
+/// recorded at build time (`PYHOST_DEFAULT_PYTHON`, the project's virtual
+/// environment) while it exists, else the Python the engine was built with.
+pub fn default_python() -> String {
+    let recorded = env!("PYHOST_DEFAULT_PYTHON");
+    if !recorded.is_empty() && std::path::Path::new(recorded).is_file() {
+        recorded.to_owned()
+    } else {
+        build_python().to_owned()
+    }
+}
+
+/// What the layers above add to the interpreter's start, without this layer
+/// naming them: in-memory modules registered before CPython initialises
+/// (`PyImport_AppendInittab` works only then), and Python-side helpers
+/// installed right after, on CPython's main thread.
+#[derive(Default)]
+pub struct StartHooks {
+    pub register_modules: &'static [fn()],
+    pub install: &'static [Installer],
+}
+
+/// Installs a layer's Python-side helpers; an error fails the start.
+pub type Installer = for<'py> fn(Python<'py>) -> Result<(), Failure>;
+
 /// Initialises the interpreter once. A later call must name the same
 /// executable (or none); an initialisation failure is reported every time.
-pub fn ensure_started(executable: &str) -> Result<(), Failure> {
+/// `hooks` are used by the call that starts the interpreter only.
+pub fn ensure_started(executable: &str, hooks: &StartHooks) -> Result<(), Failure> {
     let mut started = STARTED.lock().unwrap_or_else(|p| p.into_inner());
     let wanted = if executable.is_empty() {
-        build_python().to_owned()
+        default_python()
     } else {
         executable.to_owned()
     };
@@ -55,7 +84,8 @@ pub fn ensure_started(executable: &str) -> Result<(), Failure> {
         )),
         Some(Err(f)) => Err(f.clone()),
         None => {
-            let result = start_on_own_thread(wanted.clone()).map(|()| Started { executable: wanted });
+            let result = start_on_own_thread(wanted.clone(), hooks.register_modules, hooks.install)
+                .map(|()| Started { executable: wanted });
             let reported = result.as_ref().map(|_| ()).map_err(Clone::clone);
             *started = Some(result);
             reported
@@ -63,13 +93,17 @@ pub fn ensure_started(executable: &str) -> Result<(), Failure> {
     }
 }
 
-fn start_on_own_thread(executable: String) -> Result<(), Failure> {
+fn start_on_own_thread(
+    executable: String,
+    register_modules: &'static [fn()],
+    install: &'static [Installer],
+) -> Result<(), Failure> {
     let (done_tx, done_rx) = mpsc::channel();
     std::thread::Builder::new()
         .name("pyhost-python-main".into())
         .spawn(move || {
             // SAFETY: runs once per process, before any other Python use.
-            let result = unsafe { initialize_here(&executable) };
+            let result = unsafe { initialize_here(&executable, register_modules, install) };
             let ok = result.is_ok();
             let _ = done_tx.send(result);
             if ok {
@@ -95,10 +129,16 @@ fn start_on_own_thread(executable: String) -> Result<(), Failure> {
 
 /// # Safety
 /// Must be called once, on the thread that will be CPython's main thread.
-unsafe fn initialize_here(executable: &str) -> Result<(), Failure> {
+unsafe fn initialize_here(
+    executable: &str,
+    register_modules: &[fn()],
+    install: &[Installer],
+) -> Result<(), Failure> {
     let unavailable =
         |msg: String| Failure::new(pyhost_status::PYHOST_STATUS_PYTHON_UNAVAILABLE, msg);
-    builtins::register_before_start();
+    for register in register_modules {
+        register();
+    }
 
     let mut config = MaybeUninit::<ffi::PyConfig>::uninit();
     // SAFETY: PyConfig_InitPythonConfig fully initialises the struct.
@@ -136,7 +176,10 @@ unsafe fn initialize_here(executable: &str) -> Result<(), Failure> {
             status_message(&status)
         )));
     }
-    let boot = Python::attach(crate::host::bootstrap);
+    let boot = Python::attach(|py| {
+        host::bootstrap(py)?;
+        install.iter().try_for_each(|installer| installer(py))
+    });
     // SAFETY: this thread holds the GIL after initialisation; release it for good.
     unsafe { ffi::PyEval_SaveThread() };
     boot
@@ -181,19 +224,32 @@ thread_local! {
 /// Returns with the GIL released. The interpreter must be started.
 pub fn with_python<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
     // During thread teardown the slot may be gone; pyo3 then makes a temporary state.
-    let _ = KEPT.try_with(|kept| {
-        if kept.tstate.get().is_null() {
-            // SAFETY: the interpreter is initialised (callers passed a runtime
-            // check). The outer Ensure makes a thread state whose gilstate
-            // count stays at 1, so later Ensure/Release pairs (pyo3's attach)
-            // reuse it instead of creating and deleting one per call.
-            unsafe {
-                ffi::PyGILState_Ensure();
-                kept.tstate.set(ffi::PyEval_SaveThread());
-            }
-        }
-    });
+    let _ = KEPT.try_with(keep_a_thread_state);
     Python::attach(f)
+}
+
+/// Creates this thread's kept state on its first call, unless the thread
+/// already has one that the engine did not make (a Python thread calling
+/// back into the host): that one belongs to Python, which deletes it when
+/// the thread's function returns, so keeping it would resume freed memory.
+/// Returns the thread's state, kept or not (NULL if it has none).
+fn keep_a_thread_state(kept: &KeptThreadState) -> *mut ffi::PyThreadState {
+    if kept.tstate.get().is_null() {
+        // SAFETY: a plain query; the interpreter is initialised.
+        let existing = unsafe { ffi::PyGILState_GetThisThreadState() };
+        if !existing.is_null() {
+            return existing;
+        }
+        // SAFETY: the interpreter is initialised (callers passed a runtime
+        // check). The outer Ensure makes a thread state whose gilstate
+        // count stays at 1, so later Ensure/Release pairs (pyo3's attach)
+        // reuse it instead of creating and deleting one per call.
+        unsafe {
+            ffi::PyGILState_Ensure();
+            kept.tstate.set(ffi::PyEval_SaveThread());
+        }
+    }
+    kept.tstate.get()
 }
 
 // pyo3's `PyEval_RestoreThread` guards against CPython ending the thread
@@ -222,16 +278,7 @@ pub fn with_python_direct<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
     let mut tstate = unsafe { ffi::PyGILState_GetThisThreadState() };
     if tstate.is_null() {
         // The first call on this thread: create and keep its state.
-        match KEPT.try_with(|kept| {
-            if kept.tstate.get().is_null() {
-                // SAFETY: as in `with_python`.
-                unsafe {
-                    ffi::PyGILState_Ensure();
-                    kept.tstate.set(ffi::PyEval_SaveThread());
-                }
-            }
-            kept.tstate.get()
-        }) {
+        match KEPT.try_with(keep_a_thread_state) {
             Ok(kept) => tstate = kept,
             Err(_) => return with_python(f),
         }

@@ -1,15 +1,16 @@
-"""Python-side helpers of the pyhost engine (module ``_pyhost_host``).
+"""Python-side helpers of the pyhost engine's Datadog layer (``_pyhost_datadog``).
 
-Runs inside the embedded interpreter only. Everything here is either easier
-to say in Python (class selection, traceback formatting, SQLite,
-subprocesses) or must be Python (the logging handler). The Datadog Agent
-modules (``datadog_agent``, ``_util``) check their arguments in Rust and call
-the ``agent_*``, ``cache_*`` and ``run_subprocess`` helpers below.
+The Datadog Agent's in-memory modules (``datadog_agent``, ``_util``) check
+their arguments in Rust and call the ``agent_*``, ``cache_*`` and
+``run_subprocess`` helpers here: the agent settings, the persistent cache
+(SQLite) and subprocesses. It also tells the lower layers what
+datadog_checks_base looks like: its ``AgentCheck`` is a check base class,
+its log handler a duplicate of the host's, its check id a record id, and
+``datadog_checks`` a namespace package that grows with ``sys.path``.
 """
 
 import copy
 import importlib
-import importlib.util
 import json
 import logging
 import os
@@ -19,227 +20,42 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 
 import _pyhost
+import _pyhost_checks
+import _pyhost_host
 
-_log = logging.getLogger("pyhost.host")
+_log = logging.getLogger("pyhost.datadog")
 
-
-def _silence(record):
-    return False
-
-
-class HostLogHandler(logging.Handler):
-    """Forwards every log record to the host, with the check it came from.
-
-    datadog_checks_base puts its own handler on the root logger (it sends
-    every record through ``datadog_agent.log``); that handler is muted here,
-    so each record reaches the host once, from this handler, with its
-    check id.
-    """
-
-    def __init__(self, level=logging.NOTSET):
-        super().__init__(level)
-        self._handlers_seen = -1
-
-    def adopt_agent_handlers(self):
-        handlers = logging.getLogger().handlers
-        if len(handlers) == self._handlers_seen:
-            return
-        self._handlers_seen = len(handlers)
-        for handler in handlers:
-            cls = type(handler)
-            if (
-                cls.__name__ == "AgentLogHandler"
-                and cls.__module__.startswith("datadog_checks.")
-                and _silence not in handler.filters
-            ):
-                handler.addFilter(_silence)
-
-    def emit(self, record):
-        try:
-            self.adopt_agent_handlers()
-            message = self.format(record)
-            _pyhost.log(record.levelno, record.name, _record_check_id(record), message)
-        except Exception:  # noqa: BLE001 - logging must never raise into a check
-            self.handleError(record)
+# ---------------------------------------------------------------------------
+# datadog_checks_base, as the lower layers need to know it
+# ---------------------------------------------------------------------------
 
 
-def _record_check_id(record):
-    # pyhost's SDK sets ``check_id``; datadog_checks_base sets ``_check_id``
-    # ("unknown" before the host gave the check its id).
-    check_id = getattr(record, "check_id", None) or getattr(record, "_check_id", None)
-    if not check_id or check_id == "unknown":
-        return ""
-    return str(check_id)
+def _is_agent_log_handler(handler):
+    # datadog_checks_base puts its own handler on the root logger; it sends
+    # every record through datadog_agent.log, which would reach the host a
+    # second time.
+    cls = type(handler)
+    return cls.__name__ == "AgentLogHandler" and cls.__module__.startswith("datadog_checks.")
 
 
-def _host_handler():
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, HostLogHandler):
-            return handler
-    return None
-
-
-def install_logging(level):
-    root = logging.getLogger()
-    handler = _host_handler()
-    if handler is not None:
-        handler.setLevel(level)
-    else:
-        handler = HostLogHandler(level)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        root.addHandler(handler)
-    root.setLevel(level)
-
-
-def extend_path(entries):
-    for entry in reversed(entries):
-        if entry not in sys.path:
-            sys.path.insert(0, entry)
+def _refresh_namespace():
     # datadog_checks is a pkgutil-style namespace package: its __path__ was
-    # computed when it was first imported, and new entries may hold more
-    # integrations (datadog_checks.NAME).
+    # computed when it was first imported, and new sys.path entries may hold
+    # more integrations (datadog_checks.NAME).
     package = sys.modules.get("datadog_checks")
     if package is not None and isinstance(getattr(package, "__path__", None), list):
         package.__path__ = pkgutil.extend_path(package.__path__, "datadog_checks")
         importlib.invalidate_caches()
 
 
-def type_name(exc_type):
-    module = getattr(exc_type, "__module__", "builtins")
-    name = getattr(exc_type, "__qualname__", exc_type.__name__)
-    return name if module == "builtins" else f"{module}.{name}"
-
-
-def describe(exc):
-    """(type, message, traceback) of an exception instance."""
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return type_name(type(exc)), str(exc), text
-
-
-def load_module(source):
-    """Imports a module by name, or loads a ``.py`` file by path."""
-    if source.endswith(".py") or os.sep in source:
-        path = os.path.abspath(source)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"check file not found: {path}")
-        name = os.path.splitext(os.path.basename(path))[0]
-        existing = sys.modules.get(name)
-        if existing is not None and getattr(existing, "__file__", None) == path:
-            return existing
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load check file {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            sys.modules.pop(name, None)
-            raise
-        return module
-    return importlib.import_module(source)
-
-
-def _loaded(load):
-    try:
-        return load()
-    finally:
-        handler = _host_handler()
-        if handler is not None:
-            handler.adopt_agent_handlers()
-
-
-def _check_bases():
-    bases = []
-    for module_name in ("pyhost", "datadog_checks.base"):
-        module = sys.modules.get(module_name)
-        # A check written for datadog_checks_base has imported it already.
-        if module is None and module_name == "pyhost":
-            try:
-                module = importlib.import_module(module_name)
-            except ImportError:
-                continue
-        if module is None:
-            continue
-        base = getattr(module, "AgentCheck", None)
-        if isinstance(base, type):
-            bases.append(base)
-    return tuple(bases)
-
-
-def pick_class(module, class_name):
-    """The named class, or the single check class of the module: the
-    AgentCheck subclass that has no subclass of its own there."""
-    if class_name:
-        cls = getattr(module, class_name, None)
-        if not isinstance(cls, type):
-            raise LookupError(f"module {module.__name__!r} has no class {class_name!r}")
-        return cls
-    bases = _check_bases()
-    if not bases:
-        raise ImportError("no AgentCheck base class is importable (is the pyhost SDK installed?)")
-    candidates = [
-        obj
-        for obj in vars(module).values()
-        if isinstance(obj, type) and issubclass(obj, bases) and obj not in bases
-    ]
-    leaves = [c for c in candidates if not any(o is not c and issubclass(o, c) for o in candidates)]
-    if not leaves:
-        raise LookupError(f"module {module.__name__!r} defines no AgentCheck subclass")
-    if len(leaves) > 1:
-        # Base classes it imported (OpenMetricsBaseCheckV2, ...) are not its check.
-        prefix = module.__name__ + "."
-        own = [
-            c for c in leaves if c.__module__ == module.__name__ or c.__module__.startswith(prefix)
-        ]
-        if len(own) == 1:
-            return own[0]
-    if len(leaves) > 1:
-        names = ", ".join(sorted(c.__name__ for c in leaves))
-        raise LookupError(
-            f"module {module.__name__!r} has several check classes ({names}); name one"
-        )
-    return leaves[0]
-
-
-def load_check_class(source, class_name):
-    return pick_class(_loaded(lambda: load_module(source)), class_name)
-
-
-def load_function(module_name, name):
-    module = _loaded(lambda: load_module(module_name))
-    function = getattr(module, name, None)
-    if not callable(function):
-        raise LookupError(f"module {module.__name__!r} has no callable {name!r}")
-    return function
-
-
-def python_info():
-    libpython = ""
-    engine = ""
-    try:
-        with open("/proc/self/maps") as maps:
-            for line in maps:
-                path = line.rstrip("\n").split(" ")[-1]
-                if not libpython and "/libpython" in path:
-                    libpython = path
-                if not engine and "/libpyhost_engine" in path:
-                    engine = path
-    except OSError:
-        pass
-    return {
-        "version": sys.version,
-        "version_info": list(sys.version_info[:3]),
-        "executable": sys.executable,
-        "prefix": sys.prefix,
-        "base_prefix": sys.base_prefix,
-        "path": list(sys.path),
-        "libpython": libpython,
-        "engine": engine,
-    }
+# A check written for datadog_checks_base has imported it already.
+_pyhost_checks.add_base("datadog_checks.base", False)
+_pyhost_host.add_duplicate_handler(_is_agent_log_handler)
+# datadog_checks_base stamps ``_check_id`` ("unknown" before the host set it).
+_pyhost_host.add_record_id("_check_id", ("unknown",))
+_pyhost_host.add_path_listener(_refresh_namespace)
 
 
 # ---------------------------------------------------------------------------
@@ -447,7 +263,7 @@ class PersistentCache:
         if self._run_dir is None:
             raise RuntimeError(
                 "write_persistent_cache: pyhost has no run directory for the persistent cache "
-                "(the host did not call _pyhost_host.configure with run_dir)"
+                "(the host did not call _pyhost_datadog.configure with run_dir)"
             )
         import sqlite3
 

@@ -1,5 +1,6 @@
-//! Writing metrics and tag lists into a check's batch, shared by the
-//! `aggregator` functions and the native `_pyhost.CheckBase`.
+//! Writing metrics and tag lists into a check's batch, under one of two sets
+//! of rules, shared by the SDK's native `CheckBase` and the Datadog Agent's
+//! `aggregator` functions.
 //!
 //! Tags are read as borrowed Python objects (a copy per tag costs 4–5× the
 //! call). Everything that may run Python code (turning an arbitrary sequence
@@ -13,19 +14,20 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
 
-use crate::sinks;
+use super::sinks;
 
-/// Whose rules a submission follows.
+/// How a submission treats bad data.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Rules {
-    /// The Datadog Agent's: tags are any sequence, items that are not str
-    /// are dropped, a tag ends at an embedded NUL; bad values are dropped
-    /// (a NaN becomes a warning) instead of raising.
-    Datadog,
-    /// The pyhost SDK's (a `_pyhost.CheckBase` check): tags are None, a list
-    /// or a tuple of str; None is accepted for a hostname or message; bad
-    /// data raises TypeError/ValueError, which the SDK turns into a warning.
-    Sdk,
+    /// What the Datadog Agent's rtloader does: tags are any sequence, items
+    /// that are not str are dropped, a tag ends at an embedded NUL (tags
+    /// cross as C strings); bad values are dropped (a NaN becomes a
+    /// warning) instead of raising.
+    Lenient,
+    /// What the pyhost SDK wants: tags are None, a list or a tuple of str;
+    /// None is accepted for a hostname or message; bad data raises
+    /// TypeError/ValueError, which the SDK turns into a warning.
+    Strict,
 }
 
 /// A tag list that can be read without running Python code: a list or a
@@ -65,21 +67,21 @@ enum Item<'a> {
 fn item<'a>(tag: &'a Bound<'_, PyAny>, rules: Rules) -> Item<'a> {
     let text = tag.cast::<PyString>().ok().and_then(|s| s.to_str().ok());
     match (text, rules) {
-        (Some(t), Rules::Sdk) => Item::Keep(t),
+        (Some(t), Rules::Strict) => Item::Keep(t),
         // The agent copies tags as C strings: an embedded NUL ends one.
-        (Some(t), Rules::Datadog) => Item::Keep(t.split('\0').next().unwrap_or("")),
-        (None, Rules::Datadog) => Item::Skip,
-        (None, Rules::Sdk) => Item::Reject,
+        (Some(t), Rules::Lenient) => Item::Keep(t.split('\0').next().unwrap_or("")),
+        (None, Rules::Lenient) => Item::Skip,
+        (None, Rules::Strict) => Item::Reject,
     }
 }
 
 impl<'a, 'py> Tags<'a, 'py> {
-    /// Checks `tags` and, for the Datadog rules, turns a sequence other than
+    /// Checks `tags` and, for the lenient rules, turns a sequence other than
     /// a list or tuple into a list (this may run Python code).
     #[inline]
     pub fn prepare(tags: &'a Bound<'py, PyAny>, rules: Rules) -> PyResult<Tags<'a, 'py>> {
         match rules {
-            Rules::Sdk => {
+            Rules::Strict => {
                 if tags.is_none() {
                     Ok(Tags(Seq::Empty))
                 } else if tags.is_instance_of::<PyList>() || tags.is_instance_of::<PyTuple>() {
@@ -91,7 +93,7 @@ impl<'a, 'py> Tags<'a, 'py> {
                     )))
                 }
             }
-            Rules::Datadog => {
+            Rules::Lenient => {
                 if tags.is_exact_instance_of::<PyList>() || tags.is_exact_instance_of::<PyTuple>() {
                     return Ok(Tags(Seq::Given(tags)));
                 }
@@ -295,11 +297,11 @@ pub fn put_metric(
     tags: &Tags<'_, '_>,
     rules: Rules,
 ) -> Result<(), Reject> {
-    if let Some(callback) = route.runtime.metric_callback {
+    if let Some(callback) = route.session.metric_callback {
         check_metric(m)?;
         return deliver_one(
             callback,
-            route.runtime.metric_context,
+            route.session.metric_context,
             check_id,
             m,
             tags,
@@ -324,7 +326,7 @@ pub fn rejection(reject: Reject, m: &Metric<'_>, tags: &Tags<'_, '_>) -> PyErr {
     }
 }
 
-/// The warning a non-finite value becomes under the Datadog rules (worded
+/// The warning a non-finite value becomes under the lenient rules (worded
 /// as the SDK words its own).
 pub fn non_finite_warning(m: &Metric<'_>) -> String {
     let value = if m.value.is_nan() {
@@ -387,11 +389,11 @@ pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::interpreter::{ensure_started, with_python};
+    use crate::runtime::interpreter::{ensure_started, with_python};
 
     /// The tags `expr` encodes to under `rules`, or None if rejected.
     fn encoded(expr: &std::ffi::CStr, rules: Rules) -> PyResult<Option<Vec<String>>> {
-        ensure_started("").expect("python starts");
+        ensure_started("", &Default::default()).expect("python starts");
         with_python(|py| {
             let obj = py.eval(expr, None, None)?;
             let tags = Tags::prepare(&obj, rules)?;
@@ -405,7 +407,7 @@ mod tests {
 
     #[test]
     fn datadog_rules_keep_str_items_of_any_sequence() {
-        let dd = |e| encoded(e, Rules::Datadog).unwrap().unwrap();
+        let dd = |e| encoded(e, Rules::Lenient).unwrap().unwrap();
         assert_eq!(
             dd(c"['a:b', 42, None, b'c', 'x\\x00y', '\\udcff']"),
             ["a:b", "x"]
@@ -414,28 +416,28 @@ mod tests {
         assert_eq!(dd(c"'ab'"), ["a", "b"]);
         assert_eq!(dd(c"[]"), Vec::<String>::new());
         for bad in [c"None", c"{'a': 1}", c"{'a'}", c"(t for t in 'a')"] {
-            let err = encoded(bad, Rules::Datadog).unwrap_err();
+            let err = encoded(bad, Rules::Lenient).unwrap_err();
             assert!(err.to_string().contains("tags must be a sequence"), "{err}");
         }
     }
 
     #[test]
     fn sdk_rules_reject_what_the_sdk_reports() {
-        assert_eq!(encoded(c"None", Rules::Sdk).unwrap(), Some(vec![]));
+        assert_eq!(encoded(c"None", Rules::Strict).unwrap(), Some(vec![]));
         assert_eq!(
-            encoded(c"['a', 'b']", Rules::Sdk).unwrap(),
+            encoded(c"['a', 'b']", Rules::Strict).unwrap(),
             Some(vec!["a".into(), "b".into()])
         );
-        assert_eq!(encoded(c"['a', 42]", Rules::Sdk).unwrap(), None);
-        assert!(encoded(c"'ab'", Rules::Sdk).is_err());
+        assert_eq!(encoded(c"['a', 42]", Rules::Strict).unwrap(), None);
+        assert!(encoded(c"'ab'", Rules::Strict).is_err());
     }
 
     #[test]
     fn a_repeated_tag_list_is_written_as_same() {
-        ensure_started("").expect("python starts");
+        ensure_started("", &Default::default()).expect("python starts");
         with_python(|py| {
             let obj = py.eval(c"['a:1', 'b:2']", None, None).unwrap();
-            let tags = Tags::prepare(&obj, Rules::Datadog).unwrap();
+            let tags = Tags::prepare(&obj, Rules::Lenient).unwrap();
             let m = Metric {
                 mtype: 0,
                 name: "m",
@@ -444,14 +446,14 @@ mod tests {
                 flush_first_value: false,
             };
             let mut w = Writer::new();
-            write_metric(&mut w, &m, &tags, Rules::Datadog).unwrap();
-            write_metric(&mut w, &m, &tags, Rules::Datadog).unwrap();
+            write_metric(&mut w, &m, &tags, Rules::Lenient).unwrap();
+            write_metric(&mut w, &m, &tags, Rules::Lenient).unwrap();
             let nan = Metric {
                 value: f64::NAN,
                 ..m
             };
             assert_eq!(
-                write_metric(&mut w, &nan, &tags, Rules::Datadog),
+                write_metric(&mut w, &nan, &tags, Rules::Lenient),
                 Err(Reject::NotFinite)
             );
             let batch = w.take();

@@ -1,39 +1,12 @@
-//! The in-memory modules plugins import, registered before the interpreter
-//! starts: the Datadog Agent's (`aggregator`, `datadog_agent`, `_util`,
-//! `util`, `tagger`, `containers`, `kubeutil`; see `aggregator.rs` and
-//! `agent.rs`) and `_pyhost`, the SDK's link to the host, with the native
-//! `CheckBase`.
+//! `_pyhost.CheckBase`, the native base of the SDK's `AgentCheck`.
 
-use pyo3::create_exception;
-use pyo3::exceptions::PyBaseException;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
-use crate::gil_cell::GilCell;
-use crate::submit::{self, Metric, Rules, Tags};
-use crate::{agent, aggregator, host, sinks};
-
-create_exception!(
-    _pyhost,
-    CheckCancelled,
-    PyBaseException,
-    "Raised inside a running check when the host cancels it (a timeout, a shutdown). \
-     It derives from BaseException so that `except Exception` in a check does not swallow it."
-);
-
-pub fn register_before_start() {
-    use agent::{containers, datadog_agent, kubeutil, tagger, util, util_private};
-    use aggregator::aggregator;
-    pyo3::append_to_inittab!(aggregator);
-    pyo3::append_to_inittab!(datadog_agent);
-    pyo3::append_to_inittab!(util_private);
-    pyo3::append_to_inittab!(util);
-    pyo3::append_to_inittab!(tagger);
-    pyo3::append_to_inittab!(containers);
-    pyo3::append_to_inittab!(kubeutil);
-    pyo3::append_to_inittab!(_pyhost);
-}
+use crate::check::sinks;
+use crate::check::submit::{self, Metric, Rules, Tags};
+use crate::runtime::gil_cell::GilCell;
 
 /// The native base of the SDK's `AgentCheck`: the submission methods run
 /// here, with no Python frame, and write straight into the check's own sink
@@ -86,7 +59,7 @@ fn native_submit(
     if device_name.is_none() {
         if let (Some((name, value, hostname)), Ok(prepared)) = (
             plain_metric(name, value, hostname),
-            Tags::prepare(tags, Rules::Sdk),
+            Tags::prepare(tags, Rules::Strict),
         ) {
             let metric = Metric {
                 mtype,
@@ -100,11 +73,11 @@ fn native_submit(
             // SAFETY: write_metric and the clone run no Python code.
             let submitted = unsafe {
                 slf.get().bound.with(py, |bound| match &bound.1 {
-                    Some(route) if route.runtime.metric_callback.is_none() => Bound_::Written(
+                    Some(route) if route.session.metric_callback.is_none() => Bound_::Written(
                         route
                             .sink
                             .with(py, |w| {
-                                submit::write_metric(w, &metric, &prepared, Rules::Sdk)
+                                submit::write_metric(w, &metric, &prepared, Rules::Strict)
                             })
                             .is_ok(),
                     ),
@@ -115,7 +88,7 @@ fn native_submit(
             let ok = match submitted {
                 Bound_::Written(ok) => ok,
                 Bound_::PerMetric(route, check_id) => {
-                    submit::put_metric(py, &route, &check_id, &metric, &prepared, Rules::Sdk)
+                    submit::put_metric(py, &route, &check_id, &metric, &prepared, Rules::Strict)
                         .is_ok()
                 }
             };
@@ -221,33 +194,3 @@ check_base_methods!(
     (histogram, 5, "Submit a histogram sample."),
     (historate, 6, "Submit a historate sample."),
 );
-
-#[pymodule]
-pub mod _pyhost {
-    use super::*;
-
-    #[pymodule_export]
-    use super::CheckCancelled;
-
-    #[pymodule_export]
-    use super::CheckBase;
-
-    /// log(level, logger, check_id, message): forwards a record to the host.
-    #[pyfunction]
-    fn log(py: Python<'_>, level: i32, logger: &str, check_id: &str, message: &str) {
-        host::emit_log(py, level, logger, check_id, message);
-    }
-
-    /// Does nothing: the floor that benchmarks measure a builtin call against.
-    #[pyfunction]
-    #[pyo3(signature = (*args, **kwargs))]
-    fn noop(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) {
-        let _ = (args, kwargs);
-    }
-
-    /// The host's version.
-    #[pyfunction]
-    fn version() -> &'static str {
-        env!("CARGO_PKG_VERSION")
-    }
-}

@@ -12,8 +12,8 @@ use pyhost_abi::{pyhost_status, Failure};
 use pyo3::Python;
 use rustc_hash::FxHashMap;
 
-use crate::gil_cell::GilCell;
-use crate::registry::RuntimeState;
+use crate::runtime::gil_cell::GilCell;
+use crate::runtime::sessions::Session;
 
 /// A check's buffered submissions.
 #[derive(Default)]
@@ -42,7 +42,7 @@ impl Default for GilCell<Writer> {
 #[derive(Clone)]
 pub struct Route {
     pub sink: Arc<Sink>,
-    pub runtime: &'static RuntimeState,
+    pub session: &'static Session,
 }
 
 static ROUTES: GilCell<Option<FxHashMap<String, Route>>> = GilCell::new(None);
@@ -51,7 +51,7 @@ static ROUTES: GilCell<Option<FxHashMap<String, Route>>> = GilCell::new(None);
 pub fn open(
     py: Python<'_>,
     check_id: &str,
-    runtime: &'static RuntimeState,
+    session: &'static Session,
 ) -> Result<Arc<Sink>, Failure> {
     // SAFETY: map operations on Rust values only.
     unsafe {
@@ -68,7 +68,7 @@ pub fn open(
                 check_id.to_owned(),
                 Route {
                     sink: Arc::clone(&sink),
-                    runtime,
+                    session,
                 },
             );
             Ok(sink)
@@ -105,11 +105,12 @@ pub fn route(py: Python<'_>, check_id: &str) -> Option<Route> {
     }
 }
 
-pub fn runtime_of(py: Python<'_>, check_id: &str) -> Option<&'static RuntimeState> {
+/// The session a check id belongs to: where its log records go.
+pub fn session_of(py: Python<'_>, check_id: &str) -> Option<&'static Session> {
     if check_id.is_empty() {
         return None;
     }
-    route(py, check_id).map(|r| r.runtime)
+    route(py, check_id).map(|r| r.session)
 }
 
 /// The check running on a thread: where `datadog_agent` functions that name

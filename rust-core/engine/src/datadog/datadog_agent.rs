@@ -1,75 +1,23 @@
-//! The Datadog Agent's other in-memory modules: `datadog_agent`, `_util`,
-//! `util`, `tagger`, `containers` and `kubeutil`, with rtloader's names,
-//! calling conventions and argument errors. The work behind the settings,
-//! the persistent cache and subprocesses is Python (`host.py`); argument
-//! checking is here, so the errors are the agent's.
+//! `datadog_agent` (and `util`, which only has its `headers`), with
+//! rtloader's names, calling conventions and argument errors. The work behind the settings and the persistent cache is Python
+//! (`agent.py`); argument checking is here, so the errors are the agent's.
 
 use std::ffi::{c_char, c_int};
 use std::ptr;
 
-use pyo3::create_exception;
-use pyo3::exceptions::{PyException, PyRuntimeError, PyTypeError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyList, PyModule, PyTuple};
+use pyo3::types::{PyDict, PyList, PyModule, PyTuple};
 
-use crate::aggregator::as_string;
-use crate::cfunc::{self, method, parse_tuple, Ret};
-use crate::{host, sinks};
+use super::cfunc::{self, as_string, method, object, parse_keywords, parse_tuple, Ret};
+use super::AGENT;
+use crate::check::sinks;
+use crate::runtime::logging;
 
-create_exception!(
-    _util,
-    SubprocessOutputEmptyError,
-    PyException,
-    "Raised by get_subprocess_output when raise_on_empty is True and the command wrote nothing to stdout."
-);
-
-/// Borrows an object output of `PyArg_ParseTuple`.
-///
-/// # Safety
-/// `obj` is a live object the argument tuple keeps alive.
-unsafe fn object<'py>(py: Python<'py>, obj: *mut ffi::PyObject) -> Bound<'py, PyAny> {
-    // SAFETY: forwarded to the caller.
-    unsafe { Bound::from_borrowed_ptr(py, obj) }
+fn call_agent<'py>(py: Python<'py>, name: &str, args: impl pyo3::call::PyCallArgs<'py>) -> Ret {
+    AGENT.call(py, name, args).map(Bound::unbind)
 }
-
-/// `PyArg_ParseTupleAndKeywords` with a keyword list.
-macro_rules! parse_keywords {
-    ($args:expr, $kwargs:expr, $format:expr, $kwlist:expr $(, $out:expr)* $(,)?) => {{
-        let args: &Bound<'_, PyTuple> = $args;
-        let kwargs: Option<&Bound<'_, PyDict>> = $kwargs;
-        let mut kwlist: Vec<*mut c_char> = $kwlist
-            .iter()
-            .map(|k: &&std::ffi::CStr| k.as_ptr() as *mut c_char)
-            .chain(std::iter::once(ptr::null_mut()))
-            .collect();
-        let kwargs = kwargs.map_or(ptr::null_mut(), |k| k.as_ptr());
-        // SAFETY: the outputs match the format letters; the keyword list is
-        // NULL-terminated and outlives the call.
-        let ok = unsafe {
-            ffi::PyArg_ParseTupleAndKeywords(
-                args.as_ptr(),
-                kwargs,
-                $format.as_ptr(),
-                kwlist.as_mut_ptr() as _
-                $(, $out)*
-            )
-        };
-        if ok == 0 {
-            Err(PyErr::fetch(args.py()))
-        } else {
-            Ok(())
-        }
-    }};
-}
-
-fn call_host<'py>(py: Python<'py>, name: &str, args: impl pyo3::call::PyCallArgs<'py>) -> Ret {
-    host::call(py, name, args).map(Bound::unbind)
-}
-
-// ---------------------------------------------------------------------------
-// datadog_agent
-// ---------------------------------------------------------------------------
 
 #[pyo3::pymodule]
 pub fn datadog_agent(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -186,23 +134,23 @@ pub fn datadog_agent(m: &Bound<'_, PyModule>) -> PyResult<()> {
 }
 
 fn get_clustername(py: Python<'_>) -> Ret {
-    call_host(py, "agent_cluster_name", ())
+    call_agent(py, "agent_cluster_name", ())
 }
 
 fn get_hostname(py: Python<'_>) -> Ret {
-    call_host(py, "agent_hostname", ())
+    call_agent(py, "agent_hostname", ())
 }
 
 fn get_host_tags(py: Python<'_>) -> Ret {
-    call_host(py, "agent_host_tags", ())
+    call_agent(py, "agent_host_tags", ())
 }
 
 fn get_version(py: Python<'_>) -> Ret {
-    call_host(py, "agent_version", ())
+    call_agent(py, "agent_version", ())
 }
 
 fn get_process_start_time(py: Python<'_>) -> Ret {
-    call_host(py, "agent_process_start_time", ())
+    call_agent(py, "agent_process_start_time", ())
 }
 
 /// get_config(key): the agent setting, None when unset.
@@ -211,17 +159,21 @@ fn get_config(py: Python<'_>, args: &Bound<'_, PyTuple>) -> Ret {
     parse_tuple!(args, c"s", &mut key as *mut *const c_char)?;
     // SAFETY: an `s` output of a live argument.
     let key = unsafe { cfunc::text(key) };
-    call_host(py, "agent_config", (key,))
+    call_agent(py, "agent_config", (key,))
 }
 
 /// tracemalloc_enabled(*args): arguments are ignored, as in the agent.
 fn tracemalloc_enabled(py: Python<'_>, _args: &Bound<'_, PyTuple>) -> Ret {
-    call_host(py, "agent_tracemalloc_enabled", ())
+    call_agent(py, "agent_tracemalloc_enabled", ())
 }
 
 /// headers(*args, **kwargs): the agent's HTTP headers; `http_host=` adds Host.
-fn headers(py: Python<'_>, _args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> Ret {
-    let headers = host::call(py, "agent_headers", ())?;
+pub fn headers(
+    py: Python<'_>,
+    _args: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> Ret {
+    let headers = AGENT.call(py, "agent_headers", ())?;
     if let Some(host) = kwargs.and_then(|k| k.get_item("http_host").ok().flatten()) {
         headers.set_item("Host", host)?;
     }
@@ -242,7 +194,7 @@ fn log(py: Python<'_>, args: &Bound<'_, PyTuple>) -> Ret {
     // SAFETY: an `s` output of a live argument.
     let message = unsafe { cfunc::text(message) };
     let check_id = sinks::current(py).map(|c| c.check_id).unwrap_or_default();
-    host::emit_log(py, level, "datadog_agent", &check_id, message);
+    logging::emit(py, level, "datadog_agent", &check_id, message);
     cfunc::none(py)
 }
 
@@ -258,7 +210,7 @@ fn send_log(py: Python<'_>, args: &Bound<'_, PyTuple>) -> Ret {
     )?;
     // SAFETY: an `s` output of a live argument.
     let check_id = unsafe { cfunc::text(check_id) };
-    host::debug(
+    logging::debug(
         py,
         "datadog_agent",
         check_id,
@@ -286,7 +238,7 @@ fn set_check_metadata(py: Python<'_>, args: &Bound<'_, PyTuple>) -> Ret {
     match sinks::route(py, check_id) {
         // SAFETY: writing Rust values.
         Some(route) => unsafe { route.sink.with(py, |w| w.metadata(name, value)) },
-        None => host::debug(
+        None => logging::debug(
             py,
             "datadog_agent",
             check_id,
@@ -326,7 +278,7 @@ fn set_external_tags(py: Python<'_>, args: &Bound<'_, PyTuple>) -> Ret {
         match sinks::current(py) {
             // SAFETY: writing Rust values.
             Some(current) => unsafe { current.sink.with(py, |w| w.external_tags(&json)) },
-            None => host::debug(
+            None => logging::debug(
                 py,
                 "datadog_agent",
                 "",
@@ -387,7 +339,7 @@ fn write_persistent_cache(py: Python<'_>, args: &Bound<'_, PyTuple>) -> Ret {
     )?;
     // SAFETY: `s` outputs of live arguments.
     let (key, value) = unsafe { (cfunc::text(key), cfunc::text(value)) };
-    call_host(py, "cache_write", (key, value))
+    call_agent(py, "cache_write", (key, value))
 }
 
 /// read_persistent_cache(key): the value, "" when there is none.
@@ -396,7 +348,7 @@ fn read_persistent_cache(py: Python<'_>, args: &Bound<'_, PyTuple>) -> Ret {
     parse_tuple!(args, c"s", &mut key as *mut *const c_char)?;
     // SAFETY: an `s` output of a live argument.
     let key = unsafe { cfunc::text(key) };
-    call_host(py, "cache_read", (key,))
+    call_agent(py, "cache_read", (key,))
 }
 
 fn not_available(function: &str, what: &str) -> PyErr {
@@ -479,7 +431,7 @@ fn emit_agent_telemetry(
     )?;
     // SAFETY: `s` outputs of live arguments.
     let metric = unsafe { cfunc::text(metric) };
-    host::debug(
+    logging::debug(
         py,
         "datadog_agent",
         "",
@@ -499,7 +451,7 @@ fn report_issue(py: Python<'_>, args: &Bound<'_, PyTuple>) -> Ret {
         &mut check as *mut *const c_char,
         &mut issue as *mut *const c_char,
     )?;
-    host::debug(
+    logging::debug(
         py,
         "datadog_agent",
         "",
@@ -515,123 +467,6 @@ fn resolve_issue(py: Python<'_>, args: &Bound<'_, PyTuple>) -> Ret {
     cfunc::none(py)
 }
 
-// ---------------------------------------------------------------------------
-// _util, util
-// ---------------------------------------------------------------------------
-
-#[pyo3::pymodule]
-#[pyo3(name = "_util")]
-pub fn util_private(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add(
-        "SubprocessOutputEmptyError",
-        m.py().get_type::<SubprocessOutputEmptyError>(),
-    )?;
-    cfunc::add_functions(
-        m,
-        vec![
-            method!(
-                c"subprocess_output",
-                keywords,
-                subprocess_output,
-                c"Exec a process and return the output."
-            ),
-            method!(
-                c"get_subprocess_output",
-                keywords,
-                subprocess_output,
-                c"Exec a process and return the output."
-            ),
-        ],
-    )
-}
-
-/// get_subprocess_output(command, raise_on_empty=False, *, env=None) ->
-/// (stdout, stderr, returncode). An argv list, no shell; the GIL is
-/// released while the command runs; the settings' subprocess_timeout
-/// (default 60 s) bounds it.
-fn subprocess_output(
-    py: Python<'_>,
-    args: &Bound<'_, PyTuple>,
-    kwargs: Option<&Bound<'_, PyDict>>,
-) -> Ret {
-    let mut command: *mut ffi::PyObject = ptr::null_mut();
-    let mut raise_on_empty: *mut ffi::PyObject = ptr::null_mut();
-    let mut env: *mut ffi::PyObject = ptr::null_mut();
-    parse_keywords!(
-        args,
-        kwargs,
-        c"O|O$O:get_subprocess_output",
-        [c"command", c"raise_on_empty", c"env"],
-        &mut command as *mut *mut ffi::PyObject,
-        &mut raise_on_empty as *mut *mut ffi::PyObject,
-        &mut env as *mut *mut ffi::PyObject,
-    )?;
-    // SAFETY: an object output of a live argument.
-    let command = unsafe { object(py, command) };
-    let command = command
-        .cast::<PyList>()
-        .map_err(|_| PyTypeError::new_err("command args is not a list"))?;
-    if command.is_empty() {
-        return Err(PyTypeError::new_err("invalid command: empty list"));
-    }
-    let argv = command
-        .iter()
-        .map(|a| as_string(&a))
-        .collect::<Option<Vec<String>>>()
-        .ok_or_else(|| PyTypeError::new_err("command argument must be valid strings"))?;
-    // A non-empty env replaces the environment; None or {} inherits it.
-    let mut environment: Option<Vec<(String, String)>> = None;
-    if !env.is_null() {
-        // SAFETY: an object output of a live argument.
-        let env = unsafe { object(py, env) };
-        if !env.is_none() {
-            let env = env
-                .cast::<PyDict>()
-                .map_err(|_| PyTypeError::new_err("env is not a dict"))?;
-            let mut pairs = Vec::with_capacity(env.len());
-            for (key, value) in env.iter() {
-                let key = as_string(&key)
-                    .ok_or_else(|| PyTypeError::new_err("env key is not a string"))?;
-                let value = as_string(&value)
-                    .ok_or_else(|| PyTypeError::new_err("env value is not a string"))?;
-                pairs.push((key, value));
-            }
-            if !pairs.is_empty() {
-                environment = Some(pairs);
-            }
-        }
-    }
-    let raise = if raise_on_empty.is_null() {
-        false
-    } else {
-        // SAFETY: an object output of a live argument.
-        let flag = unsafe { object(py, raise_on_empty) };
-        flag.cast::<PyBool>()
-            .map_err(|_| PyTypeError::new_err("bad raise_on_empty argument: should be bool"))?
-            .is_true()
-    };
-    let env = environment.map(|pairs| {
-        let dict = PyDict::new(py);
-        for (k, v) in pairs {
-            let _ = dict.set_item(k, v);
-        }
-        dict
-    });
-    let result = host::call(py, "run_subprocess", (argv, env))?;
-    if raise {
-        let stdout = result.get_item(0)?;
-        if stdout
-            .cast::<pyo3::types::PyString>()
-            .is_ok_and(|s| s.is_empty().unwrap_or(false))
-        {
-            return Err(SubprocessOutputEmptyError::new_err(
-                "get_subprocess_output expected output but had none.",
-            ));
-        }
-    }
-    Ok(result.unbind())
-}
-
 #[pyo3::pymodule]
 pub fn util(m: &Bound<'_, PyModule>) -> PyResult<()> {
     cfunc::add_functions(
@@ -643,106 +478,4 @@ pub fn util(m: &Bound<'_, PyModule>) -> PyResult<()> {
             c"Get standard set of HTTP headers."
         )],
     )
-}
-
-// ---------------------------------------------------------------------------
-// tagger, containers, kubeutil
-// ---------------------------------------------------------------------------
-
-pub const TAGGER_LOW: c_int = 0;
-pub const TAGGER_ORCHESTRATOR: c_int = 1;
-pub const TAGGER_HIGH: c_int = 2;
-
-#[pyo3::pymodule]
-pub fn tagger(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("LOW", TAGGER_LOW)?;
-    m.add("ORCHESTRATOR", TAGGER_ORCHESTRATOR)?;
-    m.add("HIGH", TAGGER_HIGH)?;
-    cfunc::add_functions(
-        m,
-        vec![
-            method!(c"tag", varargs, tag, c"Get tags for an entity."),
-            method!(
-                c"get_tags",
-                varargs,
-                get_tags,
-                c"(Deprecated) Get tags for an entity."
-            ),
-        ],
-    )
-}
-
-fn tagger_args(args: &Bound<'_, PyTuple>) -> PyResult<c_int> {
-    let mut entity: *const c_char = ptr::null();
-    let mut cardinality: c_int = 0;
-    parse_tuple!(
-        args,
-        c"si",
-        &mut entity as *mut *const c_char,
-        &mut cardinality as *mut c_int,
-    )?;
-    Ok(cardinality)
-}
-
-/// tag(entity_id, cardinality): pyhost has no tag source yet, so every
-/// entity is unknown: [].
-fn tag(py: Python<'_>, args: &Bound<'_, PyTuple>) -> Ret {
-    let cardinality = tagger_args(args)?;
-    if ![TAGGER_LOW, TAGGER_ORCHESTRATOR, TAGGER_HIGH].contains(&cardinality) {
-        return Err(PyTypeError::new_err("Invalid cardinality"));
-    }
-    Ok(PyList::empty(py).into_any().unbind())
-}
-
-/// get_tags(entity_id, high_card): as tag(), [].
-fn get_tags(py: Python<'_>, args: &Bound<'_, PyTuple>) -> Ret {
-    tagger_args(args)?;
-    Ok(PyList::empty(py).into_any().unbind())
-}
-
-#[pyo3::pymodule]
-pub fn containers(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    cfunc::add_functions(
-        m,
-        vec![method!(
-            c"is_excluded",
-            varargs,
-            is_excluded,
-            c"Returns whether a container is excluded per name and image."
-        )],
-    )
-}
-
-/// is_excluded(name, image[, namespace]): pyhost has no container filter:
-/// False.
-fn is_excluded(py: Python<'_>, args: &Bound<'_, PyTuple>) -> Ret {
-    let mut name: *const c_char = ptr::null();
-    let mut image: *const c_char = ptr::null();
-    let mut namespace: *const c_char = ptr::null();
-    parse_tuple!(
-        args,
-        c"ss|s",
-        &mut name as *mut *const c_char,
-        &mut image as *mut *const c_char,
-        &mut namespace as *mut *const c_char,
-    )?;
-    Ok(PyBool::new(py, false).to_owned().into_any().unbind())
-}
-
-#[pyo3::pymodule]
-pub fn kubeutil(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    cfunc::add_functions(
-        m,
-        vec![method!(
-            c"get_connection_info",
-            noargs,
-            get_connection_info,
-            c"Get kubelet connection information."
-        )],
-    )
-}
-
-/// get_connection_info(): pyhost has no kubelet connection: {}.
-fn get_connection_info(py: Python<'_>) -> Ret {
-    Ok(PyDict::new(py).into_any().unbind())
 }

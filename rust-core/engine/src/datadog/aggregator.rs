@@ -6,7 +6,7 @@
 //! service check status outside 0..3, is dropped with a warning in the
 //! check's results (the batch carries finite values and known statuses
 //! only). A pyhost SDK check (`_pyhost.CheckBase`) passed as `check` keeps
-//! the SDK's rules instead (see [`Rules::Sdk`]).
+//! the SDK's rules instead (see [`Rules::Strict`]).
 
 use std::ffi::{c_char, c_int};
 use std::ptr;
@@ -17,13 +17,14 @@ use pyhost_abi::batch::{
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyModule, PyString, PyTuple};
+use pyo3::types::{PyDict, PyModule, PyTuple};
 use pyo3::PyTypeInfo;
 
-use crate::builtins::CheckBase;
-use crate::cfunc::{self, method, parse_tuple, Ret};
-use crate::submit::{self, Metric, Reject, Rules, Tags};
-use crate::{host, sinks};
+use super::cfunc::{self, as_string, method, parse_tuple, Ret};
+use crate::check::sinks;
+use crate::check::submit::{self, Metric, Reject, Rules, Tags};
+use crate::runtime::logging;
+use crate::sdk::check_base::CheckBase;
 
 pub const GAUGE: i32 = 0;
 pub const RATE: i32 = 1;
@@ -86,9 +87,9 @@ fn rules_of(py: Python<'_>, check: Option<*mut ffi::PyObject>) -> Rules {
         Some(check)
             if unsafe { ffi::PyObject_TypeCheck(check, CheckBase::type_object_raw(py)) != 0 } =>
         {
-            Rules::Sdk
+            Rules::Strict
         }
-        _ => Rules::Datadog,
+        _ => Rules::Lenient,
     }
 }
 
@@ -103,11 +104,11 @@ fn rules_of_tuple(args: &Bound<'_, PyTuple>) -> Rules {
 /// What an unknown check id does: the agent logs and drops; the SDK raises.
 fn unknown_check(py: Python<'_>, rules: Rules, function: &str, check_id: &str) -> Ret {
     match rules {
-        Rules::Sdk => Err(PyValueError::new_err(format!(
+        Rules::Strict => Err(PyValueError::new_err(format!(
             "unknown check id {check_id:?}"
         ))),
-        Rules::Datadog => {
-            host::debug(
+        Rules::Lenient => {
+            logging::debug(
                 py,
                 "aggregator",
                 check_id,
@@ -185,7 +186,7 @@ unsafe fn fast_metric_args<'a>(
             return None;
         }
         let value = ffi::PyFloat_AS_DOUBLE(args[4]);
-        let hostname = if args[6] == ffi::Py_None() && rules == Rules::Sdk {
+        let hostname = if args[6] == ffi::Py_None() && rules == Rules::Strict {
             None
         } else {
             Some(plain_str(args[6])?)
@@ -221,8 +222,8 @@ fn parsed_metric_args<'a>(args: &'a Bound<'_, PyTuple>, rules: Rules) -> PyResul
     let mut hostname: *const c_char = ptr::null();
     let mut flush: u8 = 0;
     let format = match rules {
-        Rules::Datadog => c"OsisdOs|b",
-        Rules::Sdk => c"OsisdOz|b",
+        Rules::Lenient => c"OsisdOs|b",
+        Rules::Strict => c"OsisdOz|b",
     };
     parse_tuple!(
         args,
@@ -287,7 +288,7 @@ fn submit_metric(py: Python<'_>, args: &[*mut ffi::PyObject], kwnames: *mut ffi:
     };
     match submit::put_metric(py, &route, a.check_id, &metric, &tags, rules) {
         Ok(()) => cfunc::none(py),
-        Err(reject) if rules == Rules::Sdk => Err(submit::rejection(reject, &metric, &tags)),
+        Err(reject) if rules == Rules::Strict => Err(submit::rejection(reject, &metric, &tags)),
         Err(Reject::NotFinite) => {
             let text = submit::non_finite_warning(&metric);
             // SAFETY: writing a Rust string.
@@ -295,7 +296,7 @@ fn submit_metric(py: Python<'_>, args: &[*mut ffi::PyObject], kwnames: *mut ffi:
             cfunc::none(py)
         }
         Err(_) => {
-            host::debug(
+            logging::debug(
                 py,
                 "aggregator",
                 a.check_id,
@@ -320,8 +321,8 @@ fn submit_service_check(py: Python<'_>, args: &Bound<'_, PyTuple>) -> Ret {
     let mut hostname: *const c_char = ptr::null();
     let mut message: *const c_char = ptr::null();
     let format = match rules {
-        Rules::Datadog => c"OssiOss",
-        Rules::Sdk => c"OssiOzz",
+        Rules::Lenient => c"OssiOss",
+        Rules::Strict => c"OssiOzz",
     };
     parse_tuple!(
         args,
@@ -352,7 +353,7 @@ fn submit_service_check(py: Python<'_>, args: &Bound<'_, PyTuple>) -> Ret {
         let text = format!(
             "Service check {name:?} has status {status}, not one of 0 (OK), 1 (WARNING), 2 (CRITICAL), 3 (UNKNOWN); dropped"
         );
-        if rules == Rules::Sdk {
+        if rules == Rules::Strict {
             return Err(PyValueError::new_err(text));
         }
         // SAFETY: writing a Rust string.
@@ -375,13 +376,6 @@ fn submit_service_check(py: Python<'_>, args: &Bound<'_, PyTuple>) -> Ret {
         Ok(_) => cfunc::none(py),
         Err(()) => Err(tags.rejection()),
     }
-}
-
-/// A text field as the agent reads it (`as_string`): a str that encodes as
-/// UTF-8, up to an embedded NUL; anything else is absent.
-pub fn as_string(obj: &Bound<'_, PyAny>) -> Option<String> {
-    let s = obj.cast::<PyString>().ok()?.to_str().ok()?;
-    Some(s.split('\0').next().unwrap_or("").to_owned())
 }
 
 /// The event's JSON for the batch: the fields the agent reads, as it reads

@@ -53,9 +53,9 @@ macro_rules! method {
             _module: *mut pyo3::ffi::PyObject,
             _unused: *mut pyo3::ffi::PyObject,
         ) -> *mut pyo3::ffi::PyObject {
-            $crate::cfunc::trampoline(|py| $body(py))
+            $crate::datadog::cfunc::trampoline(|py| $body(py))
         }
-        $crate::cfunc::def(
+        $crate::datadog::cfunc::def(
             $name,
             pyo3::ffi::PyMethodDefPointer { PyCFunction: entry },
             pyo3::ffi::METH_NOARGS,
@@ -67,13 +67,13 @@ macro_rules! method {
             _module: *mut pyo3::ffi::PyObject,
             args: *mut pyo3::ffi::PyObject,
         ) -> *mut pyo3::ffi::PyObject {
-            $crate::cfunc::trampoline(|py| {
+            $crate::datadog::cfunc::trampoline(|py| {
                 // SAFETY: METH_VARARGS passes a borrowed tuple.
-                let args = unsafe { $crate::cfunc::tuple(py, args) };
+                let args = unsafe { $crate::datadog::cfunc::tuple(py, args) };
                 $body(py, &args)
             })
         }
-        $crate::cfunc::def(
+        $crate::datadog::cfunc::def(
             $name,
             pyo3::ffi::PyMethodDefPointer { PyCFunction: entry },
             pyo3::ffi::METH_VARARGS,
@@ -86,19 +86,19 @@ macro_rules! method {
             args: *mut pyo3::ffi::PyObject,
             kwargs: *mut pyo3::ffi::PyObject,
         ) -> *mut pyo3::ffi::PyObject {
-            $crate::cfunc::trampoline(|py| {
+            $crate::datadog::cfunc::trampoline(|py| {
                 // SAFETY: METH_VARARGS | METH_KEYWORDS passes a borrowed
                 // tuple and a borrowed dict or NULL.
                 let (args, kwargs) = unsafe {
                     (
-                        $crate::cfunc::tuple(py, args),
-                        $crate::cfunc::dict(py, kwargs),
+                        $crate::datadog::cfunc::tuple(py, args),
+                        $crate::datadog::cfunc::dict(py, kwargs),
                     )
                 };
                 $body(py, &args, kwargs.as_ref())
             })
         }
-        $crate::cfunc::def(
+        $crate::datadog::cfunc::def(
             $name,
             pyo3::ffi::PyMethodDefPointer {
                 PyCFunctionWithKeywords: entry,
@@ -114,13 +114,13 @@ macro_rules! method {
             nargs: pyo3::ffi::Py_ssize_t,
             kwnames: *mut pyo3::ffi::PyObject,
         ) -> *mut pyo3::ffi::PyObject {
-            $crate::cfunc::trampoline(|py| {
+            $crate::datadog::cfunc::trampoline(|py| {
                 // SAFETY: METH_FASTCALL passes `nargs` borrowed arguments.
-                let args = unsafe { $crate::cfunc::slice(args, nargs) };
+                let args = unsafe { $crate::datadog::cfunc::slice(args, nargs) };
                 $body(py, args, kwnames)
             })
         }
-        $crate::cfunc::def(
+        $crate::datadog::cfunc::def(
             $name,
             pyo3::ffi::PyMethodDefPointer {
                 PyCFunctionFastWithKeywords: entry,
@@ -294,3 +294,52 @@ pub fn arg_bytes(obj: &Bound<'_, PyAny>, position: usize) -> PyResult<Vec<u8>> {
 pub fn none(py: Python<'_>) -> Ret {
     Ok(py.None())
 }
+
+/// Borrows an object output of `PyArg_ParseTuple`.
+///
+/// # Safety
+/// `obj` is a live object the argument tuple keeps alive.
+pub unsafe fn object<'py>(py: Python<'py>, obj: *mut ffi::PyObject) -> Bound<'py, PyAny> {
+    // SAFETY: forwarded to the caller.
+    unsafe { Bound::from_borrowed_ptr(py, obj) }
+}
+
+/// A text field as the agent reads it (`as_string`): a str that encodes as
+/// UTF-8, up to an embedded NUL; anything else is absent.
+pub fn as_string(obj: &Bound<'_, PyAny>) -> Option<String> {
+    let s = obj.cast::<pyo3::types::PyString>().ok()?.to_str().ok()?;
+    Some(s.split('\0').next().unwrap_or("").to_owned())
+}
+
+/// `PyArg_ParseTupleAndKeywords(args, kwargs, format, kwlist, outputs...)`,
+/// with the error it raises. Each output must be a pointer of the C type
+/// the format letter writes.
+macro_rules! parse_keywords {
+    ($args:expr, $kwargs:expr, $format:expr, $kwlist:expr $(, $out:expr)* $(,)?) => {{
+        let args: &pyo3::Bound<'_, pyo3::types::PyTuple> = $args;
+        let kwargs: Option<&pyo3::Bound<'_, pyo3::types::PyDict>> = $kwargs;
+        let mut kwlist: Vec<*mut std::ffi::c_char> = $kwlist
+            .iter()
+            .map(|k: &&std::ffi::CStr| k.as_ptr() as *mut std::ffi::c_char)
+            .chain(std::iter::once(std::ptr::null_mut()))
+            .collect();
+        let kwargs = kwargs.map_or(std::ptr::null_mut(), |k| k.as_ptr());
+        // SAFETY: the outputs match the format letters; the keyword list is
+        // NULL-terminated and outlives the call.
+        let ok = unsafe {
+            pyo3::ffi::PyArg_ParseTupleAndKeywords(
+                args.as_ptr(),
+                kwargs,
+                $format.as_ptr(),
+                kwlist.as_mut_ptr() as _
+                $(, $out)*
+            )
+        };
+        if ok == 0 {
+            Err(pyo3::PyErr::fetch(args.py()))
+        } else {
+            Ok(())
+        }
+    }};
+}
+pub(crate) use parse_keywords;

@@ -1,0 +1,338 @@
+//! The engine's side of the C API, one function per table entry. Each runs
+//! inside the panic boundary, decodes its arguments, and makes one call into
+//! the layer that does the work, attached to Python on the calling thread;
+//! every entry returns with the GIL released.
+
+use std::time::Duration;
+
+use pyhost_abi::{
+    ffi_boundary, pyhost_buffer, pyhost_bytes, pyhost_check, pyhost_check_class,
+    pyhost_check_config, pyhost_error, pyhost_function, pyhost_runtime, pyhost_runtime_options,
+    pyhost_status, pyhost_str, Failure,
+};
+use pyo3::Python;
+
+use crate::check::{self, cancel, classes, instances, run};
+use crate::runtime::convert::{self, ScratchOut};
+use crate::runtime::errors::py_fail;
+use crate::runtime::interpreter::{self, with_python, with_python_direct, StartHooks};
+use crate::runtime::sessions::{self, Session};
+use crate::runtime::{functions, host, logging};
+use crate::{datadog, sdk};
+
+/// What the layers above the runtime add to the interpreter's start.
+static START_HOOKS: StartHooks = StartHooks {
+    register_modules: &[sdk::register_modules, datadog::register_modules],
+    install: &[check::install, sdk::install, datadog::install],
+};
+
+/// The shape of most entries: find the session, then run `f` attached to
+/// Python as a call inside it (shutdown waits for it; a closed session
+/// answers SHUTDOWN before any handle is looked up).
+fn attached<T>(
+    runtime: pyhost_runtime,
+    f: impl for<'py> FnOnce(Python<'py>, &'static Session) -> Result<T, Failure>,
+) -> Result<T, Failure> {
+    let session = sessions::find(runtime)?;
+    with_python(|py| {
+        let _call = session.enter(py)?;
+        f(py, session)
+    })
+}
+
+/// # Safety
+/// `s` must be valid for the call (C API contract).
+unsafe fn text<'a>(s: pyhost_str, what: &str) -> Result<&'a str, Failure> {
+    // SAFETY: forwarded to the caller.
+    unsafe { s.to_str(what) }
+}
+
+pub unsafe extern "C" fn runtime_start(
+    options: *const pyhost_runtime_options,
+    out_runtime: *mut pyhost_runtime,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    let body = || {
+        // SAFETY: the core checked `options` for NULL.
+        let options = unsafe { &*options };
+        // SAFETY: strings valid for the call.
+        let executable = unsafe { text(options.python_executable, "python_executable") }?;
+        let mut paths = Vec::new();
+        if options.python_path_len > 0 {
+            if options.python_path.is_null() {
+                return Err(Failure::invalid_argument(
+                    "python_path is NULL with a non-zero length",
+                ));
+            }
+            // SAFETY: the caller passes `python_path_len` valid strings.
+            let entries =
+                unsafe { std::slice::from_raw_parts(options.python_path, options.python_path_len) };
+            for entry in entries {
+                // SAFETY: as above.
+                paths.push(unsafe { text(*entry, "a python_path entry") }?.to_owned());
+            }
+        }
+        let level = if options.log_level == 0 {
+            20
+        } else {
+            options.log_level
+        };
+        interpreter::ensure_started(executable, &START_HOOKS)?;
+        with_python(|py| {
+            host::call(py, "extend_path", (paths,)).map_err(py_fail(py))?;
+            logging::install(py, level).map_err(py_fail(py))
+        })?;
+        let runtime = sessions::open(
+            options.log_callback,
+            options.log_context,
+            options.metric_callback,
+            options.metric_context,
+        )?;
+        // SAFETY: the core checked `out_runtime` for NULL.
+        unsafe { out_runtime.write(runtime) };
+        Ok(())
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
+}
+
+pub unsafe extern "C" fn runtime_shutdown(
+    runtime: pyhost_runtime,
+    timeout_ms: u64,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    // Running checks are cancelled while shutdown waits, again and again,
+    // for a run that was entering just as the runtime closed.
+    let body = || {
+        sessions::shutdown(
+            runtime,
+            Duration::from_millis(timeout_ms),
+            cancel::cancel_all,
+        )
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
+}
+
+pub unsafe extern "C" fn runtime_python_info(
+    runtime: pyhost_runtime,
+    out_json: *mut pyhost_bytes,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    let body = || {
+        let json = attached(runtime, |py, _| {
+            let info = host::call(py, "python_info", ()).map_err(py_fail(py))?;
+            let mut out = Vec::new();
+            convert::py_to_json(&info, &mut out).map_err(py_fail(py))?;
+            Ok(out)
+        })?;
+        // SAFETY: the core checked `out_json` for NULL.
+        unsafe { out_json.write(pyhost_bytes::from_vec(json)) };
+        Ok(())
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
+}
+
+pub unsafe extern "C" fn check_class_load(
+    runtime: pyhost_runtime,
+    source: pyhost_str,
+    class_name: pyhost_str,
+    out_class: *mut pyhost_check_class,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    let body = || {
+        // SAFETY: strings valid for the call.
+        let (source, class_name) =
+            unsafe { (text(source, "source")?, text(class_name, "class_name")?) };
+        let id = attached(runtime, |py, session| {
+            classes::load(py, session, source, class_name)
+        })?;
+        // SAFETY: the core checked `out_class` for NULL.
+        unsafe { out_class.write(pyhost_check_class { id }) };
+        Ok(())
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
+}
+
+pub unsafe extern "C" fn check_class_free(
+    runtime: pyhost_runtime,
+    class: pyhost_check_class,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    let body = || attached(runtime, |py, session| classes::free(py, session, class.id));
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
+}
+
+pub unsafe extern "C" fn check_new(
+    runtime: pyhost_runtime,
+    class: pyhost_check_class,
+    config: *const pyhost_check_config,
+    out_check: *mut pyhost_check,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    let body = || {
+        // SAFETY: the core checked `config` for NULL; strings valid for the call.
+        let config = unsafe { &*config };
+        // SAFETY: as above.
+        let new = unsafe {
+            instances::NewCheck {
+                name: text(config.name, "name")?,
+                check_id: text(config.check_id, "check_id")?,
+                init_config_json: text(config.init_config_json, "init_config")?,
+                instance_json: text(config.instance_json, "instance")?,
+            }
+        };
+        let id = attached(runtime, |py, session| {
+            instances::new(py, session, class.id, new)
+        })?;
+        // SAFETY: the core checked `out_check` for NULL.
+        unsafe { out_check.write(pyhost_check { id }) };
+        Ok(())
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
+}
+
+pub unsafe extern "C" fn check_run(
+    runtime: pyhost_runtime,
+    check: pyhost_check,
+    run_id: u64,
+    out_batch: *mut pyhost_bytes,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    let body = || {
+        let batch = attached(runtime, |py, session| {
+            run::run(py, session, check.id, run_id)
+        })?;
+        // SAFETY: the core checked `out_batch` for NULL.
+        unsafe { out_batch.write(pyhost_bytes::from_vec(batch)) };
+        Ok(())
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
+}
+
+pub unsafe extern "C" fn check_cancel(
+    runtime: pyhost_runtime,
+    check: pyhost_check,
+    run_id: u64,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    let body = || {
+        attached(runtime, |py, session| {
+            cancel::cancel(py, session, check.id, run_id)
+        })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
+}
+
+pub unsafe extern "C" fn check_free(
+    runtime: pyhost_runtime,
+    check: pyhost_check,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    let body = || {
+        attached(runtime, |py, session| {
+            instances::free(py, session, check.id)
+        })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
+}
+
+pub unsafe extern "C" fn function_load(
+    runtime: pyhost_runtime,
+    module: pyhost_str,
+    name: pyhost_str,
+    out_function: *mut pyhost_function,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    let body = || {
+        // SAFETY: strings valid for the call.
+        let (module, name) = unsafe { (text(module, "module")?, text(name, "name")?) };
+        let id = attached(runtime, |py, session| {
+            functions::load(py, session, module, name)
+        })?;
+        // SAFETY: the core checked `out_function` for NULL.
+        unsafe { out_function.write(pyhost_function { id }) };
+        Ok(())
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
+}
+
+/// The hot path: no pyo3 attach bookkeeping (see `with_python_direct`).
+pub unsafe extern "C" fn function_call(
+    runtime: pyhost_runtime,
+    function: pyhost_function,
+    args_json: pyhost_str,
+    scratch: pyhost_buffer,
+    out_len: *mut usize,
+    out_result: *mut pyhost_bytes,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    let body = || {
+        let session = sessions::find(runtime)?;
+        // SAFETY: valid for the call; the core checked that it does not
+        // overlap `scratch`.
+        let args = unsafe { args_json.as_bytes() }?;
+        let scratch_bytes: &mut [u8] = if scratch.cap == 0 {
+            &mut []
+        } else {
+            // SAFETY: the caller lends `cap` writable bytes for this call (the
+            // core checked the pointer is not NULL when cap > 0).
+            unsafe { std::slice::from_raw_parts_mut(scratch.ptr, scratch.cap) }
+        };
+        let mut out = ScratchOut::new(scratch_bytes);
+        let called = with_python_direct(|py| {
+            let _call = session.enter(py)?;
+            functions::call(py, session, function.id, args, &mut out)
+        });
+        if called.is_err() {
+            // An error may have left Python objects for pyo3 to release at
+            // its next attach; attach now so they do not pile up.
+            with_python(|_| ());
+        }
+        called?;
+        let (len, owned) = match out.finish() {
+            Ok(len) => (len, pyhost_bytes::EMPTY),
+            Err(spilled) => (spilled.len(), pyhost_bytes::from_vec(spilled)),
+        };
+        // SAFETY: the core checked out_len and out_result for NULL.
+        unsafe {
+            out_len.write(len);
+            out_result.write(owned);
+        }
+        Ok(())
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
+}
+
+pub unsafe extern "C" fn function_free(
+    runtime: pyhost_runtime,
+    function: pyhost_function,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    let body = || {
+        attached(runtime, |py, session| {
+            functions::free(py, session, function.id)
+        })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
+}
+
+pub unsafe extern "C" fn bytes_free(bytes: pyhost_bytes) {
+    // SAFETY: the core passes back a buffer this engine made, once.
+    drop(unsafe { bytes.into_vec() });
+}
+
+pub unsafe extern "C" fn error_free(error: *mut pyhost_error) {
+    // SAFETY: the core passes back an error this engine made, once.
+    unsafe { Failure::free_raw(error) }
+}
