@@ -51,7 +51,7 @@ $(VENV_PY):
 	$(PYTHON_BASE) -m venv $(VENV)
 	$(VENV_PY) -m pip install --quiet --upgrade pip
 
-venv: $(VENV)/.installed ## Create .venv with the SDK (editable), datadog-checks-base, pytest and ruff
+venv: $(VENV)/.installed ## Create .venv with the SDK (editable), datadog-checks-base, pytest, mypy and ruff
 $(VENV)/.installed: $(VENV_PY) python-sdk/pyproject.toml requirements/datadog-checks.txt
 	$(VENV_PY) -m pip install --quiet -e 'python-sdk[test]' 'ruff==0.17.6' -r requirements/datadog-checks.txt
 	touch $@
@@ -84,15 +84,17 @@ check-header: tools ## Fail if the checked-in header differs from a fresh one
 fmt: venv ## Format Rust, Go and Python sources
 	cargo fmt --all
 	cd go-shim && gofmt -w .
-	$(VENV)/bin/ruff format python-sdk go-shim/testdata tests
+	$(VENV)/bin/ruff format python-sdk go-shim/testdata tests tools
 
-lint: venv ## cargo fmt --check, clippy -D warnings, go vet, gofmt, ruff
+lint: venv ## cargo fmt --check, clippy -D warnings, go vet, gofmt, ruff, mypy --strict, the engine's layering
 	cargo fmt --all -- --check
 	cargo clippy --release --workspace --all-targets -- -D warnings
 	cd go-shim && test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
 	cd go-shim && $(GO) vet ./...
-	$(VENV)/bin/ruff check python-sdk go-shim/testdata tests
-	$(VENV)/bin/ruff format --check python-sdk go-shim/testdata tests
+	$(VENV)/bin/ruff check python-sdk go-shim/testdata tests tools
+	$(VENV)/bin/ruff format --check python-sdk go-shim/testdata tests tools
+	cd python-sdk && $(VENV)/bin/mypy --strict src
+	$(VENV_PY) tools/check_layers.py
 
 test: lint check-header test-rust test-python test-go test-stress test-e2e ## Everything CI runs
 

@@ -3,6 +3,8 @@ checks and on broken ones."""
 
 import json
 import os
+import subprocess
+import sys
 
 from conftest import BUNDLED_CONFIG, EXAMPLES
 
@@ -168,3 +170,16 @@ def test_example_configs_are_the_bundled_ones():
     text = BUNDLED_CONFIG.read_text()
     assert "python-sdk/examples/checks.d" in text and "python-sdk/examples/conf.d" in text
     assert (EXAMPLES / "checks.d" / "load.py").exists()
+
+
+def test_the_sdk_travels_with_the_engine(agent):
+    # A Python with no pyhost SDK installed: the checks still import it,
+    # from the engine.
+    base = getattr(sys, "_base_executable", None) or sys.executable
+    has_sdk = subprocess.run([base, "-c", "import pyhost"], capture_output=True)
+    assert has_sdk.returncode != 0, f"{base} has the SDK installed; the test needs one without"
+    proc = agent("check", "memory", "--json", *BUNDLED, "--python", base)
+    assert proc.returncode == 0, proc.stderr
+    assert series(report(proc), "system.mem.total")
+    info = json.loads(agent("version", "--json", "--python", base).stdout)
+    assert info["python"]["executable"] == base

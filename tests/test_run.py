@@ -3,6 +3,7 @@
 
 import json
 import signal
+import time
 
 from conftest import wait_until
 
@@ -113,3 +114,32 @@ def test_status_without_an_agent_exits_1(agent):
     proc = agent("status", "--listen", "127.0.0.1:1")
     assert proc.returncode == 1
     assert "no agent answering" in proc.stderr
+
+
+def test_shutdown_timeout_zero_stops_within_a_second_even_with_a_stuck_run(run_agent, layout):
+    # A run stuck in C (a long sleep) cannot be cancelled: the agent waits
+    # shutdown_timeout (0), gives cancelled runs and the runtime one second
+    # in all, and exits; it used to wait 10 s more in the runtime's Close.
+    layout.check(
+        "stuck",
+        """
+        import time
+        from pyhost import AgentCheck
+
+        class Stuck(AgentCheck):
+            def check(self, instance):
+                time.sleep(60)
+        """,
+    )
+    layout.config("stuck.yaml", "instances:\n  - min_collection_interval: 0.1\n    timeout: 600\n")
+    running = run_agent(*layout.args(), "--shutdown-timeout", "0s")
+    wait_until(
+        "the run to start", lambda: by_check(running.status())["stuck"]["state"] == "running"
+    )
+    began = time.monotonic()
+    running.stop(signal.SIGTERM, timeout=30)
+    took = time.monotonic() - began
+    # One second of grace, and room for a busy machine to start and end a
+    # process; not the 10 s of a second wait.
+    assert took < 4, f"stopping took {took:.1f} s"
+    assert "shutting down" in running.log()

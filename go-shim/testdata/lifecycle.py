@@ -6,10 +6,11 @@ import time
 
 
 def sleep(seconds):
-    """Logs that it starts, waits with the GIL released, then returns how
-    long it slept."""
+    """Logs that it starts, waits with the GIL released, logs that it is
+    done, then returns how long it slept."""
     logging.getLogger("lifecycle").warning("sleeping %s", seconds)
     time.sleep(seconds)
+    logging.getLogger("lifecycle").warning("slept %s", seconds)
     return seconds
 
 

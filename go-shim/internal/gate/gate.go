@@ -35,6 +35,8 @@ type Gate struct {
 	// (by Leave or by the watchdog) adds one, so a lease names one hold.
 	seq      atomic.Uint64
 	watching atomic.Bool
+	// letGo counts holds the watchdog opened the gate on.
+	letGo atomic.Uint64
 }
 
 // Lease is one hold of the gate, given back with Leave.
@@ -57,6 +59,10 @@ func (g *Gate) Leave(l Lease) {
 	}
 }
 
+// LetGo is how many holds the watchdog has opened the gate on: only then
+// may two holders be inside at once.
+func (g *Gate) LetGo() uint64 { return g.letGo.Load() }
+
 // watch opens the gate when one hold has lasted a whole HoldLimit period,
 // and ends after idleTicks periods with no new hold.
 func (g *Gate) watch() {
@@ -72,6 +78,7 @@ func (g *Gate) watch() {
 			// The same hold for a whole period: let the others in. A
 			// sync.Mutex may be unlocked by another goroutine.
 			if g.seq.CompareAndSwap(cur, cur+1) {
+				g.letGo.Add(1)
 				g.mu.Unlock()
 			}
 		default:

@@ -7,7 +7,11 @@ import (
 	"time"
 )
 
-func TestOneHolderAtATime(t *testing.T) {
+// One holder at a time, except after the watchdog let a hold go: a holder
+// descheduled for over HoldLimit on a busy machine is let go by design, and
+// only then may a second holder come in. Every overlap seen must be
+// explained by a let-go: at most one more holder inside per let-go.
+func TestOneHolderAtATimeUnlessLetGo(t *testing.T) {
 	var g Gate
 	var inside, maxInside atomic.Int32
 	var wg sync.WaitGroup
@@ -30,8 +34,9 @@ func TestOneHolderAtATime(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if got := maxInside.Load(); got != 1 {
-		t.Fatalf("%d holders at once, want 1", got)
+	letGo := g.LetGo()
+	if got := uint64(maxInside.Load()); got > 1+letGo {
+		t.Fatalf("%d holders at once with %d let-go(s): at most %d", got, letGo, 1+letGo)
 	}
 }
 
@@ -40,17 +45,18 @@ func TestOneHolderAtATime(t *testing.T) {
 func TestLongHoldIsLetGo(t *testing.T) {
 	var g Gate
 	first := g.Enter()
+	held := time.Now()
 	done := make(chan time.Duration)
 	go func() {
-		start := time.Now()
 		l := g.Enter() // the same goroutine could be here: re-entry
 		g.Leave(l)
-		done <- time.Since(start)
+		done <- time.Since(held)
 	}()
 	select {
 	case waited := <-done:
+		// The first hold lasted at least HoldLimit before it was let go.
 		if waited < HoldLimit {
-			t.Fatalf("second caller got in after %v, before the hold limit %v", waited, HoldLimit)
+			t.Fatalf("second caller got in %v after the first hold began, before the hold limit %v", waited, HoldLimit)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the second caller never got in: a long hold keeps the gate shut")

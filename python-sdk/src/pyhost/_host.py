@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-try:
-    import aggregator
-except ImportError:
-    from pyhost.stubs import aggregator
+from typing import TYPE_CHECKING
 
-try:
-    import datadog_agent
-except ImportError:
-    from pyhost.stubs import datadog_agent
-
-try:
+if TYPE_CHECKING:
+    # Typed as the host's modules (the SDK's *-stubs packages); the stand-ins
+    # have the same signatures.
     import _pyhost
-except ImportError:
-    from pyhost.stubs import _pyhost
+    import aggregator
+    import datadog_agent
+else:
+    try:
+        import aggregator
+    except ImportError:
+        from pyhost.stubs import aggregator
+
+    try:
+        import datadog_agent
+    except ImportError:
+        from pyhost.stubs import datadog_agent
+
+    try:
+        import _pyhost
+    except ImportError:
+        from pyhost.stubs import _pyhost
 
 __all__ = ["CheckCancelled", "NativeCheckBase", "aggregator", "datadog_agent"]
 

@@ -9,7 +9,7 @@ import time
 import traceback
 import weakref
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyhost._host import NativeCheckBase as _NativeCheckBase
 from pyhost._host import aggregator as _aggregator
@@ -48,7 +48,13 @@ _EVENT_TEXT_FIELDS = (
 Tags = Sequence[str]
 
 
-class CheckLoggerAdapter(logging.LoggerAdapter):
+if TYPE_CHECKING:
+    _LoggerAdapter = logging.LoggerAdapter[logging.Logger]
+else:  # not subscriptable at run time before Python 3.11
+    _LoggerAdapter = logging.LoggerAdapter
+
+
+class CheckLoggerAdapter(_LoggerAdapter):
     """Logger adapter adding ``check_name`` and ``check_id`` to every record.
 
     Both are read from the check when the record is created, so a ``check_id`` assigned
@@ -180,7 +186,7 @@ class _PythonSubmissions:
 _SubmissionBase: type = _NativeCheckBase if _NativeCheckBase is not None else _PythonSubmissions
 
 
-class AgentCheck(_SubmissionBase):  # type: ignore[misc, valid-type]
+class AgentCheck(_SubmissionBase):  # type: ignore[misc]
     """Base class for checks. Subclasses override :meth:`check`.
 
     The host constructs the check with ``AgentCheck(name, init_config, instances)``, sets

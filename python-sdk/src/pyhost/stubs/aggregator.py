@@ -274,7 +274,11 @@ def assert_metric(
         and (metric_type is None or metric.type == metric_type)
     ]
     if not _check_count(candidates, count, at_least):
-        type_name = METRIC_TYPE_NAMES[metric_type] if metric_type in range(7) else metric_type
+        type_name = (
+            METRIC_TYPE_NAMES[metric_type]
+            if metric_type is not None and metric_type in range(7)
+            else metric_type
+        )
         criteria = _criteria(
             value=value, tags=expected_tags, hostname=hostname, metric_type=type_name
         )

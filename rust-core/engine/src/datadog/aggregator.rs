@@ -45,7 +45,9 @@ pub fn aggregator(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ("HISTOGRAM", HISTOGRAM),
         ("HISTORATE", HISTORATE),
     ] {
-        m.add(name, value)?;
+        // Not `add`, which also lists the name in `__all__`: rtloader's
+        // modules have no `__all__`, so `import *` takes every function.
+        m.setattr(name, value)?;
     }
     cfunc::add_functions(
         m,

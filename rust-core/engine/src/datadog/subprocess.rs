@@ -22,7 +22,7 @@ create_exception!(
 #[pyo3::pymodule]
 #[pyo3(name = "_util")]
 pub fn util_private(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add(
+    m.setattr(
         "SubprocessOutputEmptyError",
         m.py().get_type::<SubprocessOutputEmptyError>(),
     )?;

@@ -17,9 +17,9 @@ pub const TAGGER_HIGH: c_int = 2;
 
 #[pyo3::pymodule]
 pub fn tagger(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("LOW", TAGGER_LOW)?;
-    m.add("ORCHESTRATOR", TAGGER_ORCHESTRATOR)?;
-    m.add("HIGH", TAGGER_HIGH)?;
+    m.setattr("LOW", TAGGER_LOW)?;
+    m.setattr("ORCHESTRATOR", TAGGER_ORCHESTRATOR)?;
+    m.setattr("HIGH", TAGGER_HIGH)?;
     cfunc::add_functions(
         m,
         vec![

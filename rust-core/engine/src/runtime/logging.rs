@@ -21,7 +21,8 @@ pub fn set_level(level: i32) {
 
 /// Finds the session a record's id belongs to. The layer that hands out
 /// those ids (checks) installs it; records it cannot place, and records with
-/// no id, go to the most recently started runtime that is still open.
+/// no id, go to the most recently started runtime that still has callers
+/// (open, or closing with calls inside).
 pub type Router = for<'py> fn(Python<'py>, &str) -> Option<&'static Session>;
 
 static ROUTER: OnceLock<Router> = OnceLock::new();
@@ -36,7 +37,7 @@ pub fn emit(py: Python<'_>, level: i32, logger: &str, id: &str, message: &str) {
         Some(route) if !id.is_empty() => route(py, id),
         _ => None,
     };
-    let Some(session) = routed.or_else(sessions::latest_open) else {
+    let Some(session) = routed.or_else(|| sessions::latest_live(py)) else {
         return;
     };
     let Some(callback) = session.log_callback else {

@@ -121,9 +121,10 @@ fn not_a_runtime(rt: pyhost_runtime) -> Failure {
     }
 }
 
-/// The most recently started session that is still open: where log
-/// records that belong to no object go.
-pub fn latest_open() -> Option<&'static Session> {
+/// The most recently started session that has not released what it owns
+/// (open, or closing with calls still inside): where log records that
+/// belong to no object go.
+pub fn latest_live(py: Python<'_>) -> Option<&'static Session> {
     let count = *SESSION_COUNT.lock().unwrap_or_else(|p| p.into_inner());
     slots()[..count]
         .iter()
@@ -132,7 +133,8 @@ pub fn latest_open() -> Option<&'static Session> {
         .filter(|p| !p.is_null())
         // SAFETY: sessions are leaked when opened and never freed.
         .map(|p| unsafe { &*p })
-        .find(|s| !s.closed.load(Ordering::SeqCst))
+        // SAFETY: a read of a plain flag.
+        .find(|s| !unsafe { s.calls.with(py, |c| c.released) })
 }
 
 #[cold]
