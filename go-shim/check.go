@@ -162,12 +162,20 @@ func (c *Check) handle() (uint64, uint64, error) {
 	return rid, c.id, err
 }
 
+// cancelAgain is how often a cancelled run that goes on is asked again.
+const cancelAgain = time.Second
+
 // Run runs the check once on the calling goroutine and returns everything it
 // submitted. If the check raised, the result holds what it submitted before
-// and the error is a *PythonError. If ctx ends first, the check is cancelled
-// (CheckCancelled is raised inside it) and the error wraps ErrCancelled and
-// ctx.Err(). A second Run of the same check while one is going fails with
-// ErrBusy.
+// and the error is a *PythonError. If ctx ends first, the run is stopped in
+// steps that cannot leave shared state half-changed: the check's cancel() is
+// called (the SDK's sets AgentCheck.cancelled) and, if the run has not
+// returned 100 ms later, CheckCancelled is raised at the next line of the
+// check's own code (never inside a library it called), again every second
+// while it runs; the error then wraps ErrCancelled and ctx.Err(). A run
+// blocked in C (a socket read, a sleep) stops when that call returns: Run
+// returns only when Python does. A second Run of the same check while one is
+// going fails with ErrBusy.
 func (c *Check) Run(ctx context.Context) (*Result, error) {
 	res := &Result{}
 	ran, err := c.run(ctx, res)
@@ -197,15 +205,25 @@ func (c *Check) run(ctx context.Context, res *Result) (bool, error) {
 		return false, fmt.Errorf("%w: %w", ErrCancelled, err)
 	}
 	runID := c.runs.Add(1)
-	cancelled := make(chan struct{})
+	cancelled, returned := make(chan struct{}), make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
-		_ = capi.CancelCheck(rid, id, runID)
-		close(cancelled)
+		defer close(cancelled)
+		// Asked again while the run goes on: a check that swallowed
+		// CheckCancelled gets it again at its next safe point.
+		for {
+			_ = capi.CancelCheck(rid, id, runID)
+			select {
+			case <-returned:
+				return
+			case <-time.After(cancelAgain):
+			}
+		}
 	})
 	start := time.Now()
 	err = capi.RunCheck(rid, id, runID, func(batch []byte) error {
 		return decodeBatch(batch, res)
 	})
+	close(returned)
 	if !stop() && ctx.Err() != nil {
 		// The cancel started: let it finish before the next run starts, so
 		// the engine never sees calls of two runs out of order.

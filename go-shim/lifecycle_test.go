@@ -335,3 +335,78 @@ func TestACancellationBeforeTheRunStartsStillCancelsIt(t *testing.T) {
 		t.Fatalf("%d of %d runs:\n%s", len(all), goroutines*runs, strings.Join(all, "\n"))
 	}
 }
+
+// Stopping checks again and again while they log through a shared
+// logging.Handler leaves logging working for everyone: the cancellation is
+// raised only at a line of the check's own code, never inside logging
+// between a handler's acquire() and its try: (which would leak the lock and
+// hang every later log call in the process).
+func TestCancellingChecksThatLogLeavesLoggingWorking(t *testing.T) {
+	rt, _ := startRuntime(t)
+	const loopers, runs = 4, 30
+	done := make(chan string, 1)
+	go func() {
+		var wg sync.WaitGroup
+		var failed sync.Once
+		fail := func(msg string) { failed.Do(func() { done <- msg }) }
+		for g := range loopers {
+			chk := loadCheck(t, rt, "logloop.py", map[string]any{"loop": true, "looper": g})
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range runs {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Duration(1+rand.IntN(20))*time.Millisecond)
+					_, err := chk.Run(ctx)
+					cancel()
+					if !errors.Is(err, ErrCancelled) {
+						fail(fmt.Sprintf("looper %d run %d: %v, want ErrCancelled", g, i, err))
+						return
+					}
+				}
+			}()
+		}
+		healthy := loadCheck(t, rt, "logloop.py", map[string]any{"loop": false})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range runs {
+				res, err := healthy.Run(context.Background())
+				if err != nil || len(res.Metrics) != 1 {
+					fail(fmt.Sprintf("healthy run %d: %v %+v", i, err, res))
+					return
+				}
+			}
+		}()
+		wg.Wait()
+		fail("")
+	}()
+	select {
+	case msg := <-done:
+		if msg != "" {
+			t.Fatal(msg)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the checks hung: a cancellation left a logging lock held")
+	}
+}
+
+// A check that watches AgentCheck.cancelled (set by the SDK's cancel(),
+// which the host calls first) finishes its run by itself, with what it
+// submitted, before any CheckCancelled is raised.
+func TestACooperativeCheckStopsByItself(t *testing.T) {
+	rt, _ := startRuntime(t)
+	chk := loadCheck(t, rt, "coop.py", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	res, err := chk.Run(ctx)
+	if err != nil {
+		t.Fatalf("a run that returned by itself: %v", err)
+	}
+	if len(res.Metrics) != 1 || res.Metrics[0].Name != "coop.stopped" || res.Cancelled {
+		t.Fatalf("result %+v", res)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the run took %v", took)
+	}
+}

@@ -103,7 +103,9 @@ def test_sigint_with_a_run_in_flight_stops_within_the_deadline(run_agent, layout
                     time.sleep(0.01)
         """,
     )
-    layout.config("slow.yaml", "instances:\n  - min_collection_interval: 0.1\n    timeout: 600\n")
+    layout.config(
+        "slow.yaml", "instances:\n  - min_collection_interval: 0.1\n    pyhost_run_timeout: 600\n"
+    )
     running = run_agent(*layout.args(), "--shutdown-timeout", "500ms")
     wait_until("the run to start", lambda: by_check(running.status())["slow"]["state"] == "running")
     assert running.stop(signal.SIGINT, timeout=10) == 0
@@ -131,7 +133,9 @@ def test_shutdown_timeout_zero_stops_within_a_second_even_with_a_stuck_run(run_a
                 time.sleep(60)
         """,
     )
-    layout.config("stuck.yaml", "instances:\n  - min_collection_interval: 0.1\n    timeout: 600\n")
+    layout.config(
+        "stuck.yaml", "instances:\n  - min_collection_interval: 0.1\n    pyhost_run_timeout: 600\n"
+    )
     running = run_agent(*layout.args(), "--shutdown-timeout", "0s")
     wait_until(
         "the run to start", lambda: by_check(running.status())["stuck"]["state"] == "running"

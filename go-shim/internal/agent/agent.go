@@ -49,10 +49,13 @@ type Agent struct {
 	sched     *schedule.Scheduler
 	instances []*Instance
 	lasts     []atomic.Pointer[lastRun] // per instance, same order
-	problems  []config.Problem
-	registry  *prometheus.Registry
-	started   time.Time
-	stopping  atomic.Bool
+	// lateDropped counts, per instance, what stuck runs submitted when they
+	// returned at last (metrics, service checks and events), dropped.
+	lateDropped []atomic.Uint64
+	problems    []config.Problem
+	registry    *prometheus.Registry
+	started     time.Time
+	stopping    atomic.Bool
 
 	listener net.Listener
 	server   *http.Server
@@ -143,8 +146,10 @@ func New(cfg config.Config, logger *slog.Logger) (*Agent, error) {
 	}
 
 	a.agg = aggregate.New(aggregate.Options{Logger: logger})
-	a.sched = schedule.New(cfg.CheckRunners)
+	a.sched = schedule.New(cfg.CheckRunners, schedule.Options{
+		Grace: time.Duration(cfg.CancelGrace), MaxOverdue: cfg.MaxLateRuns})
 	a.lasts = make([]atomic.Pointer[lastRun], len(a.instances))
+	a.lateDropped = make([]atomic.Uint64, len(a.instances))
 	for i, inst := range a.instances {
 		timeout := runTimeout(cfg, inst.Config)
 		err := a.sched.Add(schedule.Task{
@@ -203,20 +208,26 @@ func (a *Agent) shutdown() error {
 		defer cancelRuns()
 		final, cancelFinal := context.WithTimeout(context.Background(), budget+stopGrace)
 		defer cancelFinal()
+		// Runs that do not stop (blocked in C, or deaf to cancellation) are
+		// abandoned: the process ends anyway, on time. They are logged, not
+		// an error: the agent did what its configuration asked.
 		if serr := a.sched.Stop(runs, stopGrace); serr != nil {
-			err = serr
-			a.logger.Error("shutdown", "err", serr)
+			a.logger.Warn("runs abandoned at shutdown", "err", serr)
 		}
 		for _, inst := range a.instances {
 			_ = inst.Check.Close()
 		}
 		if cerr := a.rt.Shutdown(final); cerr != nil {
-			err = errors.Join(err, cerr)
-			a.logger.Error("python shutdown", "err", cerr)
+			if errors.Is(cerr, pyhost.ErrTimeout) {
+				a.logger.Warn("python shutdown: runs still inside Python were abandoned", "err", cerr)
+			} else {
+				err = cerr
+				a.logger.Error("python shutdown", "err", cerr)
+			}
 		}
-		sctx, scancel := context.WithTimeout(context.Background(), time.Second)
-		defer scancel()
-		_ = a.server.Shutdown(sctx)
+		if serr := a.server.Shutdown(final); serr != nil {
+			_ = a.server.Close()
+		}
 		a.logger.Info("stopped")
 	})
 	return err
@@ -230,6 +241,18 @@ func (a *Agent) Close() error {
 func (a *Agent) runInstance(ctx context.Context, i int) schedule.Outcome {
 	inst := a.instances[i]
 	res, err := inst.Check.Run(ctx)
+	if !schedule.Finish(ctx) {
+		// The run was abandoned as stuck: what it brings back now belongs to
+		// no collection. Dropped, and counted.
+		n := 0
+		if res != nil {
+			n = len(res.Metrics) + len(res.ServiceChecks) + len(res.Events)
+		}
+		a.lateDropped[i].Add(uint64(n))
+		a.logger.Warn("a stuck run returned; its results were dropped", "check", inst.Config.Check,
+			"check_id", inst.Check.ID(), "dropped", n)
+		return schedule.Outcome{}
+	}
 	now := time.Now()
 	last := &lastRun{at: now, err: err}
 	out := schedule.Outcome{Err: err}

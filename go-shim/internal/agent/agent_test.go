@@ -230,11 +230,11 @@ func TestTimeoutsCancelAndOverrunsSkip(t *testing.T) {
 		map[string]string{"sleepy.yaml": `init_config:
 instances:
   - seconds: 30
-    timeout: 0.3
+    pyhost_run_timeout: 0.3
     min_collection_interval: 0.5
     tags: [kind:stuck]
   - seconds: 0.4
-    timeout: 5
+    pyhost_run_timeout: 5
     min_collection_interval: 0.1
     tags: [kind:slow]
 `})
@@ -262,7 +262,7 @@ instances:
 func TestShutdownCancelsRunsPastTheDeadline(t *testing.T) {
 	cfg := layout(t,
 		map[string]string{"sleepy": sleepyCheck},
-		map[string]string{"sleepy.yaml": "instances:\n  - seconds: 60\n    timeout: 120\n    min_collection_interval: 0.1\n"})
+		map[string]string{"sleepy.yaml": "instances:\n  - seconds: 60\n    pyhost_run_timeout: 120\n    min_collection_interval: 0.1\n"})
 	cfg.ShutdownTimeout = config.Duration(300 * time.Millisecond)
 	a, stop := startAgent(t, cfg)
 	waitFor(t, a, "the run to start", func(st Status) bool { return st.Instances[0].State == "running" })
@@ -315,5 +315,77 @@ func TestChecksComeFromChecksDirThenDatadogChecksThenModules(t *testing.T) {
 	}
 	if p := instance(st, "plain"); p.Source != "plain" || p.Errors != 0 || p.MetricsLastRun != 2 {
 		t.Errorf("plain: %+v", p)
+	}
+}
+
+const stuckCheck = `
+import time
+from pyhost import AgentCheck
+
+class Stuck(AgentCheck):
+    def check(self, instance):
+        time.sleep(instance["seconds"])
+        self.gauge("agent_test.stuck_returned", 1)
+`
+
+const healthyCheck = `
+from pyhost import AgentCheck
+
+class Healthy(AgentCheck):
+    def check(self, instance):
+        self.gauge("agent_test.healthy", 1)
+`
+
+// Six instances blocked in a 30 s sleep with a 1 s deadline, on 4 runners,
+// beside a healthy check at a 1 s interval: the healthy check keeps its
+// schedule (a run past its deadline gives its runner up), the sleeping ones
+// are stuck after cancel_grace, and shutdown still takes shutdown_timeout
+// plus a second, with no error.
+func TestStuckChecksDoNotTakeTheRunners(t *testing.T) {
+	stuckConf := "instances:\n"
+	for i := range 6 {
+		stuckConf += "  - seconds: 30\n    pyhost_run_timeout: 1\n    min_collection_interval: 1\n    n: " + string(rune('0'+i)) + "\n"
+	}
+	cfg := layout(t,
+		map[string]string{"stuck": stuckCheck, "healthy": healthyCheck},
+		map[string]string{"stuck.yaml": stuckConf, "healthy.yaml": "instances:\n  - min_collection_interval: 1\n"})
+	cfg.CancelGrace = config.Duration(time.Second)
+	cfg.ShutdownTimeout = config.Duration(time.Second)
+	a, stop := startAgent(t, cfg)
+	st := waitFor(t, a, "stuck runs and healthy runs", func(st Status) bool {
+		healthy := instance(st, "healthy")
+		stuck := 0
+		for _, c := range st.Instances {
+			if c.State == "stuck" {
+				stuck++
+			}
+		}
+		return stuck == 6 && healthy.Runs >= 6
+	})
+	healthy := instance(st, "healthy")
+	// Ticks are at most as late as the first second, when every runner was
+	// taken by a sleeping run not yet past its deadline.
+	if healthy.Skipped > 1 || healthy.Errors != 0 {
+		t.Errorf("healthy: %+v", healthy)
+	}
+	if st.StuckRuns != 6 {
+		t.Errorf("stuck runs %d, want 6", st.StuckRuns)
+	}
+	for _, c := range st.Instances {
+		if c.Check == "stuck" && (c.Abandoned != 1 || c.Runs != 0) {
+			t.Errorf("stuck instance: %+v", c)
+		}
+	}
+	_, body := get(t, a, "/metrics")
+	if !strings.Contains(body, "pyhost_stuck_runs 6") || !strings.Contains(body, `pyhost_check_stuck{check="stuck"`) {
+		t.Errorf("/metrics lacks the stuck runs:\n%s", body)
+	}
+	begin := time.Now()
+	if err := stop(); err != nil {
+		t.Fatalf("shutdown with stuck runs: %v", err)
+	}
+	// shutdown_timeout (1 s) plus one second, and room for a busy machine.
+	if took := time.Since(begin); took > 3*time.Second {
+		t.Fatalf("shutdown took %v", took)
 	}
 }

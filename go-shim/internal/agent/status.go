@@ -24,6 +24,7 @@ type Status struct {
 	UptimeSeconds float64       `json:"uptime_seconds"`
 	Stopping      bool          `json:"stopping"`
 	Series        int           `json:"series"`
+	StuckRuns     int           `json:"stuck_runs"` // runs abandoned as stuck that have not returned
 	Instances     []CheckStatus `json:"checks"`
 	Problems      []Problem     `json:"problems"`
 }
@@ -43,12 +44,14 @@ type CheckStatus struct {
 	ConfigFile      string     `json:"config_file"`
 	IntervalSeconds float64    `json:"interval_seconds"`
 	TimeoutSeconds  float64    `json:"timeout_seconds"`
-	State           string     `json:"state"` // pending | running | ok | warning | error | timeout
+	State           string     `json:"state"` // pending | running | stuck | ok | warning | error | timeout
 	Runs            uint64     `json:"runs"`
 	Errors          uint64     `json:"errors"`
 	Warnings        uint64     `json:"warnings"`
 	Skipped         uint64     `json:"skipped"`
 	Timeouts        uint64     `json:"timeouts"`
+	Abandoned       uint64     `json:"abandoned"`    // runs abandoned as stuck
+	LateDropped     uint64     `json:"late_dropped"` // what stuck runs submitted when they returned, dropped
 	LastRun         *time.Time `json:"last_run"`
 	LastDurationMS  float64    `json:"last_duration_ms"`
 	AvgDurationMS   float64    `json:"avg_duration_ms"`
@@ -114,6 +117,7 @@ func (a *Agent) Status() Status {
 		UptimeSeconds: time.Since(a.started).Seconds(),
 		Stopping:      a.stopping.Load(),
 		Series:        a.agg.Len(),
+		StuckRuns:     a.sched.Stuck(),
 		Instances:     make([]CheckStatus, 0, len(a.instances)),
 		Problems:      make([]Problem, 0, len(a.problems)),
 	}
@@ -133,6 +137,8 @@ func (a *Agent) Status() Status {
 			Warnings:        s.Warnings,
 			Skipped:         s.Skipped,
 			Timeouts:        s.Timeouts,
+			Abandoned:       s.Abandoned,
+			LateDropped:     a.lateDropped[i].Load(),
 			LastDurationMS:  float64(s.LastDuration.Microseconds()) / 1000,
 			AvgDurationMS:   float64(s.AvgDuration.Microseconds()) / 1000,
 			MetricsLastRun:  s.LastMetrics,
@@ -164,6 +170,8 @@ func (a *Agent) Status() Status {
 
 func state(s schedule.Stats, warnings []string) string {
 	switch {
+	case s.Stuck:
+		return "stuck"
 	case s.Running:
 		return "running"
 	case s.Runs == 0:
@@ -208,8 +216,8 @@ func problemOf(p config.Problem) Problem {
 
 // runTimeout is an instance's run timeout: its own, else default_timeout.
 func runTimeout(cfg config.Config, inst config.Instance) time.Duration {
-	if inst.Timeout > 0 {
-		return inst.Timeout
+	if inst.RunTimeout > 0 {
+		return inst.RunTimeout
 	}
 	return time.Duration(cfg.DefaultTimeout)
 }

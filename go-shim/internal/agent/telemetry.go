@@ -19,6 +19,10 @@ var (
 	descSkipped  = prometheus.NewDesc("pyhost_check_skipped_total", "Scheduled runs skipped because the previous run was not done.", instLabels, nil)
 	descDuration = prometheus.NewDesc("pyhost_check_last_duration_seconds", "Duration of the latest check run.", instLabels, nil)
 	descMetrics  = prometheus.NewDesc("pyhost_check_metrics_last_run", "Metric samples submitted by the latest check run.", instLabels, nil)
+	descStuck    = prometheus.NewDesc("pyhost_check_stuck", "1 while a run of the instance is stuck: past its deadline by more than cancel_grace, abandoned.", instLabels, nil)
+	descAbandon  = prometheus.NewDesc("pyhost_check_abandoned_runs_total", "Runs abandoned as stuck.", instLabels, nil)
+	descLate     = prometheus.NewDesc("pyhost_check_late_submissions_dropped_total", "Metrics, service checks and events that stuck runs submitted when they returned at last, dropped.", instLabels, nil)
+	descStuckAll = prometheus.NewDesc("pyhost_stuck_runs", "Runs abandoned as stuck that have not returned.", nil, nil)
 	descProblems = prometheus.NewDesc("pyhost_config_problems", "Configuration problems found at start (those checks are skipped).", nil, nil)
 	descSeries   = prometheus.NewDesc("pyhost_series", "Series currently exported from check submissions.", nil, nil)
 	descUp       = prometheus.NewDesc("pyhost_up", "1 while the agent runs, 0 while it shuts down.", nil, nil)
@@ -28,7 +32,7 @@ var (
 
 func (t telemetry) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRuns, descErrors, descTimeouts, descWarnings, descSkipped,
-		descDuration, descMetrics, descProblems, descSeries, descUp, descBuild} {
+		descDuration, descMetrics, descStuck, descAbandon, descLate, descStuckAll, descProblems, descSeries, descUp, descBuild} {
 		ch <- d
 	}
 }
@@ -45,7 +49,15 @@ func (t telemetry) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descSkipped, prometheus.CounterValue, float64(s.Skipped), lv...)
 		ch <- prometheus.MustNewConstMetric(descDuration, prometheus.GaugeValue, s.LastDuration.Seconds(), lv...)
 		ch <- prometheus.MustNewConstMetric(descMetrics, prometheus.GaugeValue, float64(s.LastMetrics), lv...)
+		stuck := 0.0
+		if s.Stuck {
+			stuck = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descStuck, prometheus.GaugeValue, stuck, lv...)
+		ch <- prometheus.MustNewConstMetric(descAbandon, prometheus.CounterValue, float64(s.Abandoned), lv...)
+		ch <- prometheus.MustNewConstMetric(descLate, prometheus.CounterValue, float64(a.lateDropped[i].Load()), lv...)
 	}
+	ch <- prometheus.MustNewConstMetric(descStuckAll, prometheus.GaugeValue, float64(a.sched.Stuck()))
 	ch <- prometheus.MustNewConstMetric(descProblems, prometheus.GaugeValue, float64(len(a.problems)))
 	ch <- prometheus.MustNewConstMetric(descSeries, prometheus.GaugeValue, float64(a.agg.Len()))
 	up := 1.0

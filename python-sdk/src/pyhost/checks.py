@@ -47,6 +47,9 @@ _EVENT_TEXT_FIELDS = (
 
 Tags = Sequence[str]
 
+# The longest warning a check records, in characters.
+MAX_WARNING_LENGTH = 2000
+
 
 if TYPE_CHECKING:
     _LoggerAdapter = logging.LoggerAdapter[logging.Logger]
@@ -90,6 +93,12 @@ def _error_report(exc: Exception) -> str:
         message = f"<unprintable {type_name} object>"
     trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return json.dumps([{"type": type_name, "message": message, "traceback": trace}])
+
+
+def _shown(value: Any) -> str:
+    """A value's repr for a warning, cut to its first 100 characters."""
+    text = repr(value)
+    return text if len(text) <= 100 else f"{text[:100]}…"
 
 
 def _decode(value: Any) -> Any:
@@ -212,6 +221,7 @@ class AgentCheck(_SubmissionBase):  # type: ignore[misc]
         self.instance: Mapping[str, Any] = first if first is not None else {}
         self.check_id: str = ""
         self.warnings: list[str] = []
+        self._cancelled = False
         self.log = CheckLoggerAdapter(logging.getLogger(f"pyhost.check.{name}"), self)
 
     # ----------------------------------------------------------------------------------
@@ -229,14 +239,35 @@ class AgentCheck(_SubmissionBase):  # type: ignore[misc]
         list holding one object with ``type``, ``message`` and ``traceback``. Exceptions
         that do not derive from ``Exception`` (such as ``CheckCancelled``) propagate.
         """
+        self._cancelled = False
         try:
             self.check(self.instance)
         except Exception as exc:
             return _error_report(exc)
         return ""
 
+    def cancel(self) -> None:
+        """Called by the host when it stops the current run (its deadline passed, or
+        the agent is shutting down), from another thread, while the run goes on.
+
+        Sets :attr:`cancelled`. Override it to make a long run return early (close a
+        socket the run waits on, set an event); call ``super().cancel()``, do not
+        block, and be thread-safe. If the run does not return, the host raises
+        ``CheckCancelled`` at the next line of the check's own code.
+        """
+        self._cancelled = True
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the host asked the current run to stop (see :meth:`cancel`): a long
+        loop in a check can test it and return."""
+        return self._cancelled
+
     def warning(self, message: str, *args: Any) -> None:
-        """Record a warning for this run (``%``-formatted with ``args``) and log it."""
+        """Record a warning for this run (``%``-formatted with ``args``) and log it.
+
+        A warning longer than ``MAX_WARNING_LENGTH`` characters is cut there (a
+        warning that quotes a huge value stays readable)."""
         if args:
             try:
                 message = message % args
@@ -244,6 +275,9 @@ class AgentCheck(_SubmissionBase):  # type: ignore[misc]
                 message = f"{message} {args!r}"
         else:
             message = str(message)
+        if len(message) > MAX_WARNING_LENGTH:
+            cut = len(message) - MAX_WARNING_LENGTH
+            message = f"{message[:MAX_WARNING_LENGTH]}… ({cut} more characters)"
         self.warnings.append(message)
         self.log.warning("%s", message)
 
@@ -341,26 +375,28 @@ class AgentCheck(_SubmissionBase):  # type: ignore[misc]
             tags = self._with_device_tag(name, tags, device_name)
         name = _decode(name)
         if not isinstance(name, str):
-            self.warning("Metric name %r is not a string; dropped", name)
+            self.warning("Metric name %s is not a string; dropped", _shown(name))
             return
         number = _to_float(value)
         if number is None:
-            self.warning("Metric %r has non-numeric value %r; dropped", name, value)
+            self.warning("Metric %s has non-numeric value %s; dropped", _shown(name), _shown(value))
             return
         if not math.isfinite(number):
-            self.warning("Metric %r has non-finite value %r; dropped", name, value)
+            self.warning("Metric %s has non-finite value %s; dropped", _shown(name), _shown(value))
             return
         hostname = _decode(hostname)
         if hostname is not None and not isinstance(hostname, str):
-            self.warning("Metric %r has non-string hostname %r; dropped", name, hostname)
+            self.warning(
+                "Metric %s has non-string hostname %s; dropped", _shown(name), _shown(hostname)
+            )
             return
-        tags = self._normalize_tags(tags, f"Metric {name!r}")
+        tags = self._normalize_tags(tags, f"Metric {_shown(name)}")
         try:
             _submit_metric(
                 self, self.check_id, mtype, name, number, tags, hostname, flush_first_value
             )
         except (TypeError, ValueError) as exc:
-            self.warning("Metric %r could not be submitted (%s); dropped", name, exc)
+            self.warning("Metric %s could not be submitted (%s); dropped", _shown(name), exc)
 
     def _resubmit_service_check(
         self, name: Any, status: Any, tags: Any, hostname: Any, message: Any

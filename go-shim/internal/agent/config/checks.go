@@ -18,6 +18,10 @@ import (
 // min_collection_interval (or sets 0), as in the Datadog Agent.
 const DefaultInterval = 15 * time.Second
 
+// RunTimeoutKey is the instance key for a run's deadline, pyhost's own (no
+// integration reads it); default_timeout applies when it is unset or 0.
+const RunTimeoutKey = "pyhost_run_timeout"
+
 // Instance is one configured check instance.
 type Instance struct {
 	Check      string         // check name (from the file or <check>.d directory name)
@@ -27,7 +31,7 @@ type Instance struct {
 	InitConfig map[string]any // `init_config:` of its file (empty map if null); each instance has its own copy
 	Config     map[string]any // the instance mapping as written, as plain Go values (map[string]any, []any, string, int, float64, bool, nil)
 	Interval   time.Duration  // min_collection_interval; DefaultInterval when unset or 0
-	Timeout    time.Duration  // `timeout` (seconds); 0 = not set (the agent applies default_timeout)
+	RunTimeout time.Duration  // `pyhost_run_timeout` (seconds): the run's deadline; 0 = not set (the agent applies default_timeout)
 	Tags       []string       // `tags:`
 }
 
@@ -397,11 +401,15 @@ func (f *fileLoader) instance(i int, item, initNode *yaml.Node) (Instance, bool)
 				inst.Interval = d
 			}
 		}
-		if n := lookup(m, "timeout"); n != nil && !isNull(n) {
+		// The run's deadline has a key of its own: `timeout` belongs to the
+		// integration (http_check's request timeout, tls's socket timeout),
+		// which reports a failure when it passes; pyhost must not cut the run
+		// short exactly then.
+		if n := lookup(m, RunTimeoutKey); n != nil && !isNull(n) {
 			if d, err := seconds(n); err != nil {
-				fail(n.Line, "timeout: %v", err)
+				fail(n.Line, "%s: %v", RunTimeoutKey, err)
 			} else {
-				inst.Timeout = d
+				inst.RunTimeout = d
 			}
 		}
 		if n := lookup(m, "tags"); n != nil && !isNull(n) {
@@ -434,7 +442,8 @@ func (f *fileLoader) instance(i int, item, initNode *yaml.Node) (Instance, bool)
 	return inst, true
 }
 
-// seconds reads a non-negative number of seconds (int or float).
+// seconds reads a non-negative number of seconds (int, float, or a quoted
+// number).
 func seconds(n *yaml.Node) (time.Duration, error) {
 	f, err := numberSeconds(n)
 	if err != nil {

@@ -31,6 +31,8 @@ type Config struct {
 	Hostname        string       `yaml:"hostname"`         // default: os.Hostname()
 	DefaultTimeout  Duration     `yaml:"default_timeout"`  // a run's timeout when an instance sets none; default 30s
 	ShutdownTimeout Duration     `yaml:"shutdown_timeout"` // how long in-flight runs may finish at shutdown; default 10s
+	CancelGrace     Duration     `yaml:"cancel_grace"`     // how long a run may go on past its deadline before it is abandoned as stuck; default 5s
+	MaxLateRuns     int          `yaml:"max_late_runs"`    // runs past their deadline given a replacement runner at a time; default 16
 	Python          PythonConfig `yaml:"python"`
 	File            string       `yaml:"-"` // the file it came from, "" for defaults
 }
@@ -53,6 +55,8 @@ const (
 	DefaultLogLevel        = "info"
 	DefaultRunTimeout      = 30 * time.Second
 	DefaultShutdownTimeout = 10 * time.Second
+	DefaultCancelGrace     = 5 * time.Second
+	DefaultMaxLateRuns     = 16
 )
 
 // Default is the configuration used when no file sets a key. Its
@@ -69,6 +73,8 @@ func Default() Config {
 		Hostname:        host,
 		DefaultTimeout:  Duration(DefaultRunTimeout),
 		ShutdownTimeout: Duration(DefaultShutdownTimeout),
+		CancelGrace:     Duration(DefaultCancelGrace),
+		MaxLateRuns:     DefaultMaxLateRuns,
 	}
 }
 
@@ -192,7 +198,7 @@ func (l *mainLoader) fail(n *yaml.Node, format string, args ...any) {
 }
 
 var mainKeys = []string{"listen", "check_runners", "checks_dir", "conf_dir", "run_dir", "log_level",
-	"hostname", "default_timeout", "shutdown_timeout", "python"}
+	"hostname", "default_timeout", "shutdown_timeout", "cancel_grace", "max_late_runs", "python"}
 
 var pythonKeys = []string{"executable", "libpython", "engine", "paths"}
 
@@ -286,6 +292,22 @@ func (l *mainLoader) load(root *yaml.Node, cfg *Config) {
 			if d, ok := l.duration(key, v); ok {
 				cfg.ShutdownTimeout = Duration(d)
 			}
+		case "cancel_grace":
+			if d, ok := l.duration(key, v); ok {
+				if d == 0 {
+					l.fail(v, "cancel_grace: must be more than 0")
+				} else {
+					cfg.CancelGrace = Duration(d)
+				}
+			}
+		case "max_late_runs":
+			if n, ok := l.int(key, v); ok {
+				if n < 1 {
+					l.fail(v, "max_late_runs: must be at least 1, found %d", n)
+				} else {
+					cfg.MaxLateRuns = n
+				}
+			}
 		case "python":
 			l.fields(v, "python.", pythonKeys, func(key string, v *yaml.Node) {
 				key = "python." + key
@@ -336,6 +358,12 @@ func (l *mainLoader) int(key string, v *yaml.Node) (int, bool) {
 	if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!int" {
 		var n int
 		if err := v.Decode(&n); err == nil {
+			return n, true
+		}
+	}
+	// A quoted integer ("8") is read as the integer, as Python's int() would.
+	if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str" {
+		if n, err := strconv.Atoi(strings.TrimSpace(v.Value)); err == nil {
 			return n, true
 		}
 	}

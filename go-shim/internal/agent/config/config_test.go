@@ -39,7 +39,7 @@ func TestDefault(t *testing.T) {
 	want := Config{
 		Listen: "127.0.0.1:5050", CheckRunners: 4, ChecksDir: "checks.d", ConfDir: "conf.d", RunDir: "run",
 		LogLevel: "info", Hostname: host, DefaultTimeout: Duration(30 * time.Second),
-		ShutdownTimeout: Duration(10 * time.Second),
+		ShutdownTimeout: Duration(10 * time.Second), CancelGrace: Duration(5 * time.Second), MaxLateRuns: 16,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("Default() = %+v\nwant %+v", c, want)
@@ -61,6 +61,8 @@ log_level: DEBUG
 hostname: web-1
 default_timeout: 1m30s
 shutdown_timeout: 2.5
+cancel_grace: 2s
+max_late_runs: "3"
 python:
   executable: /opt/venv/bin/python
   libpython: /usr/lib/libpython3.12.so
@@ -75,6 +77,7 @@ python:
 		Listen: "0.0.0.0:6060", CheckRunners: 8, ChecksDir: "/opt/checks", ConfDir: "/etc/pyhost/conf.d",
 		RunDir: "/var/lib/pyhost", LogLevel: "debug", Hostname: "web-1",
 		DefaultTimeout: Duration(90 * time.Second), ShutdownTimeout: Duration(2500 * time.Millisecond),
+		CancelGrace: Duration(2 * time.Second), MaxLateRuns: 3,
 		Python: PythonConfig{
 			Executable: "/opt/venv/bin/python", LibPython: "/usr/lib/libpython3.12.so",
 			Engine: "/opt/pyhost/libpyhost_engine.so", Paths: []string{"/opt/lib1", "/opt/lib2"},
@@ -181,6 +184,9 @@ func TestLoadBadValues(t *testing.T) {
 		yaml, want string
 	}{
 		{"check_runners: 0", ":1: check_runners: must be at least 1, found 0"},
+		{`check_runners: "many"`, `:1: check_runners: expected an integer, found string "many"`},
+		{"cancel_grace: 0", ":1: cancel_grace: must be more than 0"},
+		{"max_late_runs: 0", ":1: max_late_runs: must be at least 1, found 0"},
 		{"check_runners: -3", ":1: check_runners: must be at least 1, found -3"},
 		{"check_runners: four", `:1: check_runners: expected an integer, found string "four"`},
 		{"check_runners: 2.5", ":1: check_runners: expected an integer, found number 2.5"},
@@ -617,20 +623,21 @@ func TestIntervalTimeoutTags(t *testing.T) {
   - name: defaults
   - name: float
     min_collection_interval: 2.5
-    timeout: 0.25
+    pyhost_run_timeout: 0.25
   - name: zero
     min_collection_interval: 0
-    timeout: 0
+    pyhost_run_timeout: 0
   - name: int
     min_collection_interval: 60
-    timeout: 5
+    pyhost_run_timeout: 5
     tags: [env:prod, "port:80"]
   - name: negative
     min_collection_interval: -10
-  - name: string
+  - name: quoted
     min_collection_interval: "30"
+    pyhost_run_timeout: " 2.5 "
   - name: negative timeout
-    timeout: -1
+    pyhost_run_timeout: -1
   - name: tags not a list
     tags: env:prod
   - name: tag not a string
@@ -640,6 +647,11 @@ func TestIntervalTimeoutTags(t *testing.T) {
       - {a: b}
   - name: null tags
     tags:
+  - name: the integration's timeout is its own
+    timeout: "5"
+  - name: not a number
+    min_collection_interval: soon
+    pyhost_run_timeout: [1]
 `)
 	insts, probs := LoadChecks(dir)
 	type got struct {
@@ -650,25 +662,31 @@ func TestIntervalTimeoutTags(t *testing.T) {
 	}
 	var gotInsts []got
 	for _, in := range insts {
-		gotInsts = append(gotInsts, got{in.Config["name"].(string), in.Interval, in.Timeout, in.Tags})
+		gotInsts = append(gotInsts, got{in.Config["name"].(string), in.Interval, in.RunTimeout, in.Tags})
 	}
 	wantInsts := []got{
 		{"defaults", 15 * time.Second, 0, nil},
 		{"float", 2500 * time.Millisecond, 250 * time.Millisecond, nil},
 		{"zero", 15 * time.Second, 0, nil},
 		{"int", time.Minute, 5 * time.Second, []string{"env:prod", "port:80"}},
+		{"quoted", 30 * time.Second, 2500 * time.Millisecond, nil},
 		{"null tags", 15 * time.Second, 0, nil},
+		{"the integration's timeout is its own", 15 * time.Second, 0, nil},
 	}
 	if !reflect.DeepEqual(gotInsts, wantInsts) {
 		t.Errorf("instances:\n%+v\nwant\n%+v", gotInsts, wantInsts)
 	}
+	if got := insts[6].Config["timeout"]; got != "5" {
+		t.Errorf("the instance's timeout reaches the check as written: %#v", got)
+	}
 	wantProbs := []string{
 		path + ":14: check x: instance 5: min_collection_interval: must not be negative, found -10",
-		path + `:16: check x: instance 6: min_collection_interval: expected a number of seconds, found string "30"`,
-		path + ":18: check x: instance 7: timeout: must not be negative, found -1",
-		path + `:20: check x: instance 8: tags must be a list of strings, found string "env:prod"`,
-		path + ":24: check x: instance 9: tags[1] must be a string, found integer 8080 (quote it)",
-		path + ":25: check x: instance 9: tags[2] must be a string, found a mapping (quote it)",
+		path + ":19: check x: instance 7: pyhost_run_timeout: must not be negative, found -1",
+		path + `:21: check x: instance 8: tags must be a list of strings, found string "env:prod"`,
+		path + ":25: check x: instance 9: tags[1] must be a string, found integer 8080 (quote it)",
+		path + ":26: check x: instance 9: tags[2] must be a string, found a mapping (quote it)",
+		path + `:32: check x: instance 12: min_collection_interval: expected a number of seconds, found string "soon"`,
+		path + ":33: check x: instance 12: pyhost_run_timeout: expected a number of seconds, found a list",
 	}
 	var gotProbs []string
 	for _, p := range probs {

@@ -321,14 +321,21 @@ func numberSeconds(n *yaml.Node) (float64, error) {
 	if n.Kind != yaml.ScalarNode {
 		return 0, fmt.Errorf("expected a number of seconds, found %s", describe(n))
 	}
+	var f float64
 	switch n.ShortTag() {
 	case "!!int", "!!float":
+		if err := n.Decode(&f); err != nil {
+			return 0, fmt.Errorf("invalid number %q", n.Value)
+		}
+	case "!!str":
+		// A quoted number ("5"), as datadog_checks_base reads it with float().
+		v, err := strconv.ParseFloat(strings.TrimSpace(n.Value), 64)
+		if err != nil {
+			return 0, fmt.Errorf("expected a number of seconds, found %s", describe(n))
+		}
+		f = v
 	default:
 		return 0, fmt.Errorf("expected a number of seconds, found %s", describe(n))
-	}
-	var f float64
-	if err := n.Decode(&f); err != nil {
-		return 0, fmt.Errorf("invalid number %q", n.Value)
 	}
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return 0, fmt.Errorf("expected a number of seconds, found %s", n.Value)

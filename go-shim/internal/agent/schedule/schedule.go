@@ -3,6 +3,13 @@
 // jittered, a tick that finds the task's previous run still queued or going
 // is skipped and counted (never stacked), and a run past its timeout has its
 // context cancelled.
+//
+// A run that goes on past its timeout no longer holds a runner: another
+// runner takes its place at once (up to MaxOverdue such runs at a time), so
+// tasks that hang cannot starve the healthy ones, and the runner of the late
+// run ends when it returns. A run still going Grace after its timeout is
+// stuck: abandoned, reported in its Stats, its task not run again until it
+// returns, and what it reports then dropped (see Finish).
 package schedule
 
 import (
@@ -33,6 +40,23 @@ type Task struct {
 	Run       func(ctx context.Context) Outcome
 }
 
+// Options tune how late runs are handled; zero values take the defaults.
+type Options struct {
+	// Grace is how long a run may go on past its timeout before it is
+	// abandoned as stuck. Default: DefaultGrace.
+	Grace time.Duration
+	// MaxOverdue bounds the runs past their timeout that have been given a
+	// replacement runner; beyond it, late runs keep their runners (the pool
+	// shrinks rather than the process growing without bound). Default:
+	// DefaultMaxOverdue.
+	MaxOverdue int
+}
+
+const (
+	DefaultGrace      = 5 * time.Second
+	DefaultMaxOverdue = 16
+)
+
 // Stats are one task's counters since the scheduler started.
 type Stats struct {
 	ID           string
@@ -48,6 +72,37 @@ type Stats struct {
 	LastErr      error // the latest run's error, nil if it was clean
 	LastFailure  error // the latest error of any run
 	Running      bool
+	// Stuck: the run going now passed its timeout by more than Grace.
+	Stuck bool
+	// Abandoned counts runs that were stuck (each once).
+	Abandoned uint64
+}
+
+// A run's life, for abandoning it exactly once.
+const (
+	runGoing int32 = iota
+	runReturned
+	runStuck
+)
+
+type runKey struct{}
+
+// run is one run in progress.
+type run struct {
+	state    atomic.Int32
+	replaced atomic.Bool // a replacement runner took this run's place
+}
+
+// Finish is called by a task's Run when it has its result, before it acts
+// on it: false means the run was abandoned as stuck, and the result is to be
+// dropped (the scheduler counted the run as abandoned already).
+func Finish(ctx context.Context) bool {
+	r, _ := ctx.Value(runKey{}).(*run)
+	return r == nil || r.finish()
+}
+
+func (r *run) finish() bool {
+	return r.state.CompareAndSwap(runGoing, runReturned) || r.state.Load() == runReturned
 }
 
 type entry struct {
@@ -62,8 +117,11 @@ type entry struct {
 // Scheduler runs tasks; create with New, Add tasks, then Start and Stop once.
 type Scheduler struct {
 	runners int
+	opts    Options
 	entries []*entry
 	queue   chan *entry
+	overdue atomic.Int64 // runs past their timeout given a replacement runner
+	stuck   atomic.Int64 // runs abandoned that have not returned
 
 	started atomic.Bool
 	stop    chan struct{} // closed by Stop: no more ticks, runners exit when idle
@@ -74,13 +132,22 @@ type Scheduler struct {
 }
 
 // New returns a scheduler with the given number of runners (at least 1).
-func New(runners int) *Scheduler {
+func New(runners int, opts Options) *Scheduler {
 	if runners < 1 {
 		runners = 1
 	}
+	if opts.Grace <= 0 {
+		opts.Grace = DefaultGrace
+	}
+	if opts.MaxOverdue <= 0 {
+		opts.MaxOverdue = DefaultMaxOverdue
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Scheduler{runners: runners, stop: make(chan struct{}), runCtx: ctx, cancel: cancel}
+	return &Scheduler{runners: runners, opts: opts, stop: make(chan struct{}), runCtx: ctx, cancel: cancel}
 }
+
+// Stuck is how many abandoned runs have not returned yet.
+func (s *Scheduler) Stuck() int { return int(s.stuck.Load()) }
 
 // Add registers a task; only before Start.
 func (s *Scheduler) Add(t Task) error {
@@ -201,28 +268,44 @@ func (s *Scheduler) runner() {
 		case <-s.stop:
 			return
 		case e := <-s.queue:
-			s.runOne(e)
+			if replaced := s.runOne(e); replaced {
+				// Another runner took this one's place while its run was late.
+				s.overdue.Add(-1)
+				return
+			}
 		}
 	}
 }
 
-func (s *Scheduler) runOne(e *entry) {
+// runOne runs e once; it reports whether a replacement runner took this
+// runner's place meanwhile.
+func (s *Scheduler) runOne(e *entry) bool {
 	defer e.pending.Store(false)
 	e.mu.Lock()
 	e.stats.Running = true
 	e.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(s.runCtx, e.task.Timeout)
+	r := &run{}
+	ctx, cancel := context.WithTimeout(context.WithValue(s.runCtx, runKey{}, r), e.task.Timeout)
+	late := context.AfterFunc(ctx, func() { s.late(e, r) })
 	start := time.Now()
 	out := e.task.Run(ctx)
 	took := time.Since(start)
+	late()
 	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded) && out.Err != nil
 	cancel()
+	abandoned := !r.finish()
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	st := &e.stats
 	st.Running = false
+	if abandoned {
+		// Counted when it was abandoned; what it reported is not a run's.
+		st.Stuck = false
+		s.stuck.Add(-1)
+		return r.replaced.Load()
+	}
 	st.Runs++
 	st.LastRun = start
 	st.LastDuration = took
@@ -238,11 +321,43 @@ func (s *Scheduler) runOne(e *entry) {
 	if timedOut {
 		st.Timeouts++
 	}
+	return r.replaced.Load()
+}
+
+// late runs when a run's context ends (its timeout, or shutdown) while the
+// run goes on: a replacement runner takes its place, and after Grace the run
+// is abandoned as stuck.
+func (s *Scheduler) late(e *entry, r *run) {
+	if r.state.Load() != runGoing {
+		return
+	}
+	select {
+	case <-s.stop: // shutting down: no new runners
+	default:
+		if s.overdue.Add(1) <= int64(s.opts.MaxOverdue) {
+			r.replaced.Store(true)
+			s.workers.Add(1)
+			go s.runner()
+		} else {
+			s.overdue.Add(-1)
+		}
+	}
+	time.AfterFunc(s.opts.Grace, func() {
+		if !r.state.CompareAndSwap(runGoing, runStuck) {
+			return
+		}
+		s.stuck.Add(1)
+		e.mu.Lock()
+		e.stats.Stuck = true
+		e.stats.Abandoned++
+		e.mu.Unlock()
+	})
 }
 
 // Stop stops ticking and waits for runs in flight until ctx ends; runs still
 // going then are cancelled through their context, and Stop waits for them to
-// return for at most grace more. It reports runs that never returned.
+// return for at most grace more. It reports runs that never returned (stuck
+// ones included); they are left to return on their own.
 func (s *Scheduler) Stop(ctx context.Context, grace time.Duration) error {
 	select {
 	case <-s.stop:

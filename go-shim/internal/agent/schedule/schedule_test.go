@@ -25,7 +25,7 @@ func stopNow(t *testing.T, s *Scheduler) {
 }
 
 func TestTasksRunOnTheirOwnIntervals(t *testing.T) {
-	s := New(2)
+	s := New(2, Options{})
 	var fast, slow atomic.Int64
 	mustAdd(t, s, Task{ID: "fast", Interval: 20 * time.Millisecond, Timeout: time.Second, MaxJitter: time.Millisecond,
 		Run: func(context.Context) Outcome { fast.Add(1); return Outcome{Metrics: 3, Warnings: 1} }})
@@ -53,7 +53,7 @@ func TestTasksRunOnTheirOwnIntervals(t *testing.T) {
 }
 
 func TestOverrunningTickIsSkippedNotStacked(t *testing.T) {
-	s := New(4)
+	s := New(4, Options{})
 	var running, maxRunning, runs atomic.Int64
 	mustAdd(t, s, Task{ID: "slow", Interval: 10 * time.Millisecond, Timeout: time.Second, MaxJitter: time.Millisecond,
 		Run: func(context.Context) Outcome {
@@ -86,7 +86,7 @@ func TestOverrunningTickIsSkippedNotStacked(t *testing.T) {
 }
 
 func TestRunnerPoolBoundsConcurrency(t *testing.T) {
-	s := New(2)
+	s := New(2, Options{})
 	var running, maxRunning atomic.Int64
 	for i := range 8 {
 		mustAdd(t, s, Task{ID: string(rune('a' + i)), Interval: 5 * time.Millisecond, Timeout: time.Second, MaxJitter: time.Millisecond,
@@ -117,7 +117,7 @@ func TestRunnerPoolBoundsConcurrency(t *testing.T) {
 }
 
 func TestRunPastItsTimeoutIsCancelled(t *testing.T) {
-	s := New(1)
+	s := New(1, Options{})
 	mustAdd(t, s, Task{ID: "stuck", Interval: time.Hour, Timeout: 50 * time.Millisecond, MaxJitter: time.Millisecond,
 		Run: func(ctx context.Context) Outcome {
 			<-ctx.Done()
@@ -139,7 +139,7 @@ func TestRunPastItsTimeoutIsCancelled(t *testing.T) {
 }
 
 func TestStopLetsInFlightRunsFinish(t *testing.T) {
-	s := New(1)
+	s := New(1, Options{})
 	started := make(chan struct{})
 	var finished atomic.Bool
 	mustAdd(t, s, Task{ID: "finishing", Interval: time.Hour, Timeout: time.Minute, MaxJitter: time.Millisecond,
@@ -158,7 +158,7 @@ func TestStopLetsInFlightRunsFinish(t *testing.T) {
 }
 
 func TestStopCancelsRunsPastTheDeadline(t *testing.T) {
-	s := New(1)
+	s := New(1, Options{})
 	started := make(chan struct{})
 	mustAdd(t, s, Task{ID: "long", Interval: time.Hour, Timeout: time.Minute, MaxJitter: time.Millisecond,
 		Run: func(ctx context.Context) Outcome {
@@ -184,7 +184,7 @@ func TestStopCancelsRunsPastTheDeadline(t *testing.T) {
 }
 
 func TestStopReportsRunsThatIgnoreCancellation(t *testing.T) {
-	s := New(1)
+	s := New(1, Options{})
 	started := make(chan struct{})
 	release := make(chan struct{})
 	defer close(release)
@@ -201,7 +201,7 @@ func TestStopReportsRunsThatIgnoreCancellation(t *testing.T) {
 }
 
 func TestAddRejectsBadTasks(t *testing.T) {
-	s := New(0)
+	s := New(0, Options{})
 	run := func(context.Context) Outcome { return Outcome{} }
 	for _, task := range []Task{
 		{ID: "no-interval", Timeout: time.Second, Run: run},
@@ -219,4 +219,96 @@ func TestAddRejectsBadTasks(t *testing.T) {
 	}
 	stopNow(t, s)
 	stopNow(t, s) // idempotent
+}
+
+// A run that goes on past its timeout gives its runner up at once: with one
+// runner and a task that ignores its cancellation, another task keeps its
+// schedule. After Grace the late run is stuck (abandoned, its task not run
+// again); when it returns at last, its result is dropped and its task runs
+// again.
+func TestALateRunGivesUpItsRunnerAndIsAbandoned(t *testing.T) {
+	s := New(1, Options{Grace: 200 * time.Millisecond})
+	release := make(chan struct{})
+	var hangs, dropped atomic.Int64
+	mustAdd(t, s, Task{ID: "hangs", Interval: 10 * time.Millisecond, Timeout: 50 * time.Millisecond, MaxJitter: time.Millisecond,
+		Run: func(ctx context.Context) Outcome {
+			if hangs.Add(1) == 1 {
+				<-release // deaf to its context
+			}
+			if !Finish(ctx) {
+				dropped.Add(1)
+			}
+			return Outcome{Metrics: 1}
+		}})
+	var healthy atomic.Int64
+	mustAdd(t, s, Task{ID: "healthy", Interval: 20 * time.Millisecond, Timeout: time.Second, MaxJitter: time.Millisecond,
+		Run: func(context.Context) Outcome { healthy.Add(1); return Outcome{} }})
+	s.Start()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := s.Stats()
+		if st[0].Stuck && healthy.Load() >= 20 {
+			if st[0].Abandoned != 1 || !st[0].Running || s.Stuck() != 1 {
+				t.Fatalf("stuck stats: %+v (Stuck() %d)", st[0], s.Stuck())
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no stuck run, or the healthy task starved: %+v, healthy ran %d", st[0], healthy.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := hangs.Load(); got != 1 {
+		t.Fatalf("the stuck task ran again (%d runs) while its run was stuck", got)
+	}
+	close(release)
+	for deadline := time.Now().Add(10 * time.Second); hangs.Load() < 3; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the task did not run again after its stuck run returned")
+		}
+	}
+	stopNow(t, s)
+	st := s.Stats()[0]
+	if dropped.Load() != 1 || st.Stuck || st.Abandoned != 1 || s.Stuck() != 0 {
+		t.Fatalf("after the stuck run returned: dropped %d, %+v", dropped.Load(), st)
+	}
+	// The dropped run is not counted as a run: only the later ones are.
+	if st.Runs != uint64(hangs.Load()-1) {
+		t.Fatalf("runs %d, want %d", st.Runs, hangs.Load()-1)
+	}
+}
+
+// At most MaxOverdue late runs get a replacement runner: past that the pool
+// shrinks instead of growing without bound.
+func TestLateRunsGetAtMostMaxOverdueReplacements(t *testing.T) {
+	s := New(1, Options{Grace: time.Hour, MaxOverdue: 1})
+	release := make(chan struct{})
+	defer close(release)
+	var started atomic.Int64
+	for _, id := range []string{"a", "b"} {
+		mustAdd(t, s, Task{ID: id, Interval: time.Hour, Timeout: 20 * time.Millisecond, MaxJitter: time.Millisecond,
+			Run: func(context.Context) Outcome { started.Add(1); <-release; return Outcome{} }})
+	}
+	var healthy atomic.Int64
+	mustAdd(t, s, Task{ID: "healthy", Interval: 10 * time.Millisecond, Timeout: time.Second, MaxJitter: time.Millisecond,
+		Run: func(context.Context) Outcome { healthy.Add(1); return Outcome{} }})
+	s.Start()
+	// Both hanging tasks start: the second on the one replacement runner.
+	for deadline := time.Now().Add(10 * time.Second); started.Load() < 2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second hanging task never got a runner")
+		}
+	}
+	// Its lateness gets no replacement: nothing runs the healthy task.
+	time.Sleep(200 * time.Millisecond)
+	before := healthy.Load()
+	time.Sleep(300 * time.Millisecond)
+	if after := healthy.Load(); after != before {
+		t.Fatalf("the healthy task ran %d more times with both runners taken and no replacement allowed", after-before)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if err := s.Stop(ctx, 10*time.Millisecond); err == nil {
+		t.Fatal("Stop returned nil with two runs still going")
+	}
 }

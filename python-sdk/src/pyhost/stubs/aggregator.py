@@ -94,6 +94,10 @@ def _validate_hostname(hostname: object) -> None:
         raise TypeError(f"hostname must be None or str, not {_type_name(hostname)}")
 
 
+# The longest metric name the agent takes, in bytes (UTF-8), as the engine has it.
+MAX_METRIC_NAME_BYTES = 4096
+
+
 def submit_metric(
     check: object,
     check_id: str,
@@ -108,7 +112,8 @@ def submit_metric(
 
     Raises ``TypeError`` for a non-str ``check_id``/``name``, a non-int ``mtype``, a
     value that is not an int or float (bools count as ints), malformed tags or a non-str
-    hostname; ``ValueError`` for an ``mtype`` outside 0..6 or a non-finite value.
+    hostname; ``ValueError`` for an ``mtype`` outside 0..6, a non-finite value or a
+    name longer than ``MAX_METRIC_NAME_BYTES`` (UTF-8).
     """
     _require_str("check_id", check_id)
     if not isinstance(mtype, int):
@@ -116,6 +121,11 @@ def submit_metric(
     if not 0 <= mtype <= HISTORATE:
         raise ValueError(f"invalid metric type {mtype}; expected 0..{HISTORATE}")
     _require_str("metric name", name)
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_METRIC_NAME_BYTES:
+        raise ValueError(
+            f"metric name {name[:64]!r}… is longer than the {MAX_METRIC_NAME_BYTES} bytes "
+            "the agent takes; dropped"
+        )
     if not isinstance(value, (int, float)):
         raise TypeError(f"metric {name!r} value must be int or float, not {_type_name(value)}")
     try:

@@ -6,6 +6,7 @@ classes is registered by the layers above (``add_base``): the pyhost SDK's
 """
 
 import importlib
+import os
 import sys
 
 import _pyhost_host
@@ -69,6 +70,37 @@ def pick_class(module, class_name):
             f"module {module.__name__!r} has several check classes ({names}); name one"
         )
     return leaves[0]
+
+
+def _module_file(module_name):
+    module = sys.modules.get(module_name)
+    path = getattr(module, "__file__", None)
+    return os.path.abspath(path) if path else None
+
+
+def own_code(check):
+    """Where the check's own code lives, as file-name prefixes: for each class
+    in its hierarchy that is not a check base class's (pyhost's,
+    datadog_checks_base's) nor Python's, its module's file, or the module's
+    package directory when it is part of a package. A cancellation raises
+    only there (see the engine's check/cancel.rs)."""
+    bases = tuple(name for name, _ in _base_modules)
+    roots = []
+    for cls in type(check).__mro__:
+        name = cls.__module__
+        if name == "builtins" or any(name == b or name.startswith(b + ".") for b in bases):
+            continue
+        path = _module_file(name)
+        if path is None:
+            continue
+        if "." in name:
+            # A module of a package (datadog_checks.NAME.check): the package's files.
+            root = os.path.dirname(path) + os.sep
+        else:
+            root = path
+        if root not in roots:
+            roots.append(root)
+    return tuple(roots)
 
 
 def load_check_class(source, class_name):

@@ -1,18 +1,21 @@
 //! Check instances: a class called with its name and configuration, bound
 //! to a check id and a sink; freeing one.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use pyhost_abi::Failure;
+use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyList;
+use pyo3::types::{PyList, PyTuple};
 
-use super::classes::CLASSES;
+use super::classes::{CLASSES, HELPERS};
 use super::sinks::{self, Sink};
 use crate::runtime::convert;
 use crate::runtime::errors::{py_fail, python_failure};
+use crate::runtime::gil_cell::GilCell;
 use crate::runtime::handles::{Handles, Kind, Release};
 use crate::runtime::sessions::Session;
 
@@ -28,18 +31,45 @@ pub struct CheckEntry {
     pub object: Py<PyAny>,
     pub check_id: String,
     pub sink: Arc<Sink>,
-    /// Python thread id of the thread inside `run()`, 0 otherwise: where a
-    /// cancellation is sent. Set and cleared under the GIL.
-    pub running_on: AtomicU64,
-    /// The id of the run in progress (0: none, or a run without an id).
-    pub run_id: AtomicU64,
-    /// The highest run id a cancellation named: that run, and any earlier
-    /// one, is cancelled as soon as it starts.
-    pub cancelled_up_to: AtomicU64,
+    /// Where the check's own code lives: file-name prefixes, the only
+    /// places a cancellation raises (see `cancel`).
+    pub own_code: Py<PyTuple>,
+    run: GilCell<RunState>,
     /// A run is in progress, from the start of `run()` until its batch is
     /// taken: a second run is refused meanwhile.
     pub busy: AtomicBool,
     pub freed: AtomicBool,
+}
+
+/// The run in progress, as cancellation needs it. Read and written only
+/// under the GIL.
+pub struct RunState {
+    /// The thread state of the thread inside `run()`, NULL otherwise.
+    pub tstate: *mut ffi::PyThreadState,
+    /// The id of the run in progress (0: none, or a run without an id).
+    pub run_id: u64,
+    /// The highest run id a cancellation named: that run, and any earlier
+    /// one, is cancelled as soon as it starts.
+    pub cancelled_up_to: u64,
+    /// The check's `cancel()` was called for this run.
+    pub cancel_called: bool,
+    /// When the safe-point raise may fire (`cancel::now_ns` time).
+    pub raise_after_ns: u64,
+    /// A cancellation installed the safe-point tracer on the run's thread.
+    pub armed: bool,
+    pub armed_at: Option<Instant>,
+}
+
+// SAFETY: the thread-state pointer is only used under the GIL, while the
+// run it belongs to is in progress.
+unsafe impl Send for RunState {}
+
+impl CheckEntry {
+    /// Runs `f` on the run state; `f` must not run Python code.
+    pub fn with_run<R>(&self, py: Python<'_>, f: impl FnOnce(&mut RunState) -> R) -> R {
+        // SAFETY: callers pass closures over plain fields only.
+        unsafe { self.run.with(py, f) }
+    }
 }
 
 /// What `pyhost_check_new` passes.
@@ -96,8 +126,12 @@ pub fn new(
                 .setattr(intern!(py, "check_id"), config.check_id)
                 .map(|()| object)
         });
-    let object = match made {
-        Ok(object) => object,
+    let made = made.and_then(|object| {
+        let own_code = HELPERS.call(py, "own_code", (&object,))?;
+        Ok((object, own_code.cast_into::<PyTuple>()?))
+    });
+    let (object, own_code) = match made {
+        Ok(made) => made,
         Err(e) => {
             sinks::close(py, config.check_id);
             return Err(python_failure(py, &e));
@@ -107,9 +141,16 @@ pub fn new(
         object: object.unbind(),
         check_id: config.check_id.to_owned(),
         sink: Arc::clone(&sink),
-        running_on: AtomicU64::new(0),
-        run_id: AtomicU64::new(0),
-        cancelled_up_to: AtomicU64::new(0),
+        own_code: own_code.unbind(),
+        run: GilCell::new(RunState {
+            tstate: std::ptr::null_mut(),
+            run_id: 0,
+            cancelled_up_to: 0,
+            cancel_called: false,
+            raise_after_ns: 0,
+            armed: false,
+            armed_at: None,
+        }),
         busy: AtomicBool::new(false),
         freed: AtomicBool::new(false),
     });

@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyString;
 
 use super::cancel::{self, CheckCancelled};
-use super::instances::CHECKS;
+use super::instances::{RunState, CHECKS};
 use super::sinks;
 use crate::runtime::errors::python_failure;
 use crate::runtime::sessions::Session;
@@ -31,8 +31,6 @@ impl Drop for BusyGuard<'_> {
 /// before the run starts.
 pub fn run(py: Python<'_>, session: &Session, check: u64, run_id: u64) -> Result<Vec<u8>, Failure> {
     let entry = CHECKS.get(py, session.id, check)?;
-    // SAFETY: plain query of the current thread's id.
-    let thread = unsafe { ffi::PyThread_get_thread_ident() } as u64;
     if entry.busy.swap(true, Ordering::SeqCst) {
         return Err(Failure::new(
             pyhost_status::PYHOST_STATUS_BUSY,
@@ -40,10 +38,21 @@ pub fn run(py: Python<'_>, session: &Session, check: u64, run_id: u64) -> Result
         ));
     }
     let _busy = BusyGuard(&entry.busy);
-    entry.run_id.store(run_id, Ordering::SeqCst);
-    entry.running_on.store(thread, Ordering::SeqCst);
-    // A cancellation that named this run before it got here.
-    let cancelled_early = run_id != 0 && entry.cancelled_up_to.load(Ordering::SeqCst) >= run_id;
+    // SAFETY: GIL held; this thread's own state.
+    let tstate = unsafe { ffi::PyThreadState_Get() };
+    // A cancellation that named this run before it got here cancels it now.
+    let cancelled_early = entry.with_run(py, |r| {
+        *r = RunState {
+            tstate,
+            run_id,
+            cancelled_up_to: r.cancelled_up_to,
+            cancel_called: false,
+            raise_after_ns: 0,
+            armed: false,
+            armed_at: None,
+        };
+        run_id != 0 && r.cancelled_up_to >= run_id
+    });
     let outcome = if cancelled_early {
         None
     } else {
@@ -51,16 +60,22 @@ pub fn run(py: Python<'_>, session: &Session, check: u64, run_id: u64) -> Result
             check_id: entry.check_id.clone(),
             sink: std::sync::Arc::clone(&entry.sink),
         });
+        let here = cancel::running_here(&entry);
         let outcome = entry.object.bind(py).call_method0(intern!(py, "run"));
-        drop(running);
+        drop((here, running));
         Some(outcome)
     };
-    // Still holding the GIL since run() returned: clear the running mark and
-    // any cancellation that arrived too late to be raised, so it can never
-    // hit whatever this thread runs next.
-    entry.running_on.store(0, Ordering::SeqCst);
-    entry.run_id.store(0, Ordering::SeqCst);
-    cancel::clear_pending(py, thread);
+    // Still holding the GIL since run() returned: clear the running mark,
+    // and a tracer a cancellation installed that did not fire, so it can
+    // never hit whatever this thread runs next.
+    let armed = entry.with_run(py, |r| {
+        r.tstate = std::ptr::null_mut();
+        r.run_id = 0;
+        std::mem::replace(&mut r.armed, false)
+    });
+    if armed {
+        cancel::disarm_here(py);
+    }
 
     let warnings = entry
         .object

@@ -46,7 +46,13 @@ pub enum Reject {
     Type,
     NotFinite,
     Tags,
+    NameTooLong,
 }
+
+/// The longest metric name the agent takes, in bytes: a name is a label for
+/// a series, and an unbounded one (a 10 MB string by mistake) would be
+/// copied into every batch, series and scrape.
+pub const MAX_METRIC_NAME_BYTES: usize = 4096;
 
 /// One metric, its arguments already converted.
 pub struct Metric<'a> {
@@ -267,6 +273,9 @@ fn check_metric(m: &Metric<'_>) -> Result<(), Reject> {
     if !m.value.is_finite() {
         return Err(Reject::NotFinite);
     }
+    if m.name.len() > MAX_METRIC_NAME_BYTES {
+        return Err(Reject::NameTooLong);
+    }
     Ok(())
 }
 
@@ -323,7 +332,18 @@ pub fn rejection(reject: Reject, m: &Metric<'_>, tags: &Tags<'_, '_>) -> PyErr {
             m.name, m.value
         )),
         Reject::Tags => tags.rejection(),
+        Reject::NameTooLong => PyValueError::new_err(name_too_long(m)),
     }
+}
+
+/// What a too-long metric name becomes (a warning, or the SDK's ValueError),
+/// showing only the name's start.
+pub fn name_too_long(m: &Metric<'_>) -> String {
+    let start: String = m.name.chars().take(64).collect();
+    format!(
+        "metric name {start:?}… is {} bytes long, more than the {MAX_METRIC_NAME_BYTES} the agent takes; dropped",
+        m.name.len()
+    )
 }
 
 /// The warning a non-finite value becomes under the lenient rules (worded

@@ -294,8 +294,8 @@ def cache_write(key, value):
 # Subprocesses (_util.get_subprocess_output)
 # ---------------------------------------------------------------------------
 
-# How often a waiting subprocess call returns to Python, so that a
-# cancellation of the check (raised at the next Python instruction) lands.
+# How often a waiting subprocess call looks whether its check's run was
+# cancelled.
 _WAIT_SLICE = 0.2
 
 
@@ -304,9 +304,11 @@ def run_subprocess(argv, env):
     and returns ``(stdout, stderr, returncode)``; text is decoded as UTF-8 with
     replacement, a child killed by a signal reports -1. Waiting releases the
     GIL. Past the settings' ``subprocess_timeout`` the child is killed and
-    TimeoutError raised; a cancelled check kills it too."""
+    TimeoutError raised; a cancelled run kills it too, then raises
+    CheckCancelled."""
     timeout = float(_settings.get("subprocess_timeout") or DEFAULT_SUBPROCESS_TIMEOUT)
     deadline = time.monotonic() + timeout
+    cancel_requested = _pyhost_checks.cancel_requested
     with subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
@@ -326,7 +328,12 @@ def run_subprocess(argv, env):
                     out, err = proc.communicate(timeout=min(remaining, _WAIT_SLICE))
                     break
                 except subprocess.TimeoutExpired:
-                    continue
+                    # A safe point of this helper's own: the child is killed
+                    # below, then the run stops.
+                    if cancel_requested():
+                        raise _pyhost.CheckCancelled(
+                            f"cancelled while waiting for {argv[0]!r}"
+                        ) from None
         except BaseException:
             proc.kill()
             raise

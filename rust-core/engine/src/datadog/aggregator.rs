@@ -291,8 +291,12 @@ fn submit_metric(py: Python<'_>, args: &[*mut ffi::PyObject], kwnames: *mut ffi:
     match submit::put_metric(py, &route, a.check_id, &metric, &tags, rules) {
         Ok(()) => cfunc::none(py),
         Err(reject) if rules == Rules::Strict => Err(submit::rejection(reject, &metric, &tags)),
-        Err(Reject::NotFinite) => {
-            let text = submit::non_finite_warning(&metric);
+        Err(reject @ (Reject::NotFinite | Reject::NameTooLong)) => {
+            let text = if reject == Reject::NotFinite {
+                submit::non_finite_warning(&metric)
+            } else {
+                submit::name_too_long(&metric)
+            };
             // SAFETY: writing a Rust string.
             unsafe { route.sink.with(py, |w| w.warning(&text)) };
             cfunc::none(py)

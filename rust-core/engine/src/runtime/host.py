@@ -213,3 +213,49 @@ def python_info():
         "libpython": libpython,
         "engine": engine,
     }
+
+
+# ---------------------------------------------------------------------------
+# Calls that would end the host's process
+# ---------------------------------------------------------------------------
+
+_HOST_PID = os.getpid()
+
+
+class ProcessExitRefused(SystemExit):
+    """Raised instead of ending the host's process: ``os._exit()`` or
+    ``os.abort()`` from plugin code in the agent's own process. It derives
+    from SystemExit, so it ends the plugin's run the way ``sys.exit()`` does
+    and ``except Exception`` does not swallow it. A forked child may still
+    call both."""
+
+
+ProcessExitRefused.__module__ = "pyhost"
+
+
+def _guard(name, real):
+    def guarded(*args):
+        if os.getpid() != _HOST_PID:
+            return real(*args)
+        shown = ", ".join(repr(a) for a in args)
+        raise ProcessExitRefused(
+            f"os.{name}({shown}) would end the pyhost agent's process; refused "
+            "(a forked child may call it)"
+        )
+
+    guarded.__name__ = guarded.__qualname__ = name
+    guarded.__doc__ = real.__doc__
+    return guarded
+
+
+def _guard_process_exits():
+    import posix
+
+    for name in ("_exit", "abort"):
+        real = getattr(posix, name)
+        guarded = _guard(name, real)
+        setattr(posix, name, guarded)
+        setattr(os, name, guarded)
+
+
+_guard_process_exits()

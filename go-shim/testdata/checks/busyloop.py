@@ -1,0 +1,7 @@
+from pyhost import AgentCheck
+
+
+class BusyLoop(AgentCheck):
+    def check(self, instance):
+        while True:
+            pass
