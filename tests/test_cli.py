@@ -183,3 +183,43 @@ def test_the_sdk_travels_with_the_engine(agent):
     assert series(report(proc), "system.mem.total")
     info = json.loads(agent("version", "--json", "--python", base).stdout)
     assert info["python"]["executable"] == base
+
+
+def test_check_json_and_its_log_mask_secrets(agent, layout):
+    layout.check(
+        "leaky",
+        """
+        from pyhost import AgentCheck
+
+        class Leaky(AgentCheck):
+            def check(self, instance):
+                self.log.warning("token is %s", instance["api_key"])
+                self.warning("retrying with %s", instance["api_key"])
+                raise ConnectionError("refused key " + instance["api_key"])
+        """,
+    )
+    layout.config("leaky.yaml", "instances:\n  - api_key: 0123456789abcdef\n")
+    proc = agent("check", "leaky", "--json", *layout.args())
+    assert proc.returncode == 1, proc.stderr
+    assert "0123456789abcdef" not in proc.stdout + proc.stderr
+    rep = report(proc)
+    assert rep["errors"][0]["message"] == "refused key ********"
+    assert rep["warnings"] == ["retrying with ********"]
+    assert "token is ********" in proc.stderr
+
+
+def test_a_remote_listen_address_needs_a_flag(agent):
+    proc = agent("run", "--listen", "0.0.0.0:0")
+    assert proc.returncode == 2 and "http_remote" in proc.stderr, proc.stderr
+
+
+def test_an_insecure_config_file_is_refused(agent, layout):
+    layout.check(
+        "ok", "from pyhost import AgentCheck\nclass Ok(AgentCheck):\n    def check(self, i): pass\n"
+    )
+    path = layout.config("ok.yaml", "instances: [{}]\n")
+    path.chmod(0o666)
+    proc = agent("check", "ok", "--json", *layout.args())
+    assert proc.returncode == 2 and "writable by" in proc.stdout + proc.stderr
+    proc = agent("check", "ok", "--json", "--allow-insecure-files", *layout.args())
+    assert proc.returncode == 0, proc.stderr

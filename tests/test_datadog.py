@@ -5,10 +5,12 @@
 import json
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 from conftest import ROOT, http_get, plain_env
@@ -203,3 +205,46 @@ def test_openmetrics_v2_against_a_real_prometheus(agent, dd_layout, prometheus_t
     assert any(t.startswith("version:") for t in build["tags"])
     ok = [sc for sc in pyhost["service_checks"] if sc["name"] == "prom.openmetrics.health"]
     assert ok and ok[0]["status"] == 0
+
+
+@pytest.fixture
+def hanging_server():
+    """A server that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted = []
+    stop = threading.Event()
+
+    def serve():
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/"
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    server.close()
+
+
+def test_an_instance_timeout_is_the_integrations_own(agent, dd_layout, hanging_server):
+    # `timeout: 2` is the request's timeout, not the run's deadline: the
+    # request times out, and the check reports it as HTTP integrations do,
+    # exactly as under datadog_checks_base's stubs (pyhost used to cancel
+    # the run at that moment, and record nothing).
+    (dd_layout / "conf.d" / "dd_http_timeout.yaml").write_text(
+        f"instances:\n  - url: {hanging_server}\n    timeout: 2\n"
+    )
+    stub = stub_run(dd_layout, "dd_http_timeout")
+    pyhost = agent_run(agent, dd_layout, "dd_http_timeout")
+    assert_same_submissions(stub, pyhost)
+    [sc] = pyhost["service_checks"]
+    assert sc["status"] == 2 and "Read timed out" in sc["message"], sc
+    assert pyhost["errors"] == []

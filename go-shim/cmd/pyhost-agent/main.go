@@ -72,6 +72,7 @@ type configFlags struct {
 	engine, pythonPath, hostname        string
 	runners                             int
 	defaultTimeout, shutdownTimeout     config.Duration
+	httpRemote, allowInsecure           bool
 }
 
 func newFlags(name string, stderr io.Writer) *configFlags {
@@ -87,7 +88,8 @@ func newFlags(name string, stderr io.Writer) *configFlags {
 	f.fs.StringVar(&f.engine, "engine", "", "pyhost engine shared object")
 	f.fs.StringVar(&f.pythonPath, "python-path", "", "extra sys.path entries, separated by ':'")
 	f.fs.StringVar(&f.hostname, "hostname", "", "host name reported by the agent")
-	f.fs.Var(&f.defaultTimeout, "default-timeout", "timeout of a run when its instance sets none (default 30s)")
+	f.fs.Var(&f.defaultTimeout, "default-timeout", "a run's deadline when its instance sets no pyhost_run_timeout (default 30s)")
+	f.fs.BoolVar(&f.allowInsecure, "allow-insecure-files", false, "load check and configuration files other users may write")
 	return f
 }
 
@@ -95,6 +97,7 @@ func (f *configFlags) withServer() *configFlags {
 	f.fs.StringVar(&f.listen, "listen", "", "HTTP listen address (default 127.0.0.1:5050)")
 	f.fs.IntVar(&f.runners, "check-runners", 0, "check runs at once (default 4)")
 	f.fs.Var(&f.shutdownTimeout, "shutdown-timeout", "how long runs in flight may finish at shutdown (default 10s)")
+	f.fs.BoolVar(&f.httpRemote, "http-remote", false, "let --listen be an address other hosts reach (default: loopback only)")
 	return f
 }
 
@@ -148,10 +151,17 @@ func (f *configFlags) load() (config.Config, error) {
 			cfg.DefaultTimeout = f.defaultTimeout
 		case "shutdown-timeout":
 			cfg.ShutdownTimeout = f.shutdownTimeout
+		case "http-remote":
+			cfg.HTTPRemote = f.httpRemote
+		case "allow-insecure-files":
+			cfg.AllowInsecureFiles = f.allowInsecure
 		}
 	})
 	if err == nil {
 		err = cfg.Validate()
+	}
+	if err == nil && f.file != "" && !cfg.AllowInsecureFiles {
+		err = agent.Trusted(f.file)
 	}
 	return cfg, err
 }

@@ -25,6 +25,7 @@ import (
 	"pyhost.dev/pyhost"
 	"pyhost.dev/pyhost/internal/agent/aggregate"
 	"pyhost.dev/pyhost/internal/agent/config"
+	"pyhost.dev/pyhost/internal/agent/redact"
 	"pyhost.dev/pyhost/internal/agent/schedule"
 )
 
@@ -49,6 +50,7 @@ type Agent struct {
 	sched     *schedule.Scheduler
 	instances []*Instance
 	lasts     []atomic.Pointer[lastRun] // per instance, same order
+	secrets   *redact.Redactor
 	// lateDropped counts, per instance, what stuck runs submitted when they
 	// returned at last (metrics, service checks and events), dropped.
 	lateDropped []atomic.Uint64
@@ -59,6 +61,7 @@ type Agent struct {
 
 	listener net.Listener
 	server   *http.Server
+	token    string // the API token (see TokenFile)
 	stopOnce sync.Once
 }
 
@@ -129,6 +132,14 @@ func New(cfg config.Config, logger *slog.Logger) (*Agent, error) {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	a.listener = listener
+	// Secrets in the checks' configurations never reach the log, /status or
+	// the status page (the records Python logs included).
+	configured, problems := config.LoadChecks(cfg.ConfDir)
+	configured, refused := trustedInstances(cfg, configured)
+	problems = append(problems, refused...)
+	a.secrets = secretsOf(configured)
+	logger = slog.New(a.secrets.Handler(logger.Handler()))
+	a.logger = logger
 	if a.rt, err = StartPython(cfg, logger); err != nil {
 		listener.Close()
 		return nil, err
@@ -138,8 +149,7 @@ func New(cfg config.Config, logger *slog.Logger) (*Agent, error) {
 	}
 	logger.Info("python started", "version", firstField(a.python.Version), "executable", a.python.Executable)
 
-	configured, problems := config.LoadChecks(cfg.ConfDir)
-	a.instances, a.problems = LoadInstances(a.rt, cfg.ChecksDir, configured)
+	a.instances, a.problems = LoadInstances(a.rt, cfg, configured)
 	a.problems = append(problems, a.problems...)
 	for _, p := range a.problems {
 		logger.Error("configuration problem; skipped", "check", p.Check, "problem", p.Error())
@@ -172,6 +182,11 @@ func New(cfg config.Config, logger *slog.Logger) (*Agent, error) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	if a.token, err = newToken(cfg.RunDir); err != nil {
+		_ = a.rt.Close()
+		listener.Close()
+		return nil, fmt.Errorf("API token: %w", err)
+	}
 	a.server = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	return a, nil
 }

@@ -389,3 +389,126 @@ func TestStuckChecksDoNotTakeTheRunners(t *testing.T) {
 		t.Fatalf("shutdown took %v", took)
 	}
 }
+
+const leakyCheck = `
+import logging
+from pyhost import AgentCheck
+
+class Leaky(AgentCheck):
+    def check(self, instance):
+        self.log.warning("connecting with %s", instance["password"])
+        self.warning("retrying with password=%s", instance["password"])
+        raise ConnectionError("auth failed for " + instance["password"])
+`
+
+// Secrets in an instance's configuration are masked wherever the agent
+// shows what the check produced: /status, the status page, the log.
+func TestSecretsAreRedacted(t *testing.T) {
+	cfg := layout(t,
+		map[string]string{"leaky": leakyCheck},
+		map[string]string{"leaky.yaml": "instances:\n  - password: hunter2-secret\n    min_collection_interval: 0.2\n"})
+	var logs strings.Builder
+	var mu sync.Mutex
+	a, err := New(cfg, slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	st := waitFor(t, a, "a failed run", func(st Status) bool { return len(st.Instances) == 1 && st.Instances[0].Errors >= 1 })
+	b, _ := json.Marshal(st)
+	_, page := get(t, a, "/")
+	mu.Lock()
+	logged := logs.String()
+	mu.Unlock()
+	for where, text := range map[string]string{"/status": string(b), "the status page": page, "the log": logged} {
+		if strings.Contains(text, "hunter2") {
+			t.Errorf("%s shows the password", where)
+		}
+	}
+	if !strings.Contains(string(b), "auth failed for ********") || !strings.Contains(logged, "connecting with ********") {
+		t.Errorf("the masked texts are missing:\n%s\n%s", b, logged)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// A check or configuration file that other users may write is refused,
+// unless allow_insecure_files says otherwise.
+func TestFilesOthersMayWriteAreRefused(t *testing.T) {
+	cfg := layout(t,
+		map[string]string{"open": healthyCheck, "closed": healthyCheck},
+		map[string]string{"open.yaml": "instances: [{}]\n", "closed.yaml": "instances: [{}]\n", "loose.yaml": "instances: [{}]\n"})
+	write(t, filepath.Join(cfg.ChecksDir, "loose.py"), healthyCheck)
+	for _, p := range []string{filepath.Join(cfg.ChecksDir, "open.py"), filepath.Join(cfg.ConfDir, "loose.yaml")} {
+		if err := os.Chmod(p, 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, stop := startAgent(t, cfg)
+	st := a.Status()
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Instances) != 1 || st.Instances[0].Check != "closed" {
+		t.Fatalf("instances: %+v", st.Instances)
+	}
+	problems := map[string]string{}
+	for _, p := range st.Problems {
+		problems[p.Check] = p.Message
+	}
+	for _, name := range []string{"open", "loose"} {
+		if !strings.Contains(problems[name], "writable by its group and everyone") || !strings.Contains(problems[name], "refused") {
+			t.Errorf("%s: problem %q", name, problems[name])
+		}
+	}
+	cfg.AllowInsecureFiles = true
+	b, _ := startAgent(t, cfg)
+	if n := len(b.Status().Instances); n != 3 {
+		t.Fatalf("with allow_insecure_files: %d instances, want 3", n)
+	}
+}
+
+// Requests that change state need the API token, written at start into the
+// run directory for the agent's user only.
+func TestMutatingRequestsNeedTheToken(t *testing.T) {
+	cfg := layout(t, nil, nil)
+	a, _ := startAgent(t, cfg)
+	info, err := os.Stat(filepath.Join(cfg.RunDir, TokenFile))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("token file: %v %v", info, err)
+	}
+	token, _ := os.ReadFile(filepath.Join(cfg.RunDir, TokenFile))
+	post := func(auth string) int {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+a.Addr()+"/status", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := post(""); got != http.StatusUnauthorized {
+		t.Errorf("POST without the token: %d", got)
+	}
+	if got := post("Bearer wrong"); got != http.StatusUnauthorized {
+		t.Errorf("POST with a wrong token: %d", got)
+	}
+	if got := post("Bearer " + strings.TrimSpace(string(token))); got == http.StatusUnauthorized {
+		t.Errorf("POST with the token: %d", got)
+	}
+	if code, _ := get(t, a, "/status"); code != 200 {
+		t.Errorf("GET needs no token: %d", code)
+	}
+}

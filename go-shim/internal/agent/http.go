@@ -1,11 +1,16 @@
 package agent
 
 import (
+	"crypto/rand"
+	"crypto/subtle"
 	"embed"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"html/template"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -29,6 +34,7 @@ var statusPage = template.Must(template.New("status.html").Funcs(template.FuncMa
 // Handler serves /metrics, /status, /healthz and the status page at /.
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
+
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{
 		ErrorLog:      slogPrinter{a},
 		ErrorHandling: promhttp.ContinueOnError, // one bad series never hides the rest
@@ -52,7 +58,47 @@ func (a *Agent) Handler() http.Handler {
 			a.logger.Error("status page", "err", err)
 		}
 	})
-	return mux
+	return a.requireToken(mux)
+}
+
+// TokenFile is where the agent writes its API token at start, readable by
+// its own user only: requests that change state carry it as
+// "Authorization: Bearer <token>" (the CLI reads it from the run directory).
+const TokenFile = "api_token"
+
+// newToken writes a fresh random token into run_dir/api_token (mode 0600).
+func newToken(runDir string) (string, error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	token := hex.EncodeToString(raw)
+	if err := os.MkdirAll(runDir, 0o700); err != nil {
+		return "", err
+	}
+	path := filepath.Join(runDir, TokenFile)
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, []byte(token+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return token, os.Rename(tmp, path)
+}
+
+// requireToken lets reads through and refuses every other method without
+// the API token (401), wherever the agent listens.
+func (a *Agent) requireToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(a.token)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="pyhost-agent"`)
+				http.Error(w, "this request needs the agent's API token: Authorization: Bearer <run_dir/api_token>",
+					http.StatusUnauthorized)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // slogPrinter routes promhttp's error log into the agent's logger.

@@ -20,11 +20,17 @@ type Instance struct {
 }
 
 // loadClass finds a check's class the way the Datadog Agent does, with the
-// checks directory first: checks.d/NAME.py, then the modules
-// datadog_checks.NAME and NAME importable in the embedded Python.
-func loadClass(rt *pyhost.Runtime, checksDir, name string) (*pyhost.CheckClass, string, error) {
-	file := filepath.Join(checksDir, name+".py")
+// checks directory first: checks.d/NAME.py (if it is trusted, see Trusted),
+// then the modules datadog_checks.NAME and NAME importable in the embedded
+// Python.
+func loadClass(rt *pyhost.Runtime, cfg config.Config, name string) (*pyhost.CheckClass, string, error) {
+	file := filepath.Join(cfg.ChecksDir, name+".py")
 	if _, err := os.Stat(file); err == nil {
+		if !cfg.AllowInsecureFiles {
+			if err := Trusted(file); err != nil {
+				return nil, "", err
+			}
+		}
 		class, err := rt.LoadCheckClass(file, "")
 		return class, file, err
 	}
@@ -67,7 +73,7 @@ func isModuleMissing(err error, module string) bool {
 
 // LoadInstances creates every configured instance; a check or instance that
 // cannot be loaded becomes a problem and the others still load.
-func LoadInstances(rt *pyhost.Runtime, checksDir string, configured []config.Instance) ([]*Instance, []config.Problem) {
+func LoadInstances(rt *pyhost.Runtime, cfg config.Config, configured []config.Instance) ([]*Instance, []config.Problem) {
 	var out []*Instance
 	var problems []config.Problem
 	byCheck := map[string][]config.Instance{}
@@ -81,7 +87,7 @@ func LoadInstances(rt *pyhost.Runtime, checksDir string, configured []config.Ins
 	sort.Strings(names)
 	for _, name := range names {
 		insts := byCheck[name]
-		class, source, err := loadClass(rt, checksDir, name)
+		class, source, err := loadClass(rt, cfg, name)
 		if err != nil {
 			first := insts[0]
 			problems = append(problems, config.Problem{Check: name, File: first.File, Line: 0, Msg: describe(err)})

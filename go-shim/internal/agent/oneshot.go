@@ -10,6 +10,7 @@ import (
 	"pyhost.dev/pyhost"
 	"pyhost.dev/pyhost/internal/agent/aggregate"
 	"pyhost.dev/pyhost/internal/agent/config"
+	"pyhost.dev/pyhost/internal/agent/redact"
 )
 
 // Exit statuses of `pyhost-agent check`.
@@ -64,6 +65,8 @@ func RunCheck(ctx context.Context, cfg config.Config, name string, opts CheckOpt
 		Events: []pyhost.Event{}, Warnings: []string{}, Errors: []RunError{}}
 	exit := ExitOK
 	configured, problems := config.LoadCheck(cfg.ConfDir, name)
+	configured, refused := trustedInstances(cfg, configured)
+	problems = append(problems, refused...)
 	for _, p := range problems {
 		rep.Problems = append(rep.Problems, problemOf(p))
 		exit = ExitUsage
@@ -71,13 +74,16 @@ func RunCheck(ctx context.Context, cfg config.Config, name string, opts CheckOpt
 	if len(configured) == 0 {
 		return rep, ExitUsage, nil
 	}
+	secrets := secretsOf(configured)
+	logger = slog.New(secrets.Handler(logger.Handler()))
+	defer func() { redactReport(secrets, rep) }()
 	rt, err := StartPython(cfg, logger)
 	if err != nil {
 		return rep, ExitUsage, err
 	}
 	defer rt.Close()
 
-	class, _, err := loadClass(rt, cfg.ChecksDir, name)
+	class, _, err := loadClass(rt, cfg, name)
 	if err != nil {
 		var pe *pyhost.PythonError
 		if !errors.As(err, &pe) { // not found at all: a configuration error
@@ -160,6 +166,37 @@ func RunCheck(ctx context.Context, cfg config.Config, name string, opts CheckOpt
 		exit = ExitCheckFailed
 	}
 	return rep, exit, nil
+}
+
+// secretsOf collects the secrets in instances' configurations.
+func secretsOf(insts []config.Instance) *redact.Redactor {
+	configs := make([]map[string]any, 0, 2*len(insts))
+	for _, inst := range insts {
+		configs = append(configs, inst.Config, inst.InitConfig)
+	}
+	return redact.New(configs...)
+}
+
+// redactRunError masks secrets in a run's error.
+func redactRunError(r *redact.Redactor, e *RunError) *RunError {
+	if e == nil {
+		return nil
+	}
+	return &RunError{Type: e.Type, Message: r.Text(e.Message), Traceback: r.Text(e.Traceback)}
+}
+
+// redactReport masks secrets in everything a check wrote into the report.
+func redactReport(r *redact.Redactor, rep *CheckReport) {
+	for i := range rep.Errors {
+		rep.Errors[i] = *redactRunError(r, &rep.Errors[i])
+	}
+	r.All(rep.Warnings)
+	for i := range rep.ServiceChecks {
+		rep.ServiceChecks[i].Message = r.Text(rep.ServiceChecks[i].Message)
+	}
+	for i := range rep.Problems {
+		rep.Problems[i].Message = r.Text(rep.Problems[i].Message)
+	}
 }
 
 func nonNil[T any](s []T) []T {

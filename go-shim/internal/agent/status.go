@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"pyhost.dev/pyhost"
@@ -144,7 +145,7 @@ func (a *Agent) Status() Status {
 			MetricsLastRun:  s.LastMetrics,
 			LastWarnings:    []string{},
 			Metadata:        map[string]string{},
-			LastError:       NewRunError(s.LastFailure),
+			LastError:       redactRunError(a.secrets, NewRunError(s.LastFailure)),
 		}
 		if !s.LastRun.IsZero() {
 			t := s.LastRun
@@ -156,14 +157,16 @@ func (a *Agent) Status() Status {
 				cs.Metadata = last.metadata
 			}
 			if last.warnings != nil {
-				cs.LastWarnings = last.warnings
+				cs.LastWarnings = a.secrets.All(slices.Clone(last.warnings))
 			}
 		}
 		cs.State = state(s, cs.LastWarnings)
 		st.Instances = append(st.Instances, cs)
 	}
 	for _, p := range a.problems {
-		st.Problems = append(st.Problems, problemOf(p))
+		pr := problemOf(p)
+		pr.Message = a.secrets.Text(pr.Message)
+		st.Problems = append(st.Problems, pr)
 	}
 	return st
 }

@@ -22,19 +22,25 @@ import (
 
 // Config is the agent's main configuration (pyhost.yaml).
 type Config struct {
-	Listen          string       `yaml:"listen"`           // default "127.0.0.1:5050"
-	CheckRunners    int          `yaml:"check_runners"`    // default 4; must be ≥ 1
-	ChecksDir       string       `yaml:"checks_dir"`       // default "checks.d"
-	ConfDir         string       `yaml:"conf_dir"`         // default "conf.d"
-	RunDir          string       `yaml:"run_dir"`          // default "run" (agent state, e.g. persistent cache)
-	LogLevel        string       `yaml:"log_level"`        // debug|info|warn|error, default info
-	Hostname        string       `yaml:"hostname"`         // default: os.Hostname()
-	DefaultTimeout  Duration     `yaml:"default_timeout"`  // a run's timeout when an instance sets none; default 30s
-	ShutdownTimeout Duration     `yaml:"shutdown_timeout"` // how long in-flight runs may finish at shutdown; default 10s
-	CancelGrace     Duration     `yaml:"cancel_grace"`     // how long a run may go on past its deadline before it is abandoned as stuck; default 5s
-	MaxLateRuns     int          `yaml:"max_late_runs"`    // runs past their deadline given a replacement runner at a time; default 16
-	Python          PythonConfig `yaml:"python"`
-	File            string       `yaml:"-"` // the file it came from, "" for defaults
+	Listen          string   `yaml:"listen"`           // default "127.0.0.1:5050"
+	CheckRunners    int      `yaml:"check_runners"`    // default 4; must be ≥ 1
+	ChecksDir       string   `yaml:"checks_dir"`       // default "checks.d"
+	ConfDir         string   `yaml:"conf_dir"`         // default "conf.d"
+	RunDir          string   `yaml:"run_dir"`          // default "run" (agent state, e.g. persistent cache)
+	LogLevel        string   `yaml:"log_level"`        // debug|info|warn|error, default info
+	Hostname        string   `yaml:"hostname"`         // default: os.Hostname()
+	DefaultTimeout  Duration `yaml:"default_timeout"`  // a run's timeout when an instance sets none; default 30s
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"` // how long in-flight runs may finish at shutdown; default 10s
+	CancelGrace     Duration `yaml:"cancel_grace"`     // how long a run may go on past its deadline before it is abandoned as stuck; default 5s
+	MaxLateRuns     int      `yaml:"max_late_runs"`    // runs past their deadline given a replacement runner at a time; default 16
+	// HTTPRemote lets listen be an address other hosts reach (default: only
+	// loopback); requests that change state always need the API token.
+	HTTPRemote bool `yaml:"http_remote"`
+	// AllowInsecureFiles loads check, module and configuration files that
+	// other users could have written (default: refused).
+	AllowInsecureFiles bool         `yaml:"allow_insecure_files"`
+	Python             PythonConfig `yaml:"python"`
+	File               string       `yaml:"-"` // the file it came from, "" for defaults
 }
 
 // PythonConfig chooses the embedded Python.
@@ -136,12 +142,30 @@ func Load(path string) (Config, error) {
 	return cfg, nil
 }
 
+// IsLoopback reports whether a HOST:PORT address only takes connections
+// from this host: localhost, 127.0.0.0/8 or ::1 (an empty host or 0.0.0.0
+// means every interface).
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // Validate checks the values of a configuration built or changed in code
 // (Load already reports these, with their lines).
 func (c Config) Validate() error {
 	var errs []error
 	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
 		errs = append(errs, fmt.Errorf("listen: expected HOST:PORT (e.g. %q), found %q", DefaultListen, c.Listen))
+	} else if !c.HTTPRemote && !IsLoopback(c.Listen) {
+		errs = append(errs, fmt.Errorf("listen: %s is reachable from other hosts; the agent listens on loopback "+
+			"unless http_remote is true (--http-remote)", c.Listen))
 	}
 	if c.CheckRunners < 1 {
 		errs = append(errs, fmt.Errorf("check_runners: must be at least 1, found %d", c.CheckRunners))
@@ -198,7 +222,8 @@ func (l *mainLoader) fail(n *yaml.Node, format string, args ...any) {
 }
 
 var mainKeys = []string{"listen", "check_runners", "checks_dir", "conf_dir", "run_dir", "log_level",
-	"hostname", "default_timeout", "shutdown_timeout", "cancel_grace", "max_late_runs", "python"}
+	"hostname", "default_timeout", "shutdown_timeout", "cancel_grace", "max_late_runs", "http_remote",
+	"allow_insecure_files", "python"}
 
 var pythonKeys = []string{"executable", "libpython", "engine", "paths"}
 
@@ -300,6 +325,10 @@ func (l *mainLoader) load(root *yaml.Node, cfg *Config) {
 					cfg.CancelGrace = Duration(d)
 				}
 			}
+		case "http_remote":
+			l.setBool(key, v, &cfg.HTTPRemote)
+		case "allow_insecure_files":
+			l.setBool(key, v, &cfg.AllowInsecureFiles)
 		case "max_late_runs":
 			if n, ok := l.int(key, v); ok {
 				if n < 1 {
@@ -352,6 +381,17 @@ func (l *mainLoader) setStr(key string, v *yaml.Node, dst *string) {
 	if s, ok := l.str(key, v); ok && s != "" {
 		*dst = s
 	}
+}
+
+func (l *mainLoader) setBool(key string, v *yaml.Node, dst *bool) {
+	if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!bool" {
+		var b bool
+		if err := v.Decode(&b); err == nil {
+			*dst = b
+			return
+		}
+	}
+	l.fail(v, "%s: expected true or false, found %s", key, describe(v))
 }
 
 func (l *mainLoader) int(key string, v *yaml.Node) (int, bool) {

@@ -975,3 +975,18 @@ func TestProblemError(t *testing.T) {
 		}
 	}
 }
+
+func TestListenIsLoopbackUnlessHTTPRemote(t *testing.T) {
+	c := Default()
+	for addr, ok := range map[string]bool{"127.0.0.1:5050": true, "localhost:1": true, "[::1]:1": true,
+		"0.0.0.0:5050": false, ":5050": false, "192.0.2.1:80": false} {
+		c.Listen = addr
+		if err := c.Validate(); (err == nil) != ok {
+			t.Errorf("%s: %v", addr, err)
+		}
+	}
+	c.Listen, c.HTTPRemote = "0.0.0.0:5050", true
+	if err := c.Validate(); err != nil {
+		t.Errorf("http_remote: %v", err)
+	}
+}
