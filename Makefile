@@ -34,7 +34,7 @@ export PYHOST_EXPECT_VERSION := $(PYTHON_VERSION)
 export PYHOST_EXPECT_LIBDIR := $(PYTHON_LIBDIR)
 
 .PHONY: help all run build rust agent venv tools prometheus header check-header fmt lint \
-        test test-rust test-go test-stress test-python test-e2e bench clean
+        test test-rust test-go test-stress test-python test-e2e bench fuzz soak clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -107,8 +107,27 @@ test-python: venv ## The SDK and example checks with plain pytest (no agent)
 test-go: rust ## Go tests with the race detector
 	cd go-shim && $(GO) test -race -count=1 ./...
 
-test-stress: rust ## 64 goroutines of mixed calls, with -race, GOGC=1 and cgocheck2
-	cd go-shim && GOGC=1 GOEXPERIMENT=cgocheck2 $(GO) test -race -count=1 -run 'Stress' -v . 2>&1 | tail -n 20; exit $${PIPESTATUS[0]}
+test-stress: rust ## 64 goroutines x 10,000 mixed calls and 1,000 start/close cycles, with -race, GOGC=1 and cgocheck2
+	cd go-shim && GOGC=1 GOEXPERIMENT=cgocheck2 PYHOST_STRESS_ITERATIONS=10000 \
+	  $(GO) test -race -count=1 -timeout 30m -run 'Stress' -v . 2>&1 | tail -n 20; exit $${PIPESTATUS[0]}
+
+# 1,000 instances at 1 s for SOAKTIME after a 20 s warm-up (110 s: over
+# 100,000 runs); the figures go to target/soak/results.json.
+SOAKTIME ?= 110s
+soak: rust ## Soak: 1,000 instances at 1 s for SOAKTIME; RSS, threads, skips and errors must stay flat
+	cd go-shim && PYHOST_SOAK_REPORT=$(CURDIR)/target/soak/results.json \
+	  $(GO) test -count=1 -timeout 30m -run '^TestSoak$$' -v ./internal/agent -soak $(SOAKTIME) 2>&1 | tail -n 5; \
+	  exit $${PIPESTATUS[0]}
+
+# Each Go fuzz target for FUZZTIME; the Rust property tests (proptest) run in
+# test-rust too, here with more cases.
+FUZZTIME ?= 30s
+GO_FUZZ := .:FuzzDecodeBatch .:FuzzCheckID .:FuzzFunctionCallJSON \
+  ./internal/agent/config:FuzzLoad ./internal/agent/config:FuzzLoadChecks
+fuzz: rust ## Run every fuzz target for FUZZTIME (default 30s) and the property tests with 10,000 cases
+	cd go-shim && for t in $(GO_FUZZ); do \
+	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10x $${t%%:*} || exit 1; done
+	PROPTEST_CASES=10000 cargo test --release -p pyhost-abi --test batch_properties
 
 test-e2e: build prometheus ## Cross-language tests: the built agent running real checks, scraped by a real Prometheus
 	$(VENV)/bin/pytest -q tests

@@ -173,3 +173,61 @@ func TestStressMixedCalls(t *testing.T) {
 	}
 	t.Logf("%d goroutines made %d mixed calls", goroutines, calls.Load())
 }
+
+// TestStressStartCloseCycles starts and closes a runtime 1,000 times with
+// calls in flight on it: every call ends in success or ErrShutdown, every
+// Close returns, and the process keeps answering.
+func TestStressStartCloseCycles(t *testing.T) {
+	cycles := 1000
+	if s := os.Getenv("PYHOST_STRESS_CYCLES"); s != "" {
+		cycles, _ = strconv.Atoi(s)
+	}
+	for c := 0; c < cycles; c++ {
+		rt, err := Start(Options{PythonPath: []string{testdata()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn, err := rt.LoadFunction("benchmod", "add")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg, calling sync.WaitGroup
+		errs := make(chan error, 4)
+		for g := 0; g < 4; g++ {
+			wg.Add(1)
+			calling.Add(1)
+			go func() {
+				defer wg.Done()
+				var once sync.Once
+				defer once.Do(calling.Done)
+				for i := 0; ; i++ {
+					if i == 1 {
+						once.Do(calling.Done)
+					}
+					out, err := fn.Call([]byte(fmt.Sprintf("[%d,1]", i)))
+					if err != nil {
+						if !errors.Is(err, ErrShutdown) {
+							errs <- err
+						}
+						return
+					}
+					if string(out) != strconv.Itoa(i+1) {
+						errs <- fmt.Errorf("add(%d,1) = %s", i, out)
+						return
+					}
+				}
+			}()
+		}
+		// Close with the four calling: a call may be inside at any moment.
+		calling.Wait()
+		if err := rt.Close(); err != nil {
+			t.Fatalf("cycle %d: Close: %v", c, err)
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("cycle %d: a call in flight: %v", c, err)
+		}
+	}
+	t.Logf("%d start/close cycles with calls in flight", cycles)
+}
