@@ -122,7 +122,7 @@ soak: rust ## Soak: 1,000 instances at 1 s for SOAKTIME; RSS, threads, skips and
 # Each Go fuzz target for FUZZTIME; the Rust property tests (proptest) run in
 # test-rust too, here with more cases.
 FUZZTIME ?= 30s
-GO_FUZZ := .:FuzzDecodeBatch .:FuzzCheckID .:FuzzFunctionCallJSON \
+GO_FUZZ := .:FuzzDecodeBatch .:FuzzCheckID .:FuzzFunctionCallJSON ./internal/capi:FuzzCallFunction \
   ./internal/agent/config:FuzzLoad ./internal/agent/config:FuzzLoadChecks
 fuzz: rust ## Run every fuzz target for FUZZTIME (default 30s) and the property tests with 10,000 cases
 	cd go-shim && for t in $(GO_FUZZ); do \

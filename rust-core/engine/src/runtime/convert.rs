@@ -18,6 +18,9 @@ pub fn json_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, Py
                 i.into_pyobject(py)?.into_any()
             } else if let Some(u) = n.as_u64() {
                 u.into_pyobject(py)?.into_any()
+            } else if is_integer(n.as_str()) {
+                // Beyond 64 bits: Python's int takes the digits exactly.
+                py.get_type::<PyInt>().call1((n.as_str(),))?
             } else {
                 PyFloat::new(py, n.as_f64().unwrap_or(f64::NAN)).into_any()
             }
@@ -38,6 +41,12 @@ pub fn json_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, Py
             dict.into_any()
         }
     })
+}
+
+/// Whether a JSON number's text is an integer (no fraction, no exponent).
+fn is_integer(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Where JSON goes: a `Vec`, or a caller's buffer that spills into one.
@@ -213,8 +222,7 @@ mod tests {
 
     #[test]
     fn json_survives_a_trip_through_python() {
-        let text =
-            r#"{"a":[1,-2,3.5,true,false,null],"b":{"c":"d\"e\u00e9"},"big":18446744073709551615}"#;
+        let text = r#"{"a":[1,-2,3.5,true,false,null],"b":{"c":"d\"e\u00e9"},"big":18446744073709551615,"huge":-22222222222222222222221}"#;
         let back: Value = serde_json::from_str(&roundtrip(text)).unwrap();
         assert_eq!(back, serde_json::from_str::<Value>(text).unwrap());
     }
