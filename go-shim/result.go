@@ -310,10 +310,7 @@ func decodeBatch(b []byte, res *Result) error {
 	if len(b) == 0 {
 		return nil
 	}
-	if res.intern == nil {
-		res.intern = make(map[string]string, 64)
-	}
-	r := &batchReader{b: b, intern: res.intern}
+	r := &batchReader{b: b}
 	if r.u32() != capi.BatchMagic {
 		return errBadBatch
 	}
@@ -321,6 +318,12 @@ func decodeBatch(b []byte, res *Result) error {
 	if r.err != nil || metrics > len(b) || metricTags > len(b) {
 		return errBadBatch
 	}
+	if res.intern == nil {
+		// Sized for the batch: a small run's map costs little, a large
+		// run's does not regrow (RunInto keeps it from run to run).
+		res.intern = make(map[string]string, min(metrics+metricTags, 64))
+	}
+	r.intern = res.intern
 	if cap(res.Metrics) < metrics {
 		res.Metrics = make([]Metric, 0, metrics)
 	}

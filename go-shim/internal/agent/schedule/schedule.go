@@ -4,6 +4,13 @@
 // is skipped and counted (never stacked), and a run past its timeout has its
 // context cancelled.
 //
+// Runners take turns: one runner runs the queued tasks one after another
+// while they are short, and a run that lasts longer than spill passes the
+// turn on, so the next runner starts the next task beside it (up to the
+// pool's size). Short Python checks run back to back on one thread instead
+// of several threads fighting for the GIL, each hand-over a futex wake-up
+// and a context switch; checks that wait (I/O, sleeps) still overlap.
+//
 // A run that goes on past its timeout no longer holds a runner: another
 // runner takes its place at once (up to MaxOverdue such runs at a time), so
 // tasks that hang cannot starve the healthy ones, and the runner of the late
@@ -18,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -120,8 +128,9 @@ type Scheduler struct {
 	opts    Options
 	entries []*entry
 	queue   chan *entry
-	overdue atomic.Int64 // runs past their timeout given a replacement runner
-	stuck   atomic.Int64 // runs abandoned that have not returned
+	overdue atomic.Int64  // runs past their timeout given a replacement runner
+	stuck   atomic.Int64  // runs abandoned that have not returned
+	turn    chan struct{} // one token: the runner holding it takes the next task
 
 	started atomic.Bool
 	stop    chan struct{} // closed by Stop: no more ticks, runners exit when idle
@@ -143,8 +152,15 @@ func New(runners int, opts Options) *Scheduler {
 		opts.MaxOverdue = DefaultMaxOverdue
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Scheduler{runners: runners, opts: opts, stop: make(chan struct{}), runCtx: ctx, cancel: cancel}
+	s := &Scheduler{runners: runners, opts: opts, stop: make(chan struct{}), runCtx: ctx, cancel: cancel,
+		turn: make(chan struct{}, 1)}
+	s.turn <- struct{}{}
+	return s
 }
+
+// spill is how long a run may keep the turn: past it, another runner starts
+// the next task beside it.
+const spill = 2 * time.Millisecond
 
 // Stuck is how many abandoned runs have not returned yet.
 func (s *Scheduler) Stuck() int { return int(s.stuck.Load()) }
@@ -262,15 +278,41 @@ func (s *Scheduler) runner() {
 		select {
 		case <-s.stop:
 			return
-		default:
+		case <-s.turn:
 		}
-		select {
-		case <-s.stop:
-			return
-		case e := <-s.queue:
-			if replaced := s.runOne(e); replaced {
+		for holding := true; holding; {
+			select {
+			case <-s.stop:
+				s.turn <- struct{}{}
+				return
+			default:
+			}
+			var e *entry
+			select {
+			case <-s.stop:
+				s.turn <- struct{}{}
+				return
+			case e = <-s.queue:
+			}
+			// A long run passes the turn on; a short one keeps it.
+			var passed atomic.Bool
+			pass := time.AfterFunc(spill, func() {
+				passed.Store(true)
+				s.turn <- struct{}{}
+			})
+			replaced := s.runOne(e)
+			if !pass.Stop() {
+				for !passed.Load() { // the hand-over is under way
+					runtime.Gosched()
+				}
+				holding = false
+			}
+			if replaced {
 				// Another runner took this one's place while its run was late.
 				s.overdue.Add(-1)
+				if holding {
+					s.turn <- struct{}{}
+				}
 				return
 			}
 		}
