@@ -307,8 +307,12 @@ pyhost_status pyhost_check_run(struct pyhost_runtime runtime,
                                struct pyhost_bytes *out_batch,
                                struct pyhost_error **out_error);
 
-// Asks a check's run to stop: `CheckCancelled` (a `BaseException`) is
-// raised inside it at its next Python instruction. `run_id` names the run
+// Asks a check's run to stop, in steps that cannot leave shared state
+// half-changed: the check's `cancel()` is called (once per run), and if the
+// run has not returned 100 ms later, `CheckCancelled` (a `BaseException`)
+// is raised at the next line of the check's own code, never inside a
+// library it called. Calling again re-arms that (at most once a second).
+// A run blocked in C stops when control returns to its code. `run_id` names the run
 // (the number given to `pyhost_check_run`): if that run has not started
 // yet, it is cancelled as it starts; an earlier run's number does nothing.
 // 0 cancels whatever run is in progress. Does nothing when no run matches.

@@ -279,8 +279,12 @@ pub unsafe extern "C" fn pyhost_check_run(
     unsafe { forward(out_error, body) }
 }
 
-/// Asks a check's run to stop: `CheckCancelled` (a `BaseException`) is
-/// raised inside it at its next Python instruction. `run_id` names the run
+/// Asks a check's run to stop, in steps that cannot leave shared state
+/// half-changed: the check's `cancel()` is called (once per run), and if the
+/// run has not returned 100 ms later, `CheckCancelled` (a `BaseException`)
+/// is raised at the next line of the check's own code, never inside a
+/// library it called. Calling again re-arms that (at most once a second).
+/// A run blocked in C stops when control returns to its code. `run_id` names the run
 /// (the number given to `pyhost_check_run`): if that run has not started
 /// yet, it is cancelled as it starts; an earlier run's number does nothing.
 /// 0 cancels whatever run is in progress. Does nothing when no run matches.
