@@ -66,8 +66,9 @@ type Check struct {
 	name    string
 	checkID string
 	closed  atomic.Bool
-	// runs numbers the check's runs, so a cancellation names the run it is
-	// for and still lands if it arrives before that run has started.
+	// runs is the id of the check's latest run, so a cancellation names the
+	// run it is for and still lands if it arrives before that run has
+	// started. Ids increase (they come from one process-wide counter).
 	runs atomic.Uint64
 }
 
@@ -204,7 +205,10 @@ func (c *Check) run(ctx context.Context, res *Result) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("%w: %w", ErrCancelled, err)
 	}
-	runID := c.runs.Add(1)
+	// Run ids are unique in the process: a run's id is also the token Go
+	// functions it calls get their context by.
+	runID := nextToken()
+	c.runs.Store(runID)
 	if ctx.Done() == nil {
 		// A context that never ends: no cancellation to arrange.
 		return c.finish(ctx, res, time.Now(), capi.RunCheck(rid, id, runID, func(batch []byte) error {
@@ -226,9 +230,11 @@ func (c *Check) run(ctx context.Context, res *Result) (bool, error) {
 		}
 	})
 	start := time.Now()
+	done := within(runID, ctx)
 	err = capi.RunCheck(rid, id, runID, func(batch []byte) error {
 		return decodeBatch(batch, res)
 	})
+	done()
 	close(returned)
 	if !stop() && ctx.Err() != nil {
 		// The cancel started: let it finish before the next run starts, so

@@ -66,6 +66,15 @@ type Runtime struct {
 
 	closing sync.Mutex
 	done    bool // the library finished shutting the runtime down
+
+	logger *slog.Logger
+	// base is the context of Go functions Python calls outside any host
+	// call, and bounds every other; cancelled when shutdown begins.
+	base       context.Context
+	cancelBase context.CancelFunc
+
+	modules   sync.Mutex
+	moduleIDs []uintptr // DefineModule's registrations, dropped at shutdown
 }
 
 // Start starts the interpreter on first use and opens a runtime over it.
@@ -84,7 +93,8 @@ func Start(opts Options) (*Runtime, error) {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
-	rt := &Runtime{timeout: opts.ShutdownTimeout}
+	rt := &Runtime{timeout: opts.ShutdownTimeout, logger: logger}
+	rt.base, rt.cancelBase = context.WithCancel(context.Background())
 	rt.logID = capi.RegisterLog(func(r capi.LogRecord) { forwardLog(logger, r) })
 	if opts.perMetric != nil {
 		rt.metricID = capi.RegisterMetric(opts.perMetric)
@@ -101,6 +111,7 @@ func Start(opts Options) (*Runtime, error) {
 	if err != nil {
 		capi.Unregister(rt.logID)
 		capi.Unregister(rt.metricID)
+		rt.cancelBase()
 		return nil, wrapErr("start", err)
 	}
 	rt.id = id
@@ -150,6 +161,7 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	}
 	if rt.closed.CompareAndSwap(false, true) {
 		runtime.SetFinalizer(rt, nil)
+		rt.cancelBase()
 	}
 	for {
 		wait := shutdownSlice
@@ -161,6 +173,12 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 			rt.done = true
 			capi.Unregister(rt.logID)
 			capi.Unregister(rt.metricID)
+			rt.modules.Lock()
+			for _, id := range rt.moduleIDs {
+				capi.UnregisterModule(id)
+			}
+			rt.moduleIDs = nil
+			rt.modules.Unlock()
 			return nil
 		}
 		if !errors.Is(err, ErrTimeout) || ctx.Err() != nil {

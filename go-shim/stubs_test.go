@@ -9,7 +9,7 @@ import (
 )
 
 // nativeModules are the engine's in-memory modules the SDK ships stubs for.
-var nativeModules = []string{"_pyhost", "aggregator", "datadog_agent", "_util", "util", "tagger", "containers", "kubeutil"}
+var nativeModules = []string{"_pyhost", "_pyhost_bridge", "aggregator", "datadog_agent", "_util", "util", "tagger", "containers", "kubeutil"}
 
 func stubtest(t *testing.T, fn *Function, modules []string, configFile string) (int, string) {
 	t.Helper()

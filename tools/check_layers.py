@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks that the engine's layers depend one way.
 
-The engine (rust-core/engine/src) is layered: runtime < check < sdk <
+The engine (rust-core/engine/src) is layered: runtime < bridge < check < sdk <
 datadog < entries (lib.rs only declares them). A module may use only the
 layers below its own; within a layer, the files may not use each other in
 a circle. Edges are read from `crate::LAYER` and `super::FILE` paths
@@ -14,7 +14,7 @@ import pathlib
 import re
 import sys
 
-LAYERS = ["runtime", "check", "sdk", "datadog", "entries"]
+LAYERS = ["runtime", "bridge", "check", "sdk", "datadog", "entries"]
 ROOT = pathlib.Path(__file__).resolve().parent.parent / "rust-core" / "engine" / "src"
 
 

@@ -57,3 +57,28 @@ def wait_for_release(timeout):
 def release():
     _released.set()
     return True
+
+
+def hold_gil_after(module, function):
+    """Calls module.function(), then holds the GIL for a while without
+    releasing it (one C call, no bytecode: no thread switch)."""
+    import importlib
+
+    getattr(importlib.import_module(module), function)()
+    return sum(range(50_000_000))
+
+
+def read_state_consistent(name):
+    """Whether one get of `name` is a single publication throughout."""
+    from pyhost import host
+
+    v = host.get(name)
+    gen = v["gen"]
+    return all(r["gen"] == gen for r in v["records"]) and len(v["records"]) == 2000
+
+
+def deep_list(depth):
+    v = None
+    for _ in range(depth):
+        v = [v]
+    return v

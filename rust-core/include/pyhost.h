@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 // The ABI version of this header; compare with `pyhost_abi_version()`.
-#define PYHOST_ABI_VERSION 2
+#define PYHOST_ABI_VERSION 3
 
 // First four bytes of every batch ("PHB1", little-endian).
 #define PYHOST_BATCH_MAGIC 826427472
@@ -46,6 +46,44 @@
 // metric's" name, hostname or tag list.
 #define PYHOST_BATCH_SAME 4294967295
 
+// Value encoding (see `docs/c-api.md`): each value starts with one of
+// these tags. None.
+#define PYHOST_VALUE_NONE 0
+
+// False.
+#define PYHOST_VALUE_FALSE 1
+
+// True.
+#define PYHOST_VALUE_TRUE 2
+
+// A signed 64-bit integer: 8 bytes, little-endian.
+#define PYHOST_VALUE_INT 3
+
+// An unsigned 64-bit integer above INT64_MAX: 8 bytes.
+#define PYHOST_VALUE_UINT 4
+
+// An integer beyond 64 bits: a u32 length, then ASCII decimal digits.
+#define PYHOST_VALUE_BIGINT 5
+
+// A finite double: 8 bytes.
+#define PYHOST_VALUE_FLOAT 6
+
+// A string: a u32 length, then UTF-8 bytes.
+#define PYHOST_VALUE_STR 7
+
+// A byte string: a u32 length, then the bytes.
+#define PYHOST_VALUE_BYTES 8
+
+// A list: a u32 count, then that many values.
+#define PYHOST_VALUE_LIST 9
+
+// A dict: a u32 count, then that many (key, value) pairs; a key is a u32
+// length and UTF-8 bytes.
+#define PYHOST_VALUE_DICT 10
+
+// How deep lists and dicts may nest in one value.
+#define PYHOST_VALUE_MAX_DEPTH 64
+
 // Result of every fallible C API call. `PYHOST_STATUS_OK` is 0; errors sit in
 // their own range (1000..) so they are never mistaken for counts or errno.
 enum pyhost_status
@@ -80,6 +118,36 @@ enum pyhost_status
 typedef enum pyhost_status pyhost_status;
 #else
 typedef uint32_t pyhost_status;
+#endif // __STDC_VERSION__ >= 202311L
+
+// What a host function returned (see `pyhost_host_call`).
+enum pyhost_host_status
+#if __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // __STDC_VERSION__ >= 202311L
+ {
+  // The result is one encoded value (see `PYHOST_VALUE_*`).
+  PYHOST_HOST_OK = 0,
+  // The function returned an error: Python raises `pyhost.GoError` with
+  // the result (UTF-8 text) as its message.
+  PYHOST_HOST_ERROR = 1,
+  // The function panicked: Python raises `pyhost.GoPanic`, the result is
+  // the panic value as text.
+  PYHOST_HOST_PANIC = 2,
+  // Wrong argument count or type: Python raises `TypeError`.
+  PYHOST_HOST_TYPE_ERROR = 3,
+  // An integer out of the parameter's range: Python raises `OverflowError`.
+  PYHOST_HOST_OVERFLOW_ERROR = 4,
+  // A value that cannot cross (invalid UTF-8 from the host, NaN): Python
+  // raises `ValueError`.
+  PYHOST_HOST_VALUE_ERROR = 5,
+  // The host's runtime is closed: Python raises `RuntimeError`.
+  PYHOST_HOST_SHUT_DOWN = 6,
+};
+#if __STDC_VERSION__ >= 202311L
+typedef enum pyhost_host_status pyhost_host_status;
+#else
+typedef uint32_t pyhost_host_status;
 #endif // __STDC_VERSION__ >= 202311L
 
 // A borrowed UTF-8 (or byte) view, valid for the duration of the call only.
@@ -207,6 +275,32 @@ typedef struct pyhost_buffer {
   uint8_t *ptr;
   size_t cap;
 } pyhost_buffer;
+
+// Where a host function's result goes. On entry `ptr`/`cap` lend a
+// buffer the host may fill (then it sets `len`); a result that does not fit
+// goes in memory from `malloc`, with `ptr`/`len` pointing at it and
+// `malloced` set, and the engine frees it with `free`.
+typedef struct pyhost_host_result {
+  uint8_t *ptr;
+  size_t cap;
+  size_t len;
+  uint32_t malloced;
+} pyhost_host_result;
+
+// A host function Python called: function `function` (its index in the
+// names given to `pyhost_module_define`) of the module defined with
+// `context`. `args` is one encoded list of the positional arguments.
+// `token` is the token of the host call the Python thread is in (the
+// `run_id` of a check run, the token of `pyhost_function_invoke`), or 0 for
+// a thread in no host call. Called without the GIL, on the Python thread
+// that called; it may call back into the C API. Returns a
+// `pyhost_host_status` and writes the result (or the error text) to
+// `result`.
+typedef uint32_t (*pyhost_host_call)(size_t context,
+                                     uint32_t function,
+                                     uint64_t token,
+                                     struct pyhost_str args,
+                                     struct pyhost_host_result *result);
 
 // The ABI version this library implements. A host compares it with the
 // `PYHOST_ABI_VERSION` of the header it was compiled against.
@@ -358,12 +452,64 @@ pyhost_status pyhost_function_call(struct pyhost_runtime runtime,
                                    struct pyhost_bytes *out_result,
                                    struct pyhost_error **out_error);
 
+// Calls a function with typed arguments: `args` is one encoded list of the
+// positional arguments (see the `PYHOST_VALUE_*` tags; empty means none),
+// and the result comes back as one encoded value, in `scratch` when it
+// fits (`*out_len` set, `out_result` left empty), else in `out_result`,
+// owned by the caller. `token` is handed to the host functions Python
+// calls meanwhile (see `pyhost_host_call`); 0 for none.
+//
+// # Safety
+// As `pyhost_function_call`.
+pyhost_status pyhost_function_invoke(struct pyhost_runtime runtime,
+                                     struct pyhost_function function,
+                                     struct pyhost_str args,
+                                     uint64_t token,
+                                     struct pyhost_buffer scratch,
+                                     size_t *out_len,
+                                     struct pyhost_bytes *out_result,
+                                     struct pyhost_error **out_error);
+
 // Frees a function handle.
 //
 // # Safety
 // `out_error` must be NULL or writable.
 pyhost_status pyhost_function_free(struct pyhost_runtime runtime,
                                    struct pyhost_function function,
+                                   struct pyhost_error **out_error);
+
+// Defines an in-memory Python module `name` whose functions are the
+// host's: `import name; name.f(...)` calls `callback(context, i, token,
+// args, result)`, where `i` is the index of `f` in `functions`, without the
+// GIL. `name` must be a Python identifier that names no importable module
+// and no module already defined (CONFLICT otherwise). The callback must
+// stay callable until the runtime is shut down; after that, calls raise
+// `RuntimeError` without reaching it.
+//
+// # Safety
+// Strings valid for the call (`functions` points to `count` of them);
+// `out_error` NULL or writable.
+pyhost_status pyhost_module_define(struct pyhost_runtime runtime,
+                                   struct pyhost_str name,
+                                   const struct pyhost_str *functions,
+                                   size_t count,
+                                   pyhost_host_call callback,
+                                   size_t context,
+                                   struct pyhost_error **out_error);
+
+// Publishes host state: `value` (one encoded value) becomes what
+// `pyhost.host.get(name)` returns in Python, replacing what was published
+// under `name` before; `*out_version` (if not NULL) gets the value's
+// version, which counts the publications of `name` from 1. The value is
+// checked and copied; the call never waits for the GIL.
+//
+// # Safety
+// Strings valid for the call; `out_version` NULL or writable; `out_error`
+// NULL or writable.
+pyhost_status pyhost_state_publish(struct pyhost_runtime runtime,
+                                   struct pyhost_str name,
+                                   struct pyhost_str value,
+                                   uint64_t *out_version,
                                    struct pyhost_error **out_error);
 
 // A static, human-readable name for a status (e.g. "PYHOST_STATUS_SHUTDOWN");

@@ -3,8 +3,8 @@
 
 use pyhost_abi::{
     check_out, ffi_boundary, pyhost_buffer, pyhost_bytes, pyhost_check, pyhost_check_class,
-    pyhost_check_config, pyhost_error, pyhost_function, pyhost_runtime, pyhost_runtime_options,
-    pyhost_status, pyhost_str, Failure, PYHOST_ABI_VERSION,
+    pyhost_check_config, pyhost_error, pyhost_function, pyhost_host_call, pyhost_runtime,
+    pyhost_runtime_options, pyhost_status, pyhost_str, Failure, PYHOST_ABI_VERSION,
 };
 
 use crate::loader;
@@ -409,6 +409,58 @@ fn overlap(input: pyhost_str, output: pyhost_buffer) -> bool {
     a < b.wrapping_add(output.cap) && b < a.wrapping_add(input.len)
 }
 
+/// Calls a function with typed arguments: `args` is one encoded list of the
+/// positional arguments (see the `PYHOST_VALUE_*` tags; empty means none),
+/// and the result comes back as one encoded value, in `scratch` when it
+/// fits (`*out_len` set, `out_result` left empty), else in `out_result`,
+/// owned by the caller. `token` is handed to the host functions Python
+/// calls meanwhile (see `pyhost_host_call`); 0 for none.
+///
+/// # Safety
+/// As `pyhost_function_call`.
+#[no_mangle]
+pub unsafe extern "C" fn pyhost_function_invoke(
+    runtime: pyhost_runtime,
+    function: pyhost_function,
+    args: pyhost_str,
+    token: u64,
+    scratch: pyhost_buffer,
+    out_len: *mut usize,
+    out_result: *mut pyhost_bytes,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    let body = |engine_error: *mut *mut pyhost_error| {
+        check_out(out_len, "out_len")?;
+        check_out(out_result, "out_result")?;
+        if scratch.ptr.is_null() && scratch.cap != 0 {
+            return Err(Failure::invalid_argument(
+                "scratch is NULL with a non-zero capacity",
+            ));
+        }
+        if overlap(args, scratch) {
+            return Err(Failure::invalid_argument(
+                "args and scratch overlap: the result would overwrite the arguments",
+            ));
+        }
+        let engine = loader::loaded()?;
+        // SAFETY: arguments checked above.
+        Ok(unsafe {
+            (engine.table.function_invoke)(
+                runtime,
+                function,
+                args,
+                token,
+                scratch,
+                out_len,
+                out_result,
+                engine_error,
+            )
+        })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { forward(out_error, body) }
+}
+
 /// Frees a function handle.
 ///
 /// # Safety
@@ -424,6 +476,84 @@ pub unsafe extern "C" fn pyhost_function_free(
         // SAFETY: plain values only.
         Ok(unsafe { (engine.table.function_free)(runtime, function, engine_error) })
     };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { forward(out_error, body) }
+}
+
+/// Defines an in-memory Python module `name` whose functions are the
+/// host's: `import name; name.f(...)` calls `callback(context, i, token,
+/// args, result)`, where `i` is the index of `f` in `functions`, without the
+/// GIL. `name` must be a Python identifier that names no importable module
+/// and no module already defined (CONFLICT otherwise). The callback must
+/// stay callable until the runtime is shut down; after that, calls raise
+/// `RuntimeError` without reaching it.
+///
+/// # Safety
+/// Strings valid for the call (`functions` points to `count` of them);
+/// `out_error` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn pyhost_module_define(
+    runtime: pyhost_runtime,
+    name: pyhost_str,
+    functions: *const pyhost_str,
+    count: usize,
+    callback: pyhost_host_call,
+    context: usize,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    let body = |engine_error: *mut *mut pyhost_error| {
+        if functions.is_null() && count != 0 {
+            return Err(Failure::invalid_argument(
+                "functions is NULL with a non-zero count",
+            ));
+        }
+        if callback.is_none() {
+            return Err(Failure::invalid_argument("callback is NULL"));
+        }
+        let engine = loader::loaded()?;
+        // SAFETY: arguments checked above.
+        Ok(unsafe {
+            (engine.table.module_define)(
+                runtime,
+                name,
+                functions,
+                count,
+                callback,
+                context,
+                engine_error,
+            )
+        })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { forward(out_error, body) }
+}
+
+/// Publishes host state: `value` (one encoded value) becomes what
+/// `pyhost.host.get(name)` returns in Python, replacing what was published
+/// under `name` before; `*out_version` (if not NULL) gets the value's
+/// version, which counts the publications of `name` from 1. The value is
+/// checked and copied; the call never waits for the GIL.
+///
+/// # Safety
+/// Strings valid for the call; `out_version` NULL or writable; `out_error`
+/// NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn pyhost_state_publish(
+    runtime: pyhost_runtime,
+    name: pyhost_str,
+    value: pyhost_str,
+    out_version: *mut u64,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    let body =
+        |engine_error: *mut *mut pyhost_error| {
+            let engine = loader::loaded()?;
+            // SAFETY: arguments forwarded as given (the engine accepts a NULL
+            // out_version).
+            Ok(unsafe {
+                (engine.table.state_publish)(runtime, name, value, out_version, engine_error)
+            })
+        };
     // SAFETY: out_error is NULL or writable (C API contract).
     unsafe { forward(out_error, body) }
 }

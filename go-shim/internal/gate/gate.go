@@ -59,6 +59,18 @@ func (g *Gate) Leave(l Lease) {
 	}
 }
 
+// Open lets the current hold go, if there is one. A host function Python
+// calls runs with the GIL released: whichever call holds the gate is then
+// out of Python (most likely it is the call that called out), so keeping
+// the others waiting would only delay them, or deadlock a host function
+// that calls into Python again.
+func (g *Gate) Open() {
+	cur := g.seq.Load()
+	if cur%2 == 1 && g.seq.CompareAndSwap(cur, cur+1) {
+		g.mu.Unlock()
+	}
+}
+
 // LetGo is how many holds the watchdog has opened the gate on: only then
 // may two holders be inside at once.
 func (g *Gate) LetGo() uint64 { return g.letGo.Load() }

@@ -107,3 +107,36 @@ func TestWatchdogEndsWhenIdleAndComesBack(t *testing.T) {
 	}
 	g.Leave(first)
 }
+
+// Open lets a hold go at once, and the holder's Leave then leaves the gate
+// to whoever entered next.
+func TestOpenLetsTheHoldGo(t *testing.T) {
+	var g Gate
+	first := g.Enter()
+	g.Open()
+	entered := make(chan Lease)
+	go func() { entered <- g.Enter() }()
+	var second Lease
+	select {
+	case second = <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Open did not let the next caller in")
+	}
+	g.Leave(first) // stale: must not open the second hold
+	third := make(chan Lease, 1)
+	go func() { third <- g.Enter() }()
+	var l Lease
+	select {
+	case l = <-third:
+		// Only the watchdog may have let the second hold go.
+		if g.LetGo() == 0 {
+			t.Fatal("a stale Leave opened another caller's hold")
+		}
+		g.Leave(second)
+	case <-time.After(50 * time.Millisecond):
+		g.Leave(second)
+		l = <-third
+	}
+	g.Leave(l)
+	g.Open() // nothing held: no effect
+}

@@ -1,14 +1,28 @@
 """pyhost: write Python checks for the pyhost agent.
 
 Subclass :class:`AgentCheck`, override :meth:`AgentCheck.check` and submit data with
-the submission methods (``gauge``, ``rate``, ``service_check``...).
+the submission methods (``gauge``, ``rate``, ``service_check``...). Read the host's
+state with :mod:`pyhost.host`; Go functions the host defines raise :class:`GoError`
+and :class:`GoPanic`.
 """
 
 from __future__ import annotations
 
-from pyhost._host import CheckCancelled
+from pyhost import host
+from pyhost._host import CheckCancelled, GoError, GoPanic
 from pyhost.checks import CRITICAL, OK, UNKNOWN, WARNING, AgentCheck
 
 __version__ = "0.1.0"
 
-__all__ = ["CRITICAL", "OK", "UNKNOWN", "WARNING", "AgentCheck", "CheckCancelled", "__version__"]
+__all__ = [
+    "CRITICAL",
+    "OK",
+    "UNKNOWN",
+    "WARNING",
+    "AgentCheck",
+    "CheckCancelled",
+    "GoError",
+    "GoPanic",
+    "__version__",
+    "host",
+]

@@ -8,6 +8,7 @@ if TYPE_CHECKING:
     # Typed as the host's modules (the SDK's *-stubs packages); the stand-ins
     # have the same signatures.
     import _pyhost
+    import _pyhost_bridge as bridge
     import aggregator
     import datadog_agent
 else:
@@ -26,9 +27,24 @@ else:
     except ImportError:
         from pyhost.stubs import _pyhost
 
-__all__ = ["CheckCancelled", "NativeCheckBase", "aggregator", "datadog_agent"]
+    try:
+        import _pyhost_bridge as bridge
+    except ImportError:
+        from pyhost.stubs import _pyhost_bridge as bridge
+
+__all__ = [
+    "CheckCancelled",
+    "GoError",
+    "GoPanic",
+    "NativeCheckBase",
+    "aggregator",
+    "bridge",
+    "datadog_agent",
+]
 
 CheckCancelled = _pyhost.CheckCancelled
+GoError = bridge.GoError
+GoPanic = bridge.GoPanic
 
 # The host's native base class for AgentCheck (submission methods without a Python
 # frame per call); None outside the agent.

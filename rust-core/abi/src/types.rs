@@ -235,6 +235,61 @@ pub type pyhost_metric_callback = Option<
     ),
 >;
 
+/// What a host function returned (see `pyhost_host_call`).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum pyhost_host_status {
+    /// The result is one encoded value (see `PYHOST_VALUE_*`).
+    PYHOST_HOST_OK = 0,
+    /// The function returned an error: Python raises `pyhost.GoError` with
+    /// the result (UTF-8 text) as its message.
+    PYHOST_HOST_ERROR = 1,
+    /// The function panicked: Python raises `pyhost.GoPanic`, the result is
+    /// the panic value as text.
+    PYHOST_HOST_PANIC = 2,
+    /// Wrong argument count or type: Python raises `TypeError`.
+    PYHOST_HOST_TYPE_ERROR = 3,
+    /// An integer out of the parameter's range: Python raises `OverflowError`.
+    PYHOST_HOST_OVERFLOW_ERROR = 4,
+    /// A value that cannot cross (invalid UTF-8 from the host, NaN): Python
+    /// raises `ValueError`.
+    PYHOST_HOST_VALUE_ERROR = 5,
+    /// The host's runtime is closed: Python raises `RuntimeError`.
+    PYHOST_HOST_SHUT_DOWN = 6,
+}
+
+/// Where a host function's result goes. On entry `ptr`/`cap` lend a
+/// buffer the host may fill (then it sets `len`); a result that does not fit
+/// goes in memory from `malloc`, with `ptr`/`len` pointing at it and
+/// `malloced` set, and the engine frees it with `free`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct pyhost_host_result {
+    pub ptr: *mut u8,
+    pub cap: usize,
+    pub len: usize,
+    pub malloced: u32,
+}
+
+/// A host function Python called: function `function` (its index in the
+/// names given to `pyhost_module_define`) of the module defined with
+/// `context`. `args` is one encoded list of the positional arguments.
+/// `token` is the token of the host call the Python thread is in (the
+/// `run_id` of a check run, the token of `pyhost_function_invoke`), or 0 for
+/// a thread in no host call. Called without the GIL, on the Python thread
+/// that called; it may call back into the C API. Returns a
+/// `pyhost_host_status` and writes the result (or the error text) to
+/// `result`.
+pub type pyhost_host_call = Option<
+    unsafe extern "C" fn(
+        context: usize,
+        function: u32,
+        token: u64,
+        args: pyhost_str,
+        result: *mut pyhost_host_result,
+    ) -> u32,
+>;
+
 /// Options for `pyhost_runtime_start`. Zero-initialise it, then set fields:
 /// every empty string means "the default".
 #[repr(C)]
@@ -332,6 +387,32 @@ pub struct pyhost_engine_table {
     pub function_free: unsafe extern "C" fn(
         pyhost_runtime,
         pyhost_function,
+        *mut *mut pyhost_error,
+    ) -> pyhost_status,
+    pub module_define: unsafe extern "C" fn(
+        pyhost_runtime,
+        pyhost_str,
+        *const pyhost_str,
+        usize,
+        pyhost_host_call,
+        usize,
+        *mut *mut pyhost_error,
+    ) -> pyhost_status,
+    pub state_publish: unsafe extern "C" fn(
+        pyhost_runtime,
+        pyhost_str,
+        pyhost_str,
+        *mut u64,
+        *mut *mut pyhost_error,
+    ) -> pyhost_status,
+    pub function_invoke: unsafe extern "C" fn(
+        pyhost_runtime,
+        pyhost_function,
+        pyhost_str,
+        u64,
+        pyhost_buffer,
+        *mut usize,
+        *mut pyhost_bytes,
         *mut *mut pyhost_error,
     ) -> pyhost_status,
     /// Frees a buffer the engine made: memory goes back to the allocator

@@ -5,25 +5,36 @@
 
 use std::time::Duration;
 
+use pyhost_abi::value::Encoder;
 use pyhost_abi::{
     ffi_boundary, pyhost_buffer, pyhost_bytes, pyhost_check, pyhost_check_class,
-    pyhost_check_config, pyhost_error, pyhost_function, pyhost_runtime, pyhost_runtime_options,
-    pyhost_status, pyhost_str, Failure,
+    pyhost_check_config, pyhost_error, pyhost_function, pyhost_host_call, pyhost_runtime,
+    pyhost_runtime_options, pyhost_status, pyhost_str, Failure,
 };
 use pyo3::Python;
 
+use crate::bridge::{self, invoke, modules, state};
 use crate::check::{self, cancel, classes, instances, run};
 use crate::runtime::convert::{self, ScratchOut};
 use crate::runtime::errors::py_fail;
 use crate::runtime::interpreter::{self, with_python, with_python_direct, StartHooks};
 use crate::runtime::sessions::{self, Session};
-use crate::runtime::{functions, host, logging};
+use crate::runtime::{calls, functions, host, logging};
 use crate::{datadog, sdk};
 
 /// What the layers above the runtime add to the interpreter's start.
 static START_HOOKS: StartHooks = StartHooks {
-    register_modules: &[sdk::register_modules, datadog::register_modules],
-    install: &[check::install, sdk::install, datadog::install],
+    register_modules: &[
+        bridge::register_modules,
+        sdk::register_modules,
+        datadog::register_modules,
+    ],
+    install: &[
+        bridge::install,
+        check::install,
+        sdk::install,
+        datadog::install,
+    ],
 };
 
 /// The shape of most entries: find the session, then run `f` attached to
@@ -322,6 +333,120 @@ pub unsafe extern "C" fn function_free(
         attached(runtime, |py, session| {
             functions::free(py, session, function.id)
         })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
+}
+
+thread_local! {
+    /// The encoder of typed results, reused by the calls on this thread
+    /// (taken while in use, so a nested call makes its own).
+    static RESULTS: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// The hot path of typed calls, like `function_call`.
+pub unsafe extern "C" fn function_invoke(
+    runtime: pyhost_runtime,
+    function: pyhost_function,
+    args: pyhost_str,
+    token: u64,
+    scratch: pyhost_buffer,
+    out_len: *mut usize,
+    out_result: *mut pyhost_bytes,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    let body = || {
+        let session = sessions::find(runtime)?;
+        // SAFETY: valid for the call; the core checked that it does not
+        // overlap `scratch`.
+        let args = unsafe { args.as_bytes() }?;
+        let mut out = Encoder {
+            buf: RESULTS.try_with(std::cell::Cell::take).unwrap_or_default(),
+        };
+        out.buf.clear();
+        let called = with_python_direct(|py| {
+            let _call = session.enter(py)?;
+            let _within = calls::enter(token);
+            invoke::invoke(py, session, function.id, args, &mut out)
+        });
+        if called.is_err() {
+            with_python(|_| ());
+        }
+        let written = called.map(|()| {
+            let len = out.buf.len();
+            if len <= scratch.cap {
+                // SAFETY: the caller lends `cap` writable bytes for this
+                // call (the core checked the pointer is not NULL when cap > 0).
+                unsafe { std::ptr::copy_nonoverlapping(out.buf.as_ptr(), scratch.ptr, len) };
+                (len, pyhost_bytes::EMPTY)
+            } else {
+                (len, pyhost_bytes::from_vec(out.buf.clone()))
+            }
+        });
+        if out.buf.capacity() <= 1 << 16 {
+            let _ = RESULTS.try_with(|r| r.set(std::mem::take(&mut out.buf)));
+        }
+        let (len, owned) = written?;
+        // SAFETY: the core checked out_len and out_result for NULL.
+        unsafe {
+            out_len.write(len);
+            out_result.write(owned);
+        }
+        Ok(())
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
+}
+
+pub unsafe extern "C" fn module_define(
+    runtime: pyhost_runtime,
+    name: pyhost_str,
+    functions: *const pyhost_str,
+    count: usize,
+    callback: pyhost_host_call,
+    context: usize,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    let body = || {
+        // SAFETY: strings valid for the call.
+        let name = unsafe { text(name, "name") }?;
+        let names: &[pyhost_str] = if count == 0 {
+            &[]
+        } else {
+            // SAFETY: the core checked `functions` for NULL; `count` valid strings.
+            unsafe { std::slice::from_raw_parts(functions, count) }
+        };
+        let names = names
+            .iter()
+            // SAFETY: as above.
+            .map(|n| unsafe { text(*n, "a function name") })
+            .collect::<Result<Vec<&str>, Failure>>()?;
+        attached(runtime, |py, session| {
+            modules::define(py, session, name, &names, callback, context)
+        })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
+}
+
+/// Never takes the GIL.
+pub unsafe extern "C" fn state_publish(
+    runtime: pyhost_runtime,
+    name: pyhost_str,
+    value: pyhost_str,
+    out_version: *mut u64,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    let body = || {
+        let session = sessions::find(runtime)?;
+        // SAFETY: strings valid for the call.
+        let (name, value) = unsafe { (text(name, "name")?, value.as_bytes()?) };
+        let version = state::publish(session, name, value)?;
+        if !out_version.is_null() {
+            // SAFETY: non-NULL out-pointers are writable (C API contract).
+            unsafe { out_version.write(version) };
+        }
+        Ok(())
     };
     // SAFETY: out_error is NULL or writable (C API contract).
     unsafe { ffi_boundary(out_error, body) }

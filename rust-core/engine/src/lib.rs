@@ -10,8 +10,10 @@
 //! | [`datadog`] | the Datadog Agent's in-memory modules |
 //! | [`sdk`] | `_pyhost` and the embedded SDK |
 //! | [`check`] | check classes, instances, runs, cancellation, sinks |
+//! | [`bridge`] | host functions for Python, host state, typed calls, the value encoding in Python |
 //! | [`runtime`] | the interpreter, threads, sessions, handles, errors, logs, functions |
 
+mod bridge;
 mod check;
 mod datadog;
 mod entries;
@@ -34,6 +36,9 @@ static TABLE: pyhost_engine_table = pyhost_engine_table {
     function_load: entries::function_load,
     function_call: entries::function_call,
     function_free: entries::function_free,
+    module_define: entries::module_define,
+    state_publish: entries::state_publish,
+    function_invoke: entries::function_invoke,
     bytes_free: entries::bytes_free,
     error_free: entries::error_free,
 };

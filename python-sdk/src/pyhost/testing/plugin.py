@@ -6,6 +6,10 @@ Fixtures:
 * ``datadog_agent``: the stub ``datadog_agent`` module, reset before and after each test.
 * ``run_check``: runs ``check.run()`` and fails the test with the check's traceback if
   the run reported an error.
+* ``host_state``: ``pyhost.testing``'s ``publish`` for ``pyhost.host``, emptied before
+  and after each test.
+* ``host_module``: ``define_module`` for stand-ins of the host's Go modules, removed
+  after the test.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Callable
 
 import pytest
 
+from pyhost import testing
 from pyhost.checks import AgentCheck
 from pyhost.stubs import aggregator as _aggregator_stub
 from pyhost.stubs import datadog_agent as _datadog_agent_stub
@@ -50,3 +55,26 @@ def run_check() -> Callable[[AgentCheck], None]:
             pytest.fail(f"check {check.name!r} failed:\n{details}", pytrace=False)
 
     return _run
+
+
+@pytest.fixture
+def host_state() -> Iterator[Callable[[str, object], int]]:
+    """``publish(name, value)`` for ``pyhost.host.get``; nothing is published at the start."""
+    testing.reset_host_state()
+    yield testing.publish
+    testing.reset_host_state()
+
+
+@pytest.fixture
+def host_module() -> Iterator[Callable[[str, dict[str, Callable[..., object]]], ModuleType]]:
+    """``define(name, functions)`` making a stand-in module, removed after the test."""
+    defined: list[str] = []
+
+    def _define(name: str, functions: dict[str, Callable[..., object]]) -> ModuleType:
+        module = testing.define_module(name, functions)
+        defined.append(name)
+        return module
+
+    yield _define
+    for name in defined:
+        testing.remove_module(name)

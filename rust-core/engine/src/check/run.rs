@@ -14,6 +14,7 @@ use pyo3::types::PyString;
 use super::cancel::{self, CheckCancelled};
 use super::instances::{RunState, CHECKS};
 use super::sinks;
+use crate::runtime::calls;
 use crate::runtime::errors::python_failure;
 use crate::runtime::sessions::Session;
 
@@ -61,8 +62,10 @@ pub fn run(py: Python<'_>, session: &Session, check: u64, run_id: u64) -> Result
             sink: std::sync::Arc::clone(&entry.sink),
         });
         let here = cancel::running_here(&entry);
+        // Host functions the run calls get the run's id as their token.
+        let within = calls::enter(run_id);
         let outcome = entry.object.bind(py).call_method0(intern!(py, "run"));
-        drop((here, running));
+        drop((within, here, running));
         Some(outcome)
     };
     // Still holding the GIL since run() returned: clear the running mark,

@@ -1,5 +1,5 @@
 //! Plain Python functions the host looks up once and calls many times,
-//! with JSON arguments and result.
+//! with JSON arguments and result (typed calls are the bridge's).
 
 use pyhost_abi::Failure;
 use pyo3::prelude::*;
@@ -22,6 +22,16 @@ pub fn load(py: Python<'_>, session: &Session, module: &str, name: &str) -> Resu
     }
     let function = host::call(py, "load_function", (module, name)).map_err(py_fail(py))?;
     FUNCTIONS.insert(py, session.id, function.unbind())
+}
+
+/// The function `function` names.
+#[inline]
+pub fn get<'py>(
+    py: Python<'py>,
+    session: &Session,
+    function: u64,
+) -> Result<Bound<'py, PyAny>, Failure> {
+    FUNCTIONS.get_bound(py, session.id, function)
 }
 
 /// Calls a function with a JSON array of positional arguments; appends the

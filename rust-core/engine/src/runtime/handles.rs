@@ -69,9 +69,16 @@ impl Release for Py<PyAny> {
     fn release(self, _py: Python<'_>) {}
 }
 
-/// A table as shutdown sees it.
-trait OwnedTable: Sync {
+/// What a session owns, as its shutdown sees it: the handle tables, and
+/// any other store of per-session values that registers with [`track`].
+pub trait OwnedTable: Sync {
     fn release_owned(&self, py: Python<'_>, owner: u64);
+}
+
+/// Registers a store whose values a session's shutdown must release (the
+/// handle tables register themselves on first use).
+pub fn track(table: &'static dyn OwnedTable) {
+    TABLES.lock().unwrap_or_else(|p| p.into_inner()).push(table);
 }
 
 /// Every table that has held a value, so a session's shutdown can release

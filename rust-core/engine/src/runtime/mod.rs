@@ -8,6 +8,7 @@
 //! it, a log router, tables released at shutdown) without this layer naming
 //! them.
 
+pub mod calls;
 pub mod convert;
 pub mod errors;
 pub mod functions;

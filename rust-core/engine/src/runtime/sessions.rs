@@ -160,6 +160,15 @@ impl Session {
         Ok(Call { session: self, py })
     }
 
+    /// Fails with SHUTDOWN once the session is closed (for work that
+    /// needs no GIL, e.g. a publication).
+    pub fn check_open(&self) -> Result<(), Failure> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(shut_down());
+        }
+        Ok(())
+    }
+
     /// Calls inside the session now.
     pub fn calls_inside(&self, py: Python<'_>) -> usize {
         // SAFETY: a read of a plain counter.

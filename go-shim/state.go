@@ -1,0 +1,41 @@
+package pyhost
+
+import (
+	"runtime"
+	"sync"
+
+	"pyhost.dev/pyhost/internal/capi"
+)
+
+// Publish makes value what Python's pyhost.host.get(name) returns, replacing
+// what was published under name before. The value is encoded once here (see
+// the mapping in value.go) and kept in the engine; a get turns it into
+// Python objects natively, once per publication, and hands every reader the
+// same read-only object (dicts as types.MappingProxyType, lists as tuples)
+// until the next Publish. Publishing never waits for the GIL: a Go thread
+// may publish while Python runs. Names are process-wide; what a runtime
+// published goes when it closes.
+func (rt *Runtime) Publish(name string, value any) error {
+	rid, err := rt.handle()
+	if err != nil {
+		return err
+	}
+	e := encoders.Get().(*encoder)
+	defer putEncoder(e)
+	e.buf = e.buf[:0]
+	if err := e.value(value, 0); err != nil {
+		return &Error{Op: "publish " + name, Class: ErrInvalidArgument, Msg: valueMessage(err)}
+	}
+	_, err = capi.Publish(rid, name, e.buf)
+	runtime.KeepAlive(rt)
+	return wrapErr("publish "+name, err)
+}
+
+// encoders recycles encoding buffers across calls.
+var encoders = sync.Pool{New: func() any { return &encoder{buf: make([]byte, 0, 256)} }}
+
+func putEncoder(e *encoder) {
+	if cap(e.buf) <= 1<<20 {
+		encoders.Put(e)
+	}
+}

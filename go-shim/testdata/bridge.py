@@ -1,0 +1,144 @@
+"""Python side of the bridge tests: calls into Go modules, reads host state."""
+
+import importlib
+import sys
+import threading
+
+import pyhost
+from pyhost import host
+
+
+def call(module, function, *args):
+    """module.function(*args), or the exception it raised as [type, message]."""
+    fn = getattr(importlib.import_module(module), function)
+    try:
+        return ["ok", fn(*args)]
+    except Exception as e:  # noqa: BLE001 - the test inspects it
+        return [type(e).__module__ + "." + type(e).__qualname__, str(e)]
+
+
+def call_kw(module, function):
+    fn = getattr(importlib.import_module(module), function)
+    try:
+        fn(x=1)
+    except TypeError as e:
+        return str(e)
+    return "no error"
+
+
+def is_exception_subclasses():
+    return [
+        issubclass(pyhost.GoError, Exception),
+        issubclass(pyhost.GoPanic, Exception),
+        pyhost.GoError.__module__ + "." + pyhost.GoError.__qualname__,
+    ]
+
+
+def echo(value):
+    return value
+
+
+def add(a, b):
+    return a + b
+
+
+def noop():
+    return None
+
+
+def loop_noop(module, function, n):
+    fn = getattr(importlib.import_module(module), function)
+    for _ in range(n):
+        fn()
+
+
+def from_threads(module, function, threads, calls):
+    """Calls module.function(i) from `threads` Python threads; returns the results."""
+    fn = getattr(importlib.import_module(module), function)
+    results = []
+    lock = threading.Lock()
+
+    def work(t):
+        for i in range(calls):
+            r = fn(t * 1000 + i)
+            with lock:
+                results.append(r)
+
+    ts = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return sorted(results)
+
+
+def reenter(module, function, depth):
+    """Calls Go, which calls back into this function, `depth` levels deep."""
+    if depth == 0:
+        return 0
+    fn = getattr(importlib.import_module(module), function)
+    return 1 + fn(depth - 1)
+
+
+def cyclic():
+    a = []
+    a.append(a)
+    return a
+
+
+def returns_nan():
+    return float("nan")
+
+
+def returns_set():
+    return {1, 2}
+
+
+def get(name, default=None):
+    return host.get(name, default)
+
+
+def get_thawed(name):
+    return host.thaw(host.get(name))
+
+
+def version(name):
+    return host.version(name)
+
+
+def names():
+    return host.names()
+
+
+def mutate(name):
+    """Tries to change a published value; returns what each attempt raised."""
+    v = host.get(name)
+    out = []
+    try:
+        v["new"] = 1
+    except TypeError as e:
+        out.append("dict:" + type(e).__name__)
+    try:
+        v["items"].append(1)
+    except AttributeError as e:
+        out.append("list:" + type(e).__name__)
+    out.append(host.get(name) is v)
+    out.append(type(v).__name__)
+    return out
+
+
+def import_name(name):
+    try:
+        importlib.import_module(name)
+    except ImportError as e:
+        return "ImportError: " + str(e)
+    return "imported " + repr(sys.modules[name])
+
+
+def call_with_set(module, function):
+    fn = getattr(importlib.import_module(module), function)
+    try:
+        fn({1, 2})
+    except Exception as e:  # noqa: BLE001 - the test inspects it
+        return type(e).__name__ + ": " + str(e)
+    return "no error"

@@ -1,0 +1,1 @@
+"""Importable from testdata: a module name DefineModule must refuse."""

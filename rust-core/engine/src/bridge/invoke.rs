@@ -1,0 +1,29 @@
+//! Typed calls of Python functions from the host: arguments and result in
+//! the value encoding, decoded straight into Python objects and encoded
+//! straight from them.
+
+use pyhost_abi::value::Encoder;
+use pyhost_abi::Failure;
+use pyo3::prelude::*;
+
+use super::values;
+use crate::runtime::errors::py_fail;
+use crate::runtime::functions;
+use crate::runtime::sessions::Session;
+
+/// Calls `function` with `args` (one encoded list, or empty for none) and
+/// appends its encoded result to `out`.
+#[inline]
+pub fn invoke(
+    py: Python<'_>,
+    session: &Session,
+    function: u64,
+    args: &[u8],
+    out: &mut Encoder,
+) -> Result<(), Failure> {
+    let function = functions::get(py, session, function)?;
+    let args = values::decode_arguments(py, args)
+        .map_err(|e| Failure::invalid_argument(format!("the arguments: {}", e.value(py))))?;
+    let result = function.call1(args).map_err(py_fail(py))?;
+    values::encode(&result, out).map_err(py_fail(py))
+}
