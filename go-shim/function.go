@@ -84,29 +84,30 @@ func (f *Function) InvokeContext(ctx context.Context, args ...any) (any, error) 
 	if err != nil {
 		return nil, err
 	}
+	// Heap buffers, recycled: the engine holds these pointers while Python
+	// runs, and Python may call Go on this goroutine meanwhile, which may
+	// grow (and move) its stack, so they cannot be on the stack.
 	b := invokeBuffers.Get().(*invokeBuffer)
 	defer invokeBuffers.Put(b)
 	e := encoder{buf: b.args[:0]}
 	e.header(capi.ValueList, len(args))
 	for i, a := range args {
 		if err := e.value(a, 0); err != nil {
-			b.args = e.buf
 			return nil, &Error{Op: "invoke function", Class: ErrInvalidArgument, Msg: fmt.Sprintf("argument %d: %s", i+1, valueMessage(err))}
 		}
 	}
-	b.args = e.buf
+	if cap(e.buf) <= 1<<16 {
+		b.args = e.buf[:0]
+	}
 	token := nextToken()
 	done := within(token, ctx)
 	lease := calls.Enter()
-	out, err := capi.InvokeFunction(rid, f.id, b.args, token, b.result[:0])
+	out, err := capi.InvokeFunction(rid, f.id, e.buf, token, b.result[:0])
 	calls.Leave(lease)
 	done()
 	runtime.KeepAlive(f)
 	if err != nil {
 		return nil, wrapErr("invoke function", err)
-	}
-	if cap(out) <= 1<<16 {
-		b.result = out[:0]
 	}
 	v, err := decodeValue(out)
 	if err != nil {

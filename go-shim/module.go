@@ -7,7 +7,6 @@ import (
 	"math"
 	"math/big"
 	"reflect"
-	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -49,14 +48,23 @@ func (rt *Runtime) DefineModule(name string, funcs map[string]any) error {
 		}
 		fns[i] = f
 	}
-	id, err := capi.DefineModule(rid, name, names, func(function uint32, token uint64, args, out []byte) ([]byte, uint32) {
+	answer := func(function uint32, token uint64, args, out []byte) ([]byte, uint32) {
 		// Whoever holds the gate is out of Python now (see gate.Open).
 		calls.Open()
 		if int(function) >= len(fns) {
 			return append(out, "pyhost: no such function"...), capi.HostTypeError
 		}
 		return fns[function].answer(token, args, out)
-	})
+	}
+	panicked := func(function uint32, value any, stack []byte) {
+		qualname := name
+		if int(function) < len(fns) {
+			qualname = fns[function].name
+		}
+		rt.logger.Error("a Go function called from Python panicked", "function", qualname,
+			"panic", fmt.Sprint(value), "stack", string(stack))
+	}
+	id, err := capi.DefineModule(rid, name, names, answer, panicked)
 	if err != nil {
 		return wrapErr("define module "+name, err)
 	}
@@ -196,15 +204,18 @@ func (h *hostFunc) fail(status uint32, format string, args ...any) *callError {
 	return &callError{status: status, msg: fmt.Sprintf(format, args...)}
 }
 
-// answer runs the function for one Python call.
-func (h *hostFunc) answer(token uint64, args, out []byte) (res []byte, status uint32) {
-	defer func() {
-		if r := recover(); r != nil {
-			h.rt.logger.Error("a Go function called from Python panicked", "function", h.name,
-				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			res, status = append(out[:0], fmt.Sprint(r)...), capi.HostPanic
+// noArguments is the encoding of an empty argument list.
+var noArguments = string([]byte{capi.ValueList, 0, 0, 0, 0})
+
+// answer runs the function for one Python call. A panic is recovered by the
+// caller (package capi), which raises GoPanic.
+func (h *hostFunc) answer(token uint64, args, out []byte) ([]byte, uint32) {
+	if h.direct != nil && string(args) == noArguments {
+		if err := h.direct(); err != nil {
+			return append(out, errorText(err)...), capi.HostError
 		}
-	}()
+		return append(out, capi.ValueNone), capi.HostOK
+	}
 	d := decoder{b: args}
 	t, err := d.tag()
 	if err != nil || t != capi.ValueList {

@@ -82,3 +82,67 @@ def deep_list(depth):
     for _ in range(depth):
         v = [v]
     return v
+
+
+def loop(module, name, n):
+    """Calls module.name() n times: the Python side of the call-into-Go benchmarks."""
+    import importlib
+
+    fn = getattr(importlib.import_module(module), name)
+    for _ in range(n):
+        fn()
+
+
+_json_text = ""
+
+
+def set_json(text):
+    global _json_text
+    _json_text = text
+
+
+def measure_json_loads():
+    """ns for one json.loads of the text set_json stored."""
+    import json
+    import time
+
+    t0 = time.perf_counter_ns()
+    json.loads(_json_text)
+    return time.perf_counter_ns() - t0
+
+
+def measure_get(name):
+    """ns for one pyhost.host.get(name)."""
+    import time
+
+    from pyhost import host
+
+    t0 = time.perf_counter_ns()
+    host.get(name)
+    return time.perf_counter_ns() - t0
+
+
+def measure_get_unchanged(name, n):
+    """ns per get of an unchanged value, over n gets (after a first one)."""
+    import time
+
+    from pyhost import host
+
+    get = host.get
+    get(name)
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        get(name)
+    return (time.perf_counter_ns() - t0) / n
+
+
+def measure_dict_get(n):
+    """ns per dict.get of a present key, the same loop: the floor of an unchanged get."""
+    import time
+
+    d = {"pyhost.bench.state": 1}
+    get = d.get
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        get("pyhost.bench.state")
+    return (time.perf_counter_ns() - t0) / n

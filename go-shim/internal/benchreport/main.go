@@ -200,6 +200,40 @@ func main() {
 	pair("agent_1000_checks_python_cpu", "the checks' own Python time (inside check()), ns per second", get("BenchmarkAgent1000Checks", "checks-cpu-ns/s"),
 		"one_core", "one CPU core (1e9 ns per second)", oneCore, "reported", nil)
 
+	// Both ways across the bridge.
+	pair("python_to_go_call_noop", "Python → Go: a Python loop calling a Go no-op defined with DefineModule (GIL released while Go runs), per call", get("BenchmarkPythonToGoNoop", "ns/op"),
+		"c_extension_to_go_noop", "the same loop calling a hand-written C extension function (METH_NOARGS) that calls a cgo-exported Go no-op, GIL held", get("BenchmarkPythonToGoNoopFloor", "ns/op"),
+		"≤ 1.3×", le(1.3))
+	ratioRounds("BenchmarkPythonToGoNoop", "ns/op", "BenchmarkPythonToGoNoopFloor", "ns/op")
+	pair("python_to_go_call_noop_vs_gil_released", "the same, against a C extension that releases the GIL around the Go call as DefineModule's functions do", get("BenchmarkPythonToGoNoop", "ns/op"),
+		"c_extension_to_go_noop_gil_released", "the C extension with Py_BEGIN/END_ALLOW_THREADS around the Go call", get("BenchmarkPythonToGoNoopFloorGILReleased", "ns/op"),
+		"reported", nil)
+	ratioRounds("BenchmarkPythonToGoNoop", "ns/op", "BenchmarkPythonToGoNoopFloorGILReleased", "ns/op")
+	pair("c_extension_gil_release_cost", "the GIL hand-over alone: the C extension releasing the GIL", get("BenchmarkPythonToGoNoopFloorGILReleased", "ns/op"),
+		"c_extension_to_go_noop", "the C extension holding it", get("BenchmarkPythonToGoNoopFloor", "ns/op"),
+		"reported", nil)
+	ratioRounds("BenchmarkPythonToGoNoopFloorGILReleased", "ns/op", "BenchmarkPythonToGoNoopFloor", "ns/op")
+	pair("call_typed_add_1_goroutine", "Go → Python typed: Function.Invoke(2, 3) of def add(a, b): return a + b, 1 goroutine", get("BenchmarkInvokeAdd", "ns/op"),
+		"c_binding_add", "cgo → C: PyGILState_Ensure, two PyLong_FromLongLong, the call, PyLong_AsLongLong, Release, thread state kept", get("BenchmarkInvokeAddFloor", "ns/op"),
+		"≤ 1.5×", le(1.5))
+	ratioRounds("BenchmarkInvokeAdd", "ns/op", "BenchmarkInvokeAddFloor", "ns/op")
+	pair("call_typed_add_8_goroutines", "the same, 8 goroutines (ns per call = 1/throughput)", get("BenchmarkInvokeAdd8", "ns/op"),
+		"c_binding_add_8_goroutines", "the C binding, 8 goroutines", get("BenchmarkInvokeAdd8Floor", "ns/op"),
+		"reported", nil)
+	ratioRounds("BenchmarkInvokeAdd8", "ns/op", "BenchmarkInvokeAdd8Floor", "ns/op")
+	pair("call_typed_add_while_go_blocks", "Invoke(2, 3) while another goroutine's Python call sits in a Go function blocked for the whole measurement (≥ 1 s)", get("BenchmarkInvokeAddWhileGoBlocks", "ns/op"),
+		"call_typed_add_1_goroutine", "the same calls with nothing blocked", get("BenchmarkInvokeAdd", "ns/op"),
+		"reported (≈ 1: the GIL is released while Go runs)", nil)
+	ratioRounds("BenchmarkInvokeAddWhileGoBlocks", "ns/op", "BenchmarkInvokeAdd", "ns/op")
+	pair("host_state_get_10k", "pyhost.host.get() of a 10,000-entry dict of small records, republished from Go before each get (timed in Python around the get)", get("BenchmarkHostStateGet10k", "ns/get"),
+		"json_loads_10k", "json.loads of the same records as JSON text in the embedded Python, timed the same way", get("BenchmarkHostStateGet10kFloor", "ns/get"),
+		"≤ 0.5×", le(0.5))
+	ratioRounds("BenchmarkHostStateGet10k", "ns/get", "BenchmarkHostStateGet10kFloor", "ns/get")
+	pair("host_state_get_unchanged", "pyhost.host.get() of an unchanged value, per get in a Python loop", get("BenchmarkHostStateGetUnchanged", "ns/get"),
+		"python_dict_get", "dict.get of a present key, the same loop", get("BenchmarkHostStateGetUnchangedFloor", "ns/get"),
+		"reported (about a dict lookup)", nil)
+	ratioRounds("BenchmarkHostStateGetUnchanged", "ns/get", "BenchmarkHostStateGetUnchangedFloor", "ns/get")
+
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(results, "", "  ")
 		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {

@@ -31,7 +31,10 @@ static pyhost_error *pyhost_go_invoke_error(uintptr_t aux) { return (pyhost_erro
 import "C"
 
 import (
+	"fmt"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -69,21 +72,38 @@ const (
 // lent for the call) and returns a Host* status.
 type HostModule func(function uint32, token uint64, args []byte, out []byte) ([]byte, uint32)
 
+// HostPanicked is told of a panic in a module's answer (the function's
+// index, the panic value and its stack); the call then raises GoPanic.
+type HostPanicked func(function uint32, value any, stack []byte)
+
+type hostModule struct {
+	answer   HostModule
+	panicked HostPanicked
+}
+
+// hostModules is indexed by the module's context number: read on every
+// call with one atomic load, replaced whole (copy on write) when a module
+// is defined or dropped.
 var (
-	modulesMu sync.RWMutex
-	modules   = map[uintptr]HostModule{}
+	hostModulesMu sync.Mutex
+	hostModules   atomic.Pointer[[]*hostModule]
 )
 
 // DefineModule calls pyhost_module_define, with answer serving the calls,
 // and returns the number answer is registered under.
-func DefineModule(rt uint64, name string, functions []string, answer HostModule) (uintptr, error) {
-	mu.Lock()
-	nextID++
-	id := nextID
-	mu.Unlock()
-	modulesMu.Lock()
-	modules[id] = answer
-	modulesMu.Unlock()
+func DefineModule(rt uint64, name string, functions []string, answer HostModule, panicked HostPanicked) (uintptr, error) {
+	hostModulesMu.Lock()
+	var next []*hostModule
+	if cur := hostModules.Load(); cur != nil {
+		next = append(next, (*cur)...)
+	}
+	if len(next) == 0 {
+		next = append(next, nil) // context 0 is never a module
+	}
+	id := uintptr(len(next))
+	next = append(next, &hostModule{answer: answer, panicked: panicked})
+	hostModules.Store(&next)
+	hostModulesMu.Unlock()
 
 	var frees []unsafe.Pointer
 	defer func() { freeAll(frees) }()
@@ -108,9 +128,22 @@ func DefineModule(rt uint64, name string, functions []string, answer HostModule)
 // UnregisterModule forgets a module's answer, once its runtime is shut
 // down (the engine calls no function of a shut-down runtime).
 func UnregisterModule(id uintptr) {
-	modulesMu.Lock()
-	delete(modules, id)
-	modulesMu.Unlock()
+	hostModulesMu.Lock()
+	defer hostModulesMu.Unlock()
+	cur := hostModules.Load()
+	if cur == nil || int(id) >= len(*cur) {
+		return
+	}
+	next := append([]*hostModule(nil), (*cur)...)
+	next[id] = nil
+	hostModules.Store(&next)
+}
+
+func findModule(id uintptr) *hostModule {
+	if cur := hostModules.Load(); cur != nil && id < uintptr(len(*cur)) {
+		return (*cur)[id]
+	}
+	return nil
 }
 
 // Publish calls pyhost_state_publish and returns the value's version.
@@ -142,14 +175,22 @@ func InvokeFunction(rt, fn uint64, args []byte, token uint64, dst []byte) ([]byt
 	return append(dst, takeBytes(C.pyhost_bytes{ptr: r.owned, len: r.len, cap: C.size_t(r.aux)})...), nil
 }
 
-// answerHostCall runs a module's answer and writes its result for C.
+// answerHostCall runs a module's answer and writes its result for C. A
+// panic in it ends here (none may unwind into the engine) and becomes
+// HostPanic with the panic value.
 func answerHostCall(context uintptr, function uint32, token uint64, args C.pyhost_str, result *C.pyhost_host_result) (status uint32) {
-	modulesMu.RLock()
-	answer := modules[context]
-	modulesMu.RUnlock()
-	if answer == nil {
+	m := findModule(context)
+	if m == nil {
 		return writeHostResult(result, []byte("pyhost: the module's host is gone"), HostShutDown)
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			if m.panicked != nil {
+				m.panicked(function, r, debug.Stack())
+			}
+			status = writeHostResult(result, []byte(fmt.Sprint(r)), HostPanic)
+		}
+	}()
 	var in []byte
 	if args.len > 0 {
 		in = unsafe.Slice((*byte)(unsafe.Pointer(args.ptr)), int(args.len))
@@ -158,7 +199,7 @@ func answerHostCall(context uintptr, function uint32, token uint64, args C.pyhos
 	if result.ptr != nil && result.cap > 0 {
 		lent = unsafe.Slice((*byte)(unsafe.Pointer(result.ptr)), int(result.cap))[:0]
 	}
-	out, status := answer(function, token, in, lent)
+	out, status := m.answer(function, token, in, lent)
 	if len(out) > 0 && cap(lent) > 0 && unsafe.SliceData(out) == unsafe.SliceData(lent) {
 		// Written in place: the answer's appends stayed in the lent buffer.
 		result.len = C.size_t(len(out))

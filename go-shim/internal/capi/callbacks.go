@@ -121,14 +121,6 @@ func pyhostGoMetric(context C.size_t, checkID C.pyhost_str, metricType C.int32_t
 }
 
 //export pyhostGoHostCall
-func pyhostGoHostCall(context C.size_t, function C.uint32_t, token C.uint64_t, args C.pyhost_str, result *C.pyhost_host_result) (status C.uint32_t) {
-	// The answer recovers the function's own panics; this catches the
-	// bridge's, so none unwinds into the engine.
-	defer func() {
-		if r := recover(); r != nil {
-			callbackPanics.Add(1)
-			status = C.uint32_t(writeHostResult(result, []byte(fmt.Sprintf("pyhost: host call failed: %v", r)), HostPanic))
-		}
-	}()
+func pyhostGoHostCall(context C.size_t, function C.uint32_t, token C.uint64_t, args C.pyhost_str, result *C.pyhost_host_result) C.uint32_t {
 	return C.uint32_t(answerHostCall(uintptr(context), uint32(function), uint64(token), args, result))
 }

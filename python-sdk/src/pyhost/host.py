@@ -26,20 +26,16 @@ from pyhost._host import bridge
 
 __all__ = ["get", "names", "thaw", "version"]
 
+#: ``get(name, default=None)``: the value the host published under ``name``, or
+#: ``default`` if none. The host's own function, not wrapped: a get of an
+#: unchanged value is on hot paths.
+get = bridge.get
 
-def get(name: str, default: Any = None) -> Any:
-    """The value the host published under ``name``, or ``default`` if none."""
-    return bridge.get(name, default)
+#: ``version(name)``: how many times the host has published ``name`` (0: never).
+version = bridge.version
 
-
-def version(name: str) -> int:
-    """How many times the host has published ``name`` (0: never)."""
-    return bridge.version(name)
-
-
-def names() -> list[str]:
-    """The names the host has published, sorted."""
-    return bridge.names()
+#: ``names()``: the names the host has published, sorted.
+names = bridge.names
 
 
 def thaw(value: Any) -> Any:

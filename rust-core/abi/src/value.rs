@@ -68,104 +68,159 @@ impl std::fmt::Display for DecodeError {
     }
 }
 
+/// Where an [`Encoder`] writes: a `Vec<u8>`, or a caller's buffer that
+/// spills into one (see the engine's typed calls).
+pub trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+    fn written(&self) -> usize;
+    fn truncate_to(&mut self, len: usize);
+    /// Overwrites already written bytes at `at`.
+    fn patch(&mut self, at: usize, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+    #[inline]
+    fn written(&self) -> usize {
+        self.len()
+    }
+    fn truncate_to(&mut self, len: usize) {
+        self.truncate(len);
+    }
+    fn patch(&mut self, at: usize, bytes: &[u8]) {
+        self[at..at + bytes.len()].copy_from_slice(bytes);
+    }
+}
+
 /// Appends encoded values to a buffer.
 #[derive(Debug, Default)]
-pub struct Encoder {
-    pub buf: Vec<u8>,
+pub struct Encoder<B: Sink = Vec<u8>> {
+    pub buf: B,
 }
 
 impl Encoder {
     pub fn new() -> Encoder {
         Encoder::default()
     }
+}
 
-    pub fn none(&mut self) {
-        self.buf.push(PYHOST_VALUE_NONE);
+impl<B: Sink> Encoder<B> {
+    #[inline]
+    fn tag(&mut self, tag: u8) {
+        self.buf.put(&[tag]);
     }
 
+    #[inline]
+    pub fn none(&mut self) {
+        self.tag(PYHOST_VALUE_NONE);
+    }
+
+    #[inline]
     pub fn bool(&mut self, b: bool) {
-        self.buf.push(if b {
+        self.tag(if b {
             PYHOST_VALUE_TRUE
         } else {
             PYHOST_VALUE_FALSE
         });
     }
 
+    #[inline]
     pub fn int(&mut self, v: i64) {
-        self.buf.push(PYHOST_VALUE_INT);
-        self.buf.extend_from_slice(&v.to_le_bytes());
+        let mut b = [0u8; 9];
+        b[0] = PYHOST_VALUE_INT;
+        b[1..].copy_from_slice(&v.to_le_bytes());
+        self.buf.put(&b);
     }
 
     pub fn uint(&mut self, v: u64) {
         match i64::try_from(v) {
             Ok(i) => self.int(i),
             Err(_) => {
-                self.buf.push(PYHOST_VALUE_UINT);
-                self.buf.extend_from_slice(&v.to_le_bytes());
+                let mut b = [0u8; 9];
+                b[0] = PYHOST_VALUE_UINT;
+                b[1..].copy_from_slice(&v.to_le_bytes());
+                self.buf.put(&b);
             }
         }
     }
 
     /// An integer beyond 64 bits, given as decimal digits.
     pub fn bigint(&mut self, digits: &str) {
-        self.buf.push(PYHOST_VALUE_BIGINT);
+        self.tag(PYHOST_VALUE_BIGINT);
         self.len_bytes(digits.as_bytes());
     }
 
     /// A float; false (and nothing written) if it is not finite.
     #[must_use]
+    #[inline]
     pub fn float(&mut self, v: f64) -> bool {
         if !v.is_finite() {
             return false;
         }
-        self.buf.push(PYHOST_VALUE_FLOAT);
-        self.buf.extend_from_slice(&v.to_le_bytes());
+        let mut b = [0u8; 9];
+        b[0] = PYHOST_VALUE_FLOAT;
+        b[1..].copy_from_slice(&v.to_le_bytes());
+        self.buf.put(&b);
         true
     }
 
+    #[inline]
     pub fn str(&mut self, s: &str) {
-        self.buf.push(PYHOST_VALUE_STR);
+        self.tag(PYHOST_VALUE_STR);
         self.len_bytes(s.as_bytes());
     }
 
     pub fn bytes(&mut self, b: &[u8]) {
-        self.buf.push(PYHOST_VALUE_BYTES);
+        self.tag(PYHOST_VALUE_BYTES);
         self.len_bytes(b);
     }
 
     /// Starts a list of `count` values (which follow).
+    #[inline]
     pub fn list(&mut self, count: u32) {
-        self.buf.push(PYHOST_VALUE_LIST);
-        self.buf.extend_from_slice(&count.to_le_bytes());
+        self.header(PYHOST_VALUE_LIST, count);
     }
 
     /// Starts a dict of `count` entries (each a [`Encoder::key`] then a value).
+    #[inline]
     pub fn dict(&mut self, count: u32) {
-        self.buf.push(PYHOST_VALUE_DICT);
-        self.buf.extend_from_slice(&count.to_le_bytes());
+        self.header(PYHOST_VALUE_DICT, count);
     }
 
+    #[inline]
+    fn header(&mut self, tag: u8, count: u32) {
+        let mut b = [0u8; 5];
+        b[0] = tag;
+        b[1..].copy_from_slice(&count.to_le_bytes());
+        self.buf.put(&b);
+    }
+
+    #[inline]
     pub fn key(&mut self, k: &str) {
         self.len_bytes(k.as_bytes());
     }
 
     /// Where the next write goes, to patch a count or roll back.
     pub fn mark(&self) -> usize {
-        self.buf.len()
+        self.buf.written()
     }
 
     pub fn rollback(&mut self, mark: usize) {
-        self.buf.truncate(mark);
+        self.buf.truncate_to(mark);
     }
 
     /// Rewrites the count of the list or dict started at `mark`.
     pub fn patch_count(&mut self, mark: usize, count: u32) {
-        self.buf[mark + 1..mark + 5].copy_from_slice(&count.to_le_bytes());
+        self.buf.patch(mark + 1, &count.to_le_bytes());
     }
 
+    #[inline]
     fn len_bytes(&mut self, b: &[u8]) {
-        self.buf.extend_from_slice(&(b.len() as u32).to_le_bytes());
-        self.buf.extend_from_slice(b);
+        self.buf.put(&(b.len() as u32).to_le_bytes());
+        self.buf.put(b);
     }
 }
 
@@ -180,6 +235,9 @@ pub enum Item<'a> {
     BigInt(&'a str),
     Float(f64),
     Str(&'a str),
+    /// A string not yet checked for UTF-8 (only from a decoder made with
+    /// [`Decoder::unchecked_text`], for a consumer that checks it anyway).
+    RawStr(&'a [u8]),
     Bytes(&'a [u8]),
     List(u32),
     Dict(u32),
@@ -192,11 +250,38 @@ pub enum Item<'a> {
 pub struct Decoder<'a> {
     b: &'a [u8],
     at: usize,
+    check_text: bool,
 }
 
 impl<'a> Decoder<'a> {
     pub fn new(b: &'a [u8]) -> Decoder<'a> {
-        Decoder { b, at: 0 }
+        Decoder {
+            b,
+            at: 0,
+            check_text: true,
+        }
+    }
+
+    /// A decoder that hands strings over as [`Item::RawStr`], unchecked:
+    /// for a consumer that checks UTF-8 itself as it copies the bytes (as
+    /// CPython does making a `str`), so the check is not done twice.
+    pub fn unchecked_text(b: &'a [u8]) -> Decoder<'a> {
+        Decoder {
+            b,
+            at: 0,
+            check_text: false,
+        }
+    }
+
+    /// A dict key's bytes, not checked for UTF-8 (see
+    /// [`Decoder::unchecked_text`]).
+    pub fn key_bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        self.len_bytes()
+    }
+
+    /// How far the decoder has read.
+    pub fn position(&self) -> usize {
+        self.at
     }
 
     pub fn is_done(&self) -> bool {
@@ -271,7 +356,8 @@ impl<'a> Decoder<'a> {
                 }
                 Item::Float(v)
             }
-            PYHOST_VALUE_STR => Item::Str(self.text()?),
+            PYHOST_VALUE_STR if self.check_text => Item::Str(self.text()?),
+            PYHOST_VALUE_STR => Item::RawStr(self.len_bytes()?),
             PYHOST_VALUE_BYTES => Item::Bytes(self.len_bytes()?),
             PYHOST_VALUE_LIST | PYHOST_VALUE_DICT => {
                 let count = self.u32()?;

@@ -76,6 +76,7 @@ fn decode(d: &mut Decoder<'_>, depth: usize) -> Result<V, DecodeError> {
         Item::BigInt(s) => V::Big(s.to_owned()),
         Item::Float(f) => V::Float(f),
         Item::Str(s) => V::Str(s.to_owned()),
+        Item::RawStr(b) => V::Str(String::from_utf8(b.to_vec()).map_err(|_| DecodeError::NotUtf8)?),
         Item::Bytes(b) => V::Bytes(b.to_vec()),
         Item::List(n) => {
             if depth == MAX_DEPTH {
@@ -108,6 +109,10 @@ proptest! {
         encode(&mut e, &v);
         prop_assert!(validate(&e.buf).is_ok());
         let mut d = Decoder::new(&e.buf);
+        prop_assert_eq!(decode(&mut d, 0).unwrap(), v.clone());
+        prop_assert!(d.is_done());
+        // The unchecked-text decoder reads the same value.
+        let mut d = Decoder::unchecked_text(&e.buf);
         prop_assert_eq!(decode(&mut d, 0).unwrap(), v);
         prop_assert!(d.is_done());
     }
@@ -123,6 +128,7 @@ proptest! {
         b[i] ^= flip.1;
         let _ = validate(&b);
         let _ = decode(&mut Decoder::new(&b), 0);
+        let _ = decode(&mut Decoder::unchecked_text(&b), 0);
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use pyhost_abi::value::Encoder;
+use pyhost_abi::value::{Encoder, Sink};
 use pyhost_abi::{
     ffi_boundary, pyhost_buffer, pyhost_bytes, pyhost_check, pyhost_check_class,
     pyhost_check_config, pyhost_error, pyhost_function, pyhost_host_call, pyhost_runtime,
@@ -338,10 +338,47 @@ pub unsafe extern "C" fn function_free(
     unsafe { ffi_boundary(out_error, body) }
 }
 
-thread_local! {
-    /// The encoder of typed results, reused by the calls on this thread
-    /// (taken while in use, so a nested call makes its own).
-    static RESULTS: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+/// Where a typed call's result goes: the caller's scratch buffer while it
+/// fits, then a buffer of the engine's (what was written so far moved over).
+struct ScratchSink<'a> {
+    scratch: &'a mut [u8],
+    len: usize,
+    spilled: Option<Vec<u8>>,
+}
+
+impl Sink for ScratchSink<'_> {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        if let Some(v) = &mut self.spilled {
+            v.extend_from_slice(bytes);
+            return;
+        }
+        let end = self.len + bytes.len();
+        if end <= self.scratch.len() {
+            self.scratch[self.len..end].copy_from_slice(bytes);
+            self.len = end;
+        } else {
+            let mut v = Vec::with_capacity((end * 2).max(256));
+            v.extend_from_slice(&self.scratch[..self.len]);
+            v.extend_from_slice(bytes);
+            self.spilled = Some(v);
+        }
+    }
+    fn written(&self) -> usize {
+        self.spilled.as_ref().map_or(self.len, Vec::len)
+    }
+    fn truncate_to(&mut self, len: usize) {
+        match &mut self.spilled {
+            Some(v) => v.truncate(len),
+            None => self.len = self.len.min(len),
+        }
+    }
+    fn patch(&mut self, at: usize, bytes: &[u8]) {
+        match &mut self.spilled {
+            Some(v) => v[at..at + bytes.len()].copy_from_slice(bytes),
+            None => self.scratch[at..at + bytes.len()].copy_from_slice(bytes),
+        }
+    }
 }
 
 /// The hot path of typed calls, like `function_call`.
@@ -360,10 +397,20 @@ pub unsafe extern "C" fn function_invoke(
         // SAFETY: valid for the call; the core checked that it does not
         // overlap `scratch`.
         let args = unsafe { args.as_bytes() }?;
-        let mut out = Encoder {
-            buf: RESULTS.try_with(std::cell::Cell::take).unwrap_or_default(),
+        let scratch: &mut [u8] = if scratch.cap == 0 {
+            &mut []
+        } else {
+            // SAFETY: the caller lends `cap` writable bytes for this call (the
+            // core checked the pointer is not NULL when cap > 0).
+            unsafe { std::slice::from_raw_parts_mut(scratch.ptr, scratch.cap) }
         };
-        out.buf.clear();
+        let mut out = Encoder {
+            buf: ScratchSink {
+                scratch,
+                len: 0,
+                spilled: None,
+            },
+        };
         let called = with_python_direct(|py| {
             let _call = session.enter(py)?;
             let _within = calls::enter(token);
@@ -372,21 +419,11 @@ pub unsafe extern "C" fn function_invoke(
         if called.is_err() {
             with_python(|_| ());
         }
-        let written = called.map(|()| {
-            let len = out.buf.len();
-            if len <= scratch.cap {
-                // SAFETY: the caller lends `cap` writable bytes for this
-                // call (the core checked the pointer is not NULL when cap > 0).
-                unsafe { std::ptr::copy_nonoverlapping(out.buf.as_ptr(), scratch.ptr, len) };
-                (len, pyhost_bytes::EMPTY)
-            } else {
-                (len, pyhost_bytes::from_vec(out.buf.clone()))
-            }
-        });
-        if out.buf.capacity() <= 1 << 16 {
-            let _ = RESULTS.try_with(|r| r.set(std::mem::take(&mut out.buf)));
-        }
-        let (len, owned) = written?;
+        called?;
+        let (len, owned) = match out.buf.spilled {
+            None => (out.buf.len, pyhost_bytes::EMPTY),
+            Some(v) => (v.len(), pyhost_bytes::from_vec(v)),
+        };
         // SAFETY: the core checked out_len and out_result for NULL.
         unsafe {
             out_len.write(len);

@@ -2,7 +2,7 @@
 //! the value encoding, decoded straight into Python objects and encoded
 //! straight from them.
 
-use pyhost_abi::value::Encoder;
+use pyhost_abi::value::{Encoder, Sink};
 use pyhost_abi::Failure;
 use pyo3::prelude::*;
 
@@ -14,16 +14,19 @@ use crate::runtime::sessions::Session;
 /// Calls `function` with `args` (one encoded list, or empty for none) and
 /// appends its encoded result to `out`.
 #[inline]
-pub fn invoke(
+pub fn invoke<B: Sink>(
     py: Python<'_>,
     session: &Session,
     function: u64,
     args: &[u8],
-    out: &mut Encoder,
+    out: &mut Encoder<B>,
 ) -> Result<(), Failure> {
     let function = functions::get(py, session, function)?;
-    let args = values::decode_arguments(py, args)
-        .map_err(|e| Failure::invalid_argument(format!("the arguments: {}", e.value(py))))?;
-    let result = function.call1(args).map_err(py_fail(py))?;
+    let result = values::call_with_arguments(py, &function, args).map_err(|e| match e {
+        values::CallError::Arguments(e) => {
+            Failure::invalid_argument(format!("the arguments: {}", e.value(py)))
+        }
+        values::CallError::Raised(e) => py_fail(py)(e),
+    })?;
     values::encode(&result, out).map_err(py_fail(py))
 }

@@ -228,13 +228,17 @@ unsafe extern "C" fn call_host(
     ptr::null_mut()
 }
 
-/// A lent result buffer of this size covers most results without malloc.
-const SCRATCH: usize = 4096;
+/// The result buffer lent to the host, on the stack: most results fit, and
+/// a bigger one comes back in malloc'd memory.
+const SCRATCH: usize = 1024;
+
+/// The encoding of no arguments.
+const NO_ARGUMENTS: [u8; 5] = [pyhost_abi::value::PYHOST_VALUE_LIST, 0, 0, 0, 0];
 
 thread_local! {
-    /// Buffers for the arguments and the result, reused by the calls on
-    /// this thread (taken while in use, so a nested call makes its own).
-    static BUFFERS: Cell<Option<(Vec<u8>, Vec<u8>)>> = const { Cell::new(None) };
+    /// The argument buffer, reused by the calls on this thread (taken while
+    /// in use, so a nested call makes its own).
+    static ARGUMENTS: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
 /// The pointers the host call needs, carried across `detach`.
@@ -274,49 +278,43 @@ impl HostFunction {
         py: Python<'py>,
         args: &[*mut ffi::PyObject],
     ) -> PyResult<Bound<'py, PyAny>> {
-        let (mut arg_buf, mut result_buf) = BUFFERS
-            .try_with(Cell::take)
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| (Vec::with_capacity(256), Vec::with_capacity(SCRATCH)));
-        let outcome = self.call_with(py, args, &mut arg_buf, &mut result_buf);
-        if arg_buf.capacity() <= 1 << 20 {
-            let _ = BUFFERS.try_with(|b| b.set(Some((arg_buf, result_buf))));
+        if args.is_empty() {
+            return self.call_encoded(py, &NO_ARGUMENTS);
         }
-        outcome
-    }
-
-    fn call_with<'py>(
-        &self,
-        py: Python<'py>,
-        args: &[*mut ffi::PyObject],
-        arg_buf: &mut Vec<u8>,
-        result_buf: &mut Vec<u8>,
-    ) -> PyResult<Bound<'py, PyAny>> {
         let mut e = Encoder {
-            buf: std::mem::take(arg_buf),
+            buf: ARGUMENTS.try_with(Cell::take).unwrap_or_default(),
         };
         e.buf.clear();
         e.list(args.len() as u32);
+        let mut encoded = Ok(());
         for (i, &arg) in args.iter().enumerate() {
             // SAFETY: a borrowed argument, alive for the call.
             let arg = unsafe { Bound::from_borrowed_ptr(py, arg) };
             if let Err(err) = values::encode(&arg, &mut e) {
-                *arg_buf = e.buf;
-                return Err(self.argument_error(py, i + 1, err));
+                encoded = Err(self.argument_error(py, i + 1, err));
+                break;
             }
         }
-        *arg_buf = e.buf;
+        let outcome = encoded.and_then(|()| self.call_encoded(py, &e.buf));
+        if e.buf.capacity() <= 1 << 20 {
+            let _ = ARGUMENTS.try_with(|b| b.set(e.buf));
+        }
+        outcome
+    }
+
+    fn call_encoded<'py>(&self, py: Python<'py>, args: &[u8]) -> PyResult<Bound<'py, PyAny>> {
         let _call = self.session.enter(py).map_err(|_| {
             PyRuntimeError::new_err(format!(
                 "{}: the host's pyhost runtime is shut down",
                 self.qualname
             ))
         })?;
-        result_buf.clear();
+        // Not zeroed: the host writes before the engine reads, and only the
+        // `len` bytes it reports written are read.
+        let mut scratch = std::mem::MaybeUninit::<[u8; SCRATCH]>::uninit();
         let mut result = pyhost_host_result {
-            ptr: result_buf.as_mut_ptr(),
-            cap: result_buf.capacity(),
+            ptr: scratch.as_mut_ptr().cast::<u8>(),
+            cap: SCRATCH,
             len: 0,
             malloced: 0,
         };
@@ -326,8 +324,8 @@ impl HostFunction {
             index: self.index,
             token: calls::current(),
             args: pyhost_str {
-                ptr: arg_buf.as_ptr(),
-                len: arg_buf.len(),
+                ptr: args.as_ptr(),
+                len: args.len(),
             },
             result: &mut result,
         };
@@ -342,43 +340,49 @@ impl HostFunction {
                     Some(Malloced(result.ptr)),
                 )
             }
-        } else if result.len <= result_buf.capacity() {
-            // SAFETY: the host wrote `len` bytes into the lent buffer.
-            unsafe { result_buf.set_len(result.len) };
-            (&result_buf[..], None)
+        } else if result.len <= SCRATCH {
+            // SAFETY: the host wrote the first `len` bytes of the scratch.
+            (
+                unsafe { std::slice::from_raw_parts(scratch.as_ptr().cast::<u8>(), result.len) },
+                None,
+            )
         } else {
             return Err(PyRuntimeError::new_err(format!(
-                "{}: the host wrote {} bytes into a {}-byte buffer",
-                self.qualname,
-                result.len,
-                result_buf.capacity()
+                "{}: the host wrote {} bytes into a {SCRATCH}-byte buffer",
+                self.qualname, result.len
             )));
         };
-        let text = || String::from_utf8_lossy(bytes).into_owned();
+        if status == pyhost_host_status::PYHOST_HOST_OK as u32 {
+            return values::decode(py, bytes, Shape::Owned).map_err(|e| {
+                PyValueError::new_err(format!("{}: the host's result: {e}", self.qualname))
+            });
+        }
+        Err(self.host_error(status, bytes))
+    }
+
+    /// The exception for a host function's failure `status`.
+    #[cold]
+    fn host_error(&self, status: u32, text: &[u8]) -> PyErr {
+        let text = String::from_utf8_lossy(text).into_owned();
         match status {
-            s if s == pyhost_host_status::PYHOST_HOST_OK as u32 => {
-                values::decode(py, bytes, Shape::Owned).map_err(|e| {
-                    PyValueError::new_err(format!("{}: the host's result: {e}", self.qualname))
-                })
-            }
-            s if s == pyhost_host_status::PYHOST_HOST_ERROR as u32 => Err(GoError::new_err(text())),
-            s if s == pyhost_host_status::PYHOST_HOST_PANIC as u32 => Err(GoPanic::new_err(text())),
+            s if s == pyhost_host_status::PYHOST_HOST_ERROR as u32 => GoError::new_err(text),
+            s if s == pyhost_host_status::PYHOST_HOST_PANIC as u32 => GoPanic::new_err(text),
             s if s == pyhost_host_status::PYHOST_HOST_TYPE_ERROR as u32 => {
-                Err(PyTypeError::new_err(text()))
+                PyTypeError::new_err(text)
             }
             s if s == pyhost_host_status::PYHOST_HOST_OVERFLOW_ERROR as u32 => {
-                Err(PyOverflowError::new_err(text()))
+                PyOverflowError::new_err(text)
             }
             s if s == pyhost_host_status::PYHOST_HOST_VALUE_ERROR as u32 => {
-                Err(PyValueError::new_err(text()))
+                PyValueError::new_err(text)
             }
             s if s == pyhost_host_status::PYHOST_HOST_SHUT_DOWN as u32 => {
-                Err(PyRuntimeError::new_err(text()))
+                PyRuntimeError::new_err(text)
             }
-            other => Err(PyRuntimeError::new_err(format!(
+            other => PyRuntimeError::new_err(format!(
                 "{}: the host answered with unknown status {other}",
                 self.qualname
-            ))),
+            )),
         }
     }
 

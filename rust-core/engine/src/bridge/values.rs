@@ -1,44 +1,57 @@
 //! Python objects to the value encoding (`pyhost_abi::value`) and back,
 //! natively: no JSON text, no intermediate copies. Nesting is limited to
 //! `MAX_DEPTH`, which also stops a cyclic value.
+//!
+//! Decoding is on the path of every `pyhost.host.get` of a new value and of
+//! every typed call, so it works on CPython's C API directly, and shares the
+//! strings that repeat: a dict key, or a short string value, equal to the
+//! one at the same position of the previous dict at the same depth (records
+//! of one layout) reuses that object instead of making another.
 
-use pyhost_abi::value::{DecodeError, Decoder, Encoder, Item, MAX_DEPTH};
+use std::ffi::c_char;
+use std::ptr;
+
+use pyhost_abi::value::{DecodeError, Decoder, Encoder, Item, Sink, MAX_DEPTH};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple,
 };
-use rustc_hash::FxHashMap;
 
 /// Appends `obj` to `e`: None, bool, int (any size), float (finite), str,
 /// bytes and bytearray, list and tuple, dict with str keys.
-pub fn encode(obj: &Bound<'_, PyAny>, e: &mut Encoder) -> PyResult<()> {
+#[inline]
+pub fn encode<B: Sink>(obj: &Bound<'_, PyAny>, e: &mut Encoder<B>) -> PyResult<()> {
     encode_at(obj, e, 0)
 }
 
-fn encode_at(obj: &Bound<'_, PyAny>, e: &mut Encoder, depth: usize) -> PyResult<()> {
-    if obj.is_none() {
-        e.none();
-    } else if let Ok(b) = obj.cast::<PyBool>() {
+fn encode_at<B: Sink>(obj: &Bound<'_, PyAny>, e: &mut Encoder<B>, depth: usize) -> PyResult<()> {
+    let p = obj.as_ptr();
+    // SAFETY: type checks of a live object.
+    unsafe {
+        if p == ffi::Py_None() {
+            e.none();
+            return Ok(());
+        }
+        if ffi::PyLong_CheckExact(p) != 0 {
+            return encode_int(obj, e);
+        }
+        if ffi::PyUnicode_CheckExact(p) != 0 {
+            return encode_str(obj, e);
+        }
+        if ffi::PyFloat_CheckExact(p) != 0 {
+            return encode_float(ffi::PyFloat_AS_DOUBLE(p), e);
+        }
+    }
+    if let Ok(b) = obj.cast::<PyBool>() {
         e.bool(b.is_true());
-    } else if let Ok(i) = obj.cast::<PyInt>() {
-        if let Ok(v) = i.extract::<i64>() {
-            e.int(v);
-        } else if let Ok(v) = i.extract::<u64>() {
-            e.uint(v);
-        } else {
-            e.bigint(i.str()?.to_str()?);
-        }
+    } else if obj.cast::<PyInt>().is_ok() {
+        encode_int(obj, e)?;
     } else if let Ok(f) = obj.cast::<PyFloat>() {
-        if !e.float(f.value()) {
-            return Err(PyValueError::new_err(format!(
-                "{} cannot cross between Python and the host (only finite floats do)",
-                f.value()
-            )));
-        }
-    } else if let Ok(s) = obj.cast::<PyString>() {
-        e.str(fits(s.to_str()?)?);
+        encode_float(f.value(), e)?;
+    } else if obj.cast::<PyString>().is_ok() {
+        encode_str(obj, e)?;
     } else if let Ok(b) = obj.cast::<PyBytes>() {
         e.bytes(fits(b.as_bytes())?);
     } else if let Ok(b) = obj.cast::<PyByteArray>() {
@@ -76,6 +89,11 @@ fn encode_at(obj: &Bound<'_, PyAny>, e: &mut Encoder, depth: usize) -> PyResult<
             n += 1;
         }
         e.patch_count(mark, n);
+    } else if is_mapping_proxy(obj) {
+        // A value from pyhost.host.get, passed back to the host.
+        let dict = PyDict::new(obj.py());
+        dict.call_method1("update", (obj,))?;
+        encode_at(dict.as_any(), e, depth)?;
     } else {
         return Err(PyTypeError::new_err(format!(
             "a {} cannot cross between Python and the host (None, bool, int, float, str, bytes, list, tuple and dict do)",
@@ -83,6 +101,58 @@ fn encode_at(obj: &Bound<'_, PyAny>, e: &mut Encoder, depth: usize) -> PyResult<
         )));
     }
     Ok(())
+}
+
+#[inline]
+fn encode_int<B: Sink>(obj: &Bound<'_, PyAny>, e: &mut Encoder<B>) -> PyResult<()> {
+    let mut overflow = 0;
+    // SAFETY: an int object.
+    let v = unsafe { ffi::PyLong_AsLongLongAndOverflow(obj.as_ptr(), &mut overflow) };
+    if overflow == 0 {
+        if v == -1 {
+            if let Some(err) = PyErr::take(obj.py()) {
+                return Err(err);
+            }
+        }
+        e.int(v);
+    } else if let Ok(u) = obj.extract::<u64>() {
+        e.uint(u);
+    } else {
+        e.bigint(obj.str()?.to_str()?);
+    }
+    Ok(())
+}
+
+#[inline]
+fn encode_float<B: Sink>(v: f64, e: &mut Encoder<B>) -> PyResult<()> {
+    if e.float(v) {
+        Ok(())
+    } else {
+        Err(PyValueError::new_err(format!(
+            "{v} cannot cross between Python and the host (only finite floats do)"
+        )))
+    }
+}
+
+#[inline]
+fn encode_str<B: Sink>(obj: &Bound<'_, PyAny>, e: &mut Encoder<B>) -> PyResult<()> {
+    let mut len: ffi::Py_ssize_t = 0;
+    // SAFETY: a str object; the UTF-8 view is cached in it and lives as long.
+    let data = unsafe { ffi::PyUnicode_AsUTF8AndSize(obj.as_ptr(), &mut len) };
+    if data.is_null() {
+        return Err(PyErr::fetch(obj.py()));
+    }
+    // SAFETY: CPython's UTF-8 view, `len` bytes, valid UTF-8.
+    let s = unsafe {
+        std::str::from_utf8_unchecked(std::slice::from_raw_parts(data.cast::<u8>(), len as usize))
+    };
+    e.str(fits(s)?);
+    Ok(())
+}
+
+fn is_mapping_proxy(obj: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: a type comparison.
+    unsafe { ffi::Py_TYPE(obj.as_ptr()) == ptr::addr_of_mut!(ffi::PyDictProxy_Type) }
 }
 
 /// Lengths and counts are 32-bit in the encoding.
@@ -123,11 +193,95 @@ pub enum Shape {
 
 /// The Python object a buffer holds (exactly one value).
 pub fn decode<'py>(py: Python<'py>, b: &[u8], shape: Shape) -> PyResult<Bound<'py, PyAny>> {
-    let mut d = Decoder::new(b);
-    let mut keys = FxHashMap::default();
-    let v = decode_at(py, &mut d, shape, &mut keys, 0)?;
+    if b == [pyhost_abi::value::PYHOST_VALUE_NONE] {
+        return Ok(py.None().into_bound(py));
+    }
+    let mut d = Decoder::unchecked_text(b);
+    let mut shared = Shared::default();
+    // A decoded value holds no cycles: the collector has nothing to find
+    // while it is made, and a large one would set off a collection every
+    // few hundred containers. (The count it leaves starts the next
+    // collection as usual.)
+    let _paused = (b.len() > 4096).then(GcPause::new);
+    let v = decode_at(py, &mut d, shape, &mut shared, 0)?;
     d.finish().map_err(bad)?;
     Ok(v)
+}
+
+/// Pauses automatic garbage collection until dropped (if it was on).
+struct GcPause(bool);
+
+impl GcPause {
+    fn new() -> GcPause {
+        // SAFETY: the GIL is held (callers hold a Python token).
+        GcPause(unsafe { ffi::PyGC_Disable() } != 0)
+    }
+}
+
+impl Drop for GcPause {
+    fn drop(&mut self) {
+        if self.0 {
+            // SAFETY: as in `new`; the GIL is still held.
+            unsafe { ffi::PyGC_Enable() };
+        }
+    }
+}
+
+/// Why [`call_with_arguments`] failed.
+pub enum CallError {
+    /// The encoded arguments were bad.
+    Arguments(PyErr),
+    /// The function raised.
+    Raised(PyErr),
+}
+
+/// Arguments decoded onto the stack up to this many (more go in a tuple).
+const STACK_ARGUMENTS: usize = 8;
+
+/// Calls `function` with the positional arguments one encoded list holds
+/// (an empty buffer: none), by vectorcall from the stack: no tuple.
+pub fn call_with_arguments<'py>(
+    py: Python<'py>,
+    function: &Bound<'py, PyAny>,
+    b: &[u8],
+) -> Result<Bound<'py, PyAny>, CallError> {
+    if b.is_empty() {
+        return function.call0().map_err(CallError::Raised);
+    }
+    let mut d = Decoder::unchecked_text(b);
+    let count = match d.item() {
+        Ok(Item::List(count)) => count as usize,
+        Ok(_) => {
+            return Err(CallError::Arguments(PyValueError::new_err(
+                "the arguments must be one encoded list",
+            )))
+        }
+        Err(e) => return Err(CallError::Arguments(bad(e))),
+    };
+    if count > STACK_ARGUMENTS {
+        let args = decode_arguments(py, b).map_err(CallError::Arguments)?;
+        return function.call1(args).map_err(CallError::Raised);
+    }
+    let mut shared = Shared::default();
+    let mut held: [Option<Bound<'py, PyAny>>; STACK_ARGUMENTS] = Default::default();
+    for slot in held.iter_mut().take(count) {
+        *slot = Some(
+            decode_at(py, &mut d, Shape::Owned, &mut shared, 1).map_err(CallError::Arguments)?,
+        );
+    }
+    d.finish().map_err(|e| CallError::Arguments(bad(e)))?;
+    let mut ptrs = [ptr::null_mut::<ffi::PyObject>(); STACK_ARGUMENTS];
+    for (p, held) in ptrs.iter_mut().zip(&held) {
+        if let Some(h) = held {
+            *p = h.as_ptr();
+        }
+    }
+    // SAFETY: `count` live borrowed arguments (held until after the call).
+    let result = unsafe {
+        ffi::PyObject_Vectorcall(function.as_ptr(), ptrs.as_ptr(), count, ptr::null_mut())
+    };
+    // SAFETY: a new reference, or NULL with an exception set.
+    unsafe { Bound::from_owned_ptr_or_err(py, result) }.map_err(CallError::Raised)
 }
 
 /// The positional arguments one encoded list holds, as a tuple (an empty
@@ -136,52 +290,174 @@ pub fn decode_arguments<'py>(py: Python<'py>, b: &[u8]) -> PyResult<Bound<'py, P
     if b.is_empty() {
         return Ok(PyTuple::empty(py));
     }
-    let mut d = Decoder::new(b);
+    let mut d = Decoder::unchecked_text(b);
     let Item::List(count) = d.item().map_err(bad)? else {
         return Err(PyValueError::new_err(
             "the arguments must be one encoded list",
         ));
     };
-    let mut keys = FxHashMap::default();
-    let mut items = Vec::with_capacity(count as usize);
-    for _ in 0..count {
-        items.push(decode_at(py, &mut d, Shape::Owned, &mut keys, 1)?);
+    let mut shared = Shared::default();
+    // SAFETY: a new tuple, filled below before anything else sees it.
+    let tuple = unsafe {
+        Bound::from_owned_ptr_or_err(py, ffi::PyTuple_New(count as ffi::Py_ssize_t))?
+            .cast_into_unchecked::<PyTuple>()
+    };
+    for i in 0..count {
+        let item = decode_at(py, &mut d, Shape::Owned, &mut shared, 1)?;
+        // SAFETY: slot `i` of a new tuple; the reference moves into it.
+        unsafe { ffi::PyTuple_SET_ITEM(tuple.as_ptr(), i as ffi::Py_ssize_t, item.into_ptr()) };
     }
     d.finish().map_err(bad)?;
-    PyTuple::new(py, items)
+    Ok(tuple)
 }
 
 pub fn bad(e: DecodeError) -> PyErr {
     PyValueError::new_err(format!("not a pyhost value: {e}"))
 }
 
-fn decode_at<'py, 'b>(
+/// Positions whose strings are shared: dict entries 0..WIDTH at depths
+/// 0..DEPTH.
+const WIDTH: usize = 16;
+const DEPTH: usize = 8;
+/// Only short string values are shared (the ones that repeat: states,
+/// names); keys of any length are.
+const SHORT: usize = 32;
+
+/// The strings of the previous dict at each position, for the next dict to
+/// reuse when its bytes are equal. Holds a reference to each. Made at the
+/// first dict: a value without one (most call arguments) pays nothing.
+#[derive(Default)]
+struct Shared<'py>(Option<Box<Positions<'py>>>);
+
+struct Positions<'py> {
+    keys: [[Option<Bound<'py, PyString>>; WIDTH]; DEPTH],
+    values: [[Option<Bound<'py, PyString>>; WIDTH]; DEPTH],
+}
+
+impl<'py> Shared<'py> {
+    fn positions(&mut self) -> &mut Positions<'py> {
+        self.0.get_or_insert_with(|| {
+            Box::new(Positions {
+                keys: Default::default(),
+                values: Default::default(),
+            })
+        })
+    }
+}
+
+/// A str of `b`, or the one at `slot` if it has the same bytes.
+#[inline]
+fn shared_str<'py>(
     py: Python<'py>,
-    d: &mut Decoder<'b>,
+    b: &[u8],
+    slot: Option<&mut Option<Bound<'py, PyString>>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let Some(slot) = slot else {
+        return new_str(py, b);
+    };
+    if let Some(s) = slot {
+        if str_bytes(s) == Some(b) {
+            return Ok(s.clone().into_any());
+        }
+    }
+    let s = new_str(py, b)?;
+    // SAFETY: new_str made a str.
+    *slot = Some(unsafe { s.clone().cast_into_unchecked::<PyString>() });
+    Ok(s)
+}
+
+/// The UTF-8 bytes of a str made by `new_str` (compact ASCII or cached).
+#[inline]
+fn str_bytes<'a>(s: &'a Bound<'_, PyString>) -> Option<&'a [u8]> {
+    let mut len: ffi::Py_ssize_t = 0;
+    // SAFETY: a str; its UTF-8 view lives as long as it does.
+    let data = unsafe { ffi::PyUnicode_AsUTF8AndSize(s.as_ptr(), &mut len) };
+    if data.is_null() {
+        // SAFETY: clear the error a failed view set.
+        unsafe { ffi::PyErr_Clear() };
+        return None;
+    }
+    // SAFETY: `len` bytes at `data`.
+    Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len as usize) })
+}
+
+#[inline]
+fn new_str<'py>(py: Python<'py>, b: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: CPython checks the bytes are UTF-8 as it copies them.
+    let s = unsafe {
+        ffi::PyUnicode_FromStringAndSize(b.as_ptr().cast::<c_char>(), b.len() as ffi::Py_ssize_t)
+    };
+    if s.is_null() {
+        // SAFETY: clear CPython's UnicodeDecodeError; ours says what it is.
+        unsafe { ffi::PyErr_Clear() };
+        return Err(bad(DecodeError::NotUtf8));
+    }
+    // SAFETY: a new reference.
+    Ok(unsafe { Bound::from_owned_ptr(py, s) })
+}
+
+fn decode_at<'py>(
+    py: Python<'py>,
+    d: &mut Decoder<'_>,
     shape: Shape,
-    keys: &mut FxHashMap<&'b [u8], Bound<'py, PyString>>,
+    shared: &mut Shared<'py>,
     depth: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match d.item().map_err(bad)? {
-        Item::None => py.None().into_bound(py),
-        Item::Bool(b) => PyBool::new(py, b).to_owned().into_any(),
-        Item::Int(i) => i.into_pyobject(py)?.into_any(),
-        Item::Uint(u) => u.into_pyobject(py)?.into_any(),
-        Item::BigInt(digits) => py.get_type::<PyInt>().call1((digits,))?,
-        Item::Float(f) => PyFloat::new(py, f).into_any(),
-        Item::Str(s) => PyString::new(py, s).into_any(),
-        Item::Bytes(b) => PyBytes::new(py, b).into_any(),
+    decode_item(py, d, shape, shared, depth, None)
+}
+
+/// Decodes the next value; `slot` is where a short string value at this
+/// position is shared.
+#[inline]
+fn decode_item<'py>(
+    py: Python<'py>,
+    d: &mut Decoder<'_>,
+    shape: Shape,
+    shared: &mut Shared<'py>,
+    depth: usize,
+    slot: Option<(usize, usize)>,
+) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY (each arm): constructors returning new references or NULL with
+    // an exception set.
+    let made = match d.item().map_err(bad)? {
+        Item::None => return Ok(py.None().into_bound(py)),
+        Item::Bool(b) => return Ok(PyBool::new(py, b).to_owned().into_any()),
+        Item::Int(i) => unsafe { ffi::PyLong_FromLongLong(i) },
+        Item::Uint(u) => unsafe { ffi::PyLong_FromUnsignedLongLong(u) },
+        Item::BigInt(digits) => return py.get_type::<PyInt>().call1((digits,)),
+        Item::Float(f) => unsafe { ffi::PyFloat_FromDouble(f) },
+        Item::Str(s) => return new_str(py, s.as_bytes()),
+        Item::RawStr(b) => {
+            let slot = slot
+                .filter(|_| b.len() <= SHORT)
+                .map(|(depth, i)| &mut shared.positions().values[depth][i]);
+            return shared_str(py, b, slot);
+        }
+        Item::Bytes(b) => unsafe {
+            ffi::PyBytes_FromStringAndSize(b.as_ptr().cast::<c_char>(), b.len() as ffi::Py_ssize_t)
+        },
         Item::List(n) => {
             if depth >= MAX_DEPTH {
                 return Err(bad(DecodeError::TooDeep));
             }
-            let mut items = Vec::with_capacity(n as usize);
-            for _ in 0..n {
-                items.push(decode_at(py, d, shape, keys, depth + 1)?);
-            }
-            match shape {
-                Shape::Owned => PyList::new(py, items)?.into_any(),
-                Shape::Frozen => PyTuple::new(py, items)?.into_any(),
+            let n = n as ffi::Py_ssize_t;
+            // SAFETY: a new list or tuple, each slot filled below before
+            // anything else sees it (a failure drops it with the filled
+            // slots set and the rest NULL, which both deallocate).
+            unsafe {
+                let seq = match shape {
+                    Shape::Owned => ffi::PyList_New(n),
+                    Shape::Frozen => ffi::PyTuple_New(n),
+                };
+                let seq = Bound::from_owned_ptr_or_err(py, seq)?;
+                for i in 0..n {
+                    let item = decode_at(py, d, shape, shared, depth + 1)?.into_ptr();
+                    match shape {
+                        Shape::Owned => ffi::PyList_SET_ITEM(seq.as_ptr(), i, item),
+                        Shape::Frozen => ffi::PyTuple_SET_ITEM(seq.as_ptr(), i, item),
+                    }
+                }
+                return Ok(seq);
             }
         }
         Item::Dict(n) => {
@@ -189,27 +465,26 @@ fn decode_at<'py, 'b>(
                 return Err(bad(DecodeError::TooDeep));
             }
             let dict = PyDict::new(py);
-            for _ in 0..n {
-                let raw = d.key().map_err(bad)?;
-                // Records repeat their keys: one str object per distinct key.
-                let key = match keys.get(raw.as_bytes()) {
-                    Some(k) => k.clone(),
-                    None => {
-                        let k = PyString::intern(py, raw);
-                        keys.insert(raw.as_bytes(), k.clone());
-                        k
-                    }
-                };
-                let value = decode_at(py, d, shape, keys, depth + 1)?;
-                dict.set_item(key, value)?;
+            for i in 0..n as usize {
+                let raw = d.key_bytes().map_err(bad)?;
+                let at = (depth < DEPTH && i < WIDTH).then_some((depth, i));
+                let key = shared_str(py, raw, at.map(|(d, i)| &mut shared.positions().keys[d][i]))?;
+                let value = decode_item(py, d, shape, shared, depth + 1, at)?;
+                // SAFETY: a dict, a str key and a value, all live.
+                if unsafe { ffi::PyDict_SetItem(dict.as_ptr(), key.as_ptr(), value.as_ptr()) } != 0
+                {
+                    return Err(PyErr::fetch(py));
+                }
             }
-            match shape {
-                Shape::Owned => dict.into_any(),
+            return match shape {
+                Shape::Owned => Ok(dict.into_any()),
                 // SAFETY: a live dict; the proxy takes its own reference.
                 Shape::Frozen => unsafe {
-                    Bound::from_owned_ptr_or_err(py, ffi::PyDictProxy_New(dict.as_ptr()))?
+                    Bound::from_owned_ptr_or_err(py, ffi::PyDictProxy_New(dict.as_ptr()))
                 },
-            }
+            };
         }
-    })
+    };
+    // SAFETY: `made` is a new reference or NULL with an exception set.
+    unsafe { Bound::from_owned_ptr_or_err(py, made) }
 }
