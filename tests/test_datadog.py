@@ -248,3 +248,43 @@ def test_an_instance_timeout_is_the_integrations_own(agent, dd_layout, hanging_s
     [sc] = pyhost["service_checks"]
     assert sc["status"] == 2 and "Read timed out" in sc["message"], sc
     assert pyhost["errors"] == []
+
+
+def test_obfuscation_is_the_datadog_agents_own(agent, dd_layout):
+    # The check calls datadog_agent.obfuscate_* as database integrations do;
+    # the agent answers with the Datadog Agent's Go obfuscator
+    # (github.com/DataDog/datadog-agent/pkg/obfuscate).
+    out = agent_run(agent, dd_layout, "dd_obfuscate")
+    assert out["errors"] == []
+    tags = {m["name"]: [] for m in out["metrics"]}
+    for m in out["metrics"]:
+        tags[m["name"]].append(sorted(m["tags"]))
+    assert sorted(tags["dd.obfuscate.query"]) == sorted(
+        [
+            [
+                "commands:SELECT",
+                "query:SELECT name, email FROM users WHERE id = ? AND token = ?",
+                "tables:users",
+            ],
+            [
+                "commands:UPDATE",
+                "query:UPDATE accounts SET balance = ? WHERE owner = ?",
+                "tables:accounts",
+            ],
+        ]
+    )
+    [[plan]] = tags["dd.obfuscate.plan"]
+    assert json.loads(plan.removeprefix("plan:")) == {
+        "Plan": {
+            "Node Type": "Index Scan",
+            "Relation Name": "users",
+            "Index Cond": "( id = ? )",
+            "Total Cost": "?",
+            "Plan Rows": "?",
+        }
+    }
+    [[command]] = tags["dd.obfuscate.mongodb"]
+    assert json.loads(command.removeprefix("command:")) == {
+        "find": "?",
+        "filter": {"name": "?", "age": {"$gt": "?"}},
+    }

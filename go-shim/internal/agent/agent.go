@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"pyhost.dev/pyhost"
+	"pyhost.dev/pyhost/datadog"
 	"pyhost.dev/pyhost/internal/agent/aggregate"
 	"pyhost.dev/pyhost/internal/agent/config"
 	"pyhost.dev/pyhost/internal/agent/redact"
@@ -93,6 +94,11 @@ func StartPython(cfg config.Config, logger *slog.Logger) (*pyhost.Runtime, error
 	if err := configurePython(rt, cfg); err != nil {
 		_ = rt.Close()
 		return nil, err
+	}
+	// datadog_agent.obfuscate_* run the Datadog Agent's own obfuscator.
+	if err := datadog.DefineObfuscator(rt); err != nil {
+		_ = rt.Close()
+		return nil, fmt.Errorf("define the obfuscator: %w", err)
 	}
 	return rt, nil
 }

@@ -299,6 +299,45 @@ def cache_write(key, value):
 _WAIT_SLICE = 0.2
 
 
+# ---------------------------------------------------------------------------
+# Obfuscation: the Datadog Agent's own obfuscator, in Go, as a module the host
+# defines (the pyhost agent does; a Go program embedding pyhost calls
+# datadog.DefineObfuscator).
+# ---------------------------------------------------------------------------
+
+_OBFUSCATOR = "_pyhost_obfuscate"
+
+
+def _obfuscator(function):
+    try:
+        return importlib.import_module(_OBFUSCATOR)
+    except ImportError:
+        raise RuntimeError(
+            f"{function} is not available: the host program defines no obfuscator "
+            f"(the pyhost agent does; a Go program calls datadog.DefineObfuscator)"
+        ) from None
+
+
+def _obfuscate(function, name, *args):
+    fn = getattr(_obfuscator(function), name)
+    try:
+        return fn(*args)
+    except Exception as e:  # the agent raises RuntimeError with the Go error's text
+        raise RuntimeError(str(e)) from None
+
+
+def obfuscate_sql(query, options):
+    return _obfuscate("obfuscate_sql", "sql", query, options)
+
+
+def obfuscate_sql_exec_plan(plan, normalize):
+    return _obfuscate("obfuscate_sql_exec_plan", "sql_exec_plan", plan, normalize)
+
+
+def obfuscate_mongodb_string(command):
+    return _obfuscate("obfuscate_mongodb_string", "mongodb", command)
+
+
 def run_subprocess(argv, env):
     """Runs ``argv`` (no shell) with ``env`` (None: the agent's environment)
     and returns ``(stdout, stderr, returncode)``; text is decoded as UTF-8 with

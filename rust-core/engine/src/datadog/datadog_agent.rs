@@ -5,7 +5,7 @@
 use std::ffi::{c_char, c_int};
 use std::ptr;
 
-use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyModule, PyTuple};
@@ -351,16 +351,10 @@ fn read_persistent_cache(py: Python<'_>, args: &Bound<'_, PyTuple>) -> Ret {
     call_agent(py, "cache_read", (key,))
 }
 
-fn not_available(function: &str, what: &str) -> PyErr {
-    PyRuntimeError::new_err(format!(
-        "{function} is not available in pyhost yet: pyhost does not include the Datadog Agent's {what} obfuscator (see docs/datadog-compat.md)"
-    ))
-}
-
-/// obfuscate_sql(query, options=None): arguments are checked as in the
-/// agent, then RuntimeError.
+/// obfuscate_sql(query, options=None): the query obfuscated by the host's
+/// obfuscator (`options` is a JSON object string), or RuntimeError.
 fn obfuscate_sql(
-    _py: Python<'_>,
+    py: Python<'_>,
     args: &Bound<'_, PyTuple>,
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> Ret {
@@ -374,12 +368,23 @@ fn obfuscate_sql(
         &mut query as *mut *const c_char,
         &mut options as *mut *const c_char,
     )?;
-    Err(not_available("obfuscate_sql", "SQL"))
+    // SAFETY: `s` outputs of live arguments (options may be NULL).
+    let (query, options) = unsafe {
+        (
+            cfunc::text(query),
+            if options.is_null() {
+                ""
+            } else {
+                cfunc::text(options)
+            },
+        )
+    };
+    call_agent(py, "obfuscate_sql", (query, options))
 }
 
 /// obfuscate_sql_exec_plan(plan, normalize=False)
 fn obfuscate_sql_exec_plan(
-    _py: Python<'_>,
+    py: Python<'_>,
     args: &Bound<'_, PyTuple>,
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> Ret {
@@ -393,21 +398,33 @@ fn obfuscate_sql_exec_plan(
         &mut plan as *mut *const c_char,
         &mut normalize as *mut *mut ffi::PyObject,
     )?;
-    Err(not_available(
-        "obfuscate_sql_exec_plan",
-        "SQL execution plan",
-    ))
+    // SAFETY: an `s` output of a live argument; `normalize` is NULL or a
+    // borrowed object (truth tested as the agent does).
+    let (plan, normalize) = unsafe {
+        let truth = if normalize.is_null() {
+            0
+        } else {
+            ffi::PyObject_IsTrue(normalize)
+        };
+        if truth < 0 {
+            return Err(PyErr::fetch(py));
+        }
+        (cfunc::text(plan), truth == 1)
+    };
+    call_agent(py, "obfuscate_sql_exec_plan", (plan, normalize))
 }
 
 /// obfuscate_mongodb_string(command): keywords are ignored, as in the agent.
 fn obfuscate_mongodb_string(
-    _py: Python<'_>,
+    py: Python<'_>,
     args: &Bound<'_, PyTuple>,
     _kwargs: Option<&Bound<'_, PyDict>>,
 ) -> Ret {
     let mut command: *const c_char = ptr::null();
     parse_tuple!(args, c"s", &mut command as *mut *const c_char)?;
-    Err(not_available("obfuscate_mongodb_string", "MongoDB"))
+    // SAFETY: an `s` output of a live argument.
+    let command = unsafe { cfunc::text(command) };
+    call_agent(py, "obfuscate_mongodb_string", (command,))
 }
 
 /// emit_agent_telemetry(check_name, metric_name, value, metric_type):
