@@ -59,6 +59,8 @@ type Agent struct {
 	registry    *prometheus.Registry
 	started     time.Time
 	stopping    atomic.Bool
+	// stateChanged: a run completed since the checks summary was published.
+	stateChanged atomic.Bool
 
 	listener net.Listener
 	server   *http.Server
@@ -100,6 +102,10 @@ func StartPython(cfg config.Config, logger *slog.Logger) (*pyhost.Runtime, error
 		_ = rt.Close()
 		return nil, fmt.Errorf("define the obfuscator: %w", err)
 	}
+	if err := publishHost(rt, cfg); err != nil {
+		_ = rt.Close()
+		return nil, fmt.Errorf("publish the host's state: %w", err)
+	}
 	return rt, nil
 }
 
@@ -108,10 +114,11 @@ func configurePython(rt *pyhost.Runtime, cfg config.Config) error {
 		return fmt.Errorf("run directory: %w", err)
 	}
 	settings, err := json.Marshal([]any{map[string]any{
-		"run_dir":  cfg.RunDir,
-		"hostname": hostname(cfg),
-		"version":  pyhost.Version(),
-		"config":   map[string]any{"hostname": hostname(cfg), "run_path": cfg.RunDir},
+		"run_dir":   cfg.RunDir,
+		"hostname":  hostname(cfg),
+		"host_tags": map[string]any{"system": nonNil(cfg.HostTags)},
+		"version":   pyhost.Version(),
+		"config":    map[string]any{"hostname": hostname(cfg), "run_path": cfg.RunDir},
 	}})
 	if err != nil {
 		return err
@@ -194,6 +201,7 @@ func New(cfg config.Config, logger *slog.Logger) (*Agent, error) {
 		return nil, fmt.Errorf("API token: %w", err)
 	}
 	a.server = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	a.publishChecks()
 	return a, nil
 }
 
@@ -206,6 +214,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- a.server.Serve(a.listener) }()
 	a.sched.Start()
+	publishing, stopPublishing := context.WithCancel(context.Background())
+	defer stopPublishing()
+	go a.publishLoop(publishing)
 	a.logger.Info("agent running", "listen", a.Addr(), "instances", len(a.instances), "check_runners", a.cfg.CheckRunners)
 
 	var err error
@@ -297,6 +308,7 @@ func (a *Agent) runInstance(ctx context.Context, i int) schedule.Outcome {
 		last.metadata = md
 	}
 	a.lasts[i].Store(last)
+	a.stateChanged.Store(true)
 	if err != nil && !a.stopping.Load() {
 		var pe *pyhost.PythonError
 		if errors.As(err, &pe) {

@@ -512,3 +512,50 @@ func TestMutatingRequestsNeedTheToken(t *testing.T) {
 		t.Errorf("GET needs no token: %d", code)
 	}
 }
+
+// A check reading the host state the agent publishes: its hostname and host
+// tags, and the other instances' status as runs complete.
+const hostStateCheck = `
+from pyhost import AgentCheck, host
+
+class Reader(AgentCheck):
+    def check(self, instance):
+        checks = host.get("pyhost.checks", {})
+        tags = ["host:" + host.get("pyhost.hostname")] + list(host.get("pyhost.host_tags"))
+        for check_id, s in checks.items():
+            if s["name"] == "raising" and s["runs"] > 0:
+                tags.append("raising:" + s["status"])
+                tags.append("message:" + s["message"])
+        self.gauge("reader.instances", len(checks), tags=tags)
+        self.gauge("reader.version", host.version("pyhost.checks"))
+`
+
+func TestAgentPublishesItsStateForPlugins(t *testing.T) {
+	cfg := layout(t,
+		map[string]string{"reader": hostStateCheck, "raising": raisingCheck, "good": goodCheck},
+		map[string]string{
+			"reader.yaml":  "instances:\n  - min_collection_interval: 0.1\n",
+			"raising.yaml": "instances:\n  - min_collection_interval: 0.1\n",
+			"good.yaml":    "instances:\n  - v: 1\n    min_collection_interval: 0.1\n  - v: 2\n    min_collection_interval: 0.1\n",
+		})
+	cfg.Hostname = "state-host"
+	cfg.HostTags = []string{"env:prod", "team:core"}
+	a, _ := startAgent(t, cfg)
+	want := []string{
+		`reader_instances{env="prod",host="state-host",message="database unreachable",raising="error",team="core"} 4`,
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, body := get(t, a, "/metrics")
+		if strings.Contains(body, want[0]) {
+			// The summary is republished as runs complete.
+			if strings.Contains(body, "reader_version ") && !strings.Contains(body, "reader_version 1\n") {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the reader never saw the agent's state; /metrics:\n%s", body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -100,6 +100,7 @@ func RunCheck(ctx context.Context, cfg config.Config, name string, opts CheckOpt
 		timeout time.Duration
 		sampler *aggregate.Sampler
 		last    []aggregate.Series
+		status  CheckStatus // what StateChecks publishes of it
 	}
 	var insts []*live
 	for _, inst := range configured {
@@ -111,8 +112,20 @@ func RunCheck(ctx context.Context, cfg config.Config, name string, opts CheckOpt
 		}
 		defer chk.Close()
 		timeout := runTimeout(cfg, inst)
-		insts = append(insts, &live{check: chk, timeout: timeout, sampler: aggregate.NewSampler()})
+		insts = append(insts, &live{check: chk, timeout: timeout, sampler: aggregate.NewSampler(),
+			status: CheckStatus{Check: name, CheckID: chk.ID(), State: "pending"}})
 	}
+	// Plugins see the instances' status as in the running agent.
+	publish := func() {
+		summary := make(map[string]any, len(insts))
+		for _, l := range insts {
+			summary[l.status.CheckID] = checkSummary(l.status)
+		}
+		if err := rt.Publish(StateChecks, summary); err != nil {
+			logger.Warn("publishing the checks' status failed", "err", err)
+		}
+	}
+	publish()
 	rep.Instances = len(insts)
 	times := max(opts.Times, 1)
 	for run := 0; run < times && ctx.Err() == nil; run++ {
@@ -126,12 +139,27 @@ func RunCheck(ctx context.Context, cfg config.Config, name string, opts CheckOpt
 		rep.Runs++
 		for _, l := range insts {
 			rctx, cancel := context.WithTimeout(ctx, l.timeout)
+			start := time.Now()
 			res, err := l.check.Run(rctx)
 			cancel()
+			l.status.Runs++
+			l.status.LastRun = &start
+			l.status.LastDurationMS = float64(time.Since(start).Microseconds()) / 1000
+			l.status.State = "ok"
 			if err != nil {
 				rep.Errors = append(rep.Errors, *NewRunError(err))
 				exit = max(exit, ExitCheckFailed)
+				l.status.Errors++
+				l.status.LastError = redactRunError(secrets, NewRunError(err))
+				l.status.State = "error"
+				if errors.Is(err, context.DeadlineExceeded) {
+					l.status.State = "timeout"
+				}
+			} else if res != nil && len(res.Warnings) > 0 {
+				l.status.Warnings++
+				l.status.State = "warning"
 			}
+			publish()
 			if res == nil {
 				continue
 			}

@@ -29,6 +29,7 @@ type Config struct {
 	RunDir          string   `yaml:"run_dir"`          // default "run" (agent state, e.g. persistent cache)
 	LogLevel        string   `yaml:"log_level"`        // debug|info|warn|error, default info
 	Hostname        string   `yaml:"hostname"`         // default: os.Hostname()
+	HostTags        []string `yaml:"host_tags"`        // the host's tags ("key:value"), for checks and plugins
 	DefaultTimeout  Duration `yaml:"default_timeout"`  // a run's timeout when an instance sets none; default 30s
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"` // how long in-flight runs may finish at shutdown; default 10s
 	CancelGrace     Duration `yaml:"cancel_grace"`     // how long a run may go on past its deadline before it is abandoned as stuck; default 5s
@@ -222,7 +223,7 @@ func (l *mainLoader) fail(n *yaml.Node, format string, args ...any) {
 }
 
 var mainKeys = []string{"listen", "check_runners", "checks_dir", "conf_dir", "run_dir", "log_level",
-	"hostname", "default_timeout", "shutdown_timeout", "cancel_grace", "max_late_runs", "http_remote",
+	"hostname", "host_tags", "default_timeout", "shutdown_timeout", "cancel_grace", "max_late_runs", "http_remote",
 	"allow_insecure_files", "python"}
 
 var pythonKeys = []string{"executable", "libpython", "engine", "paths"}
@@ -305,6 +306,20 @@ func (l *mainLoader) load(root *yaml.Node, cfg *Config) {
 			}
 		case "hostname":
 			l.setStr(key, v, &cfg.Hostname)
+		case "host_tags":
+			if v.Kind != yaml.SequenceNode {
+				l.fail(v, "host_tags: expected a list of tags (\"key:value\"), found %s", describe(v))
+				return
+			}
+			tags := []string{}
+			for _, item := range v.Content {
+				if s, ok := l.str("host_tags", item); ok && s != "" {
+					tags = append(tags, s)
+				} else if ok {
+					l.fail(item, "host_tags: empty tag")
+				}
+			}
+			cfg.HostTags = tags
 		case "default_timeout":
 			if d, ok := l.duration(key, v); ok {
 				if d == 0 {

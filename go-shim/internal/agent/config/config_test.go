@@ -59,6 +59,7 @@ conf_dir: /etc/pyhost/conf.d
 run_dir: /var/lib/pyhost
 log_level: DEBUG
 hostname: web-1
+host_tags: [env:prod, "team:core"]
 default_timeout: 1m30s
 shutdown_timeout: 2.5
 cancel_grace: 2s
@@ -75,7 +76,7 @@ python:
 	}
 	want := Config{
 		Listen: "0.0.0.0:6060", CheckRunners: 8, ChecksDir: "/opt/checks", ConfDir: "/etc/pyhost/conf.d",
-		RunDir: "/var/lib/pyhost", LogLevel: "debug", Hostname: "web-1",
+		RunDir: "/var/lib/pyhost", LogLevel: "debug", Hostname: "web-1", HostTags: []string{"env:prod", "team:core"},
 		DefaultTimeout: Duration(90 * time.Second), ShutdownTimeout: Duration(2500 * time.Millisecond),
 		CancelGrace: Duration(2 * time.Second), MaxLateRuns: 3,
 		Python: PythonConfig{
@@ -200,6 +201,8 @@ func TestLoadBadValues(t *testing.T) {
 		{"listen: localhost", `:1: listen: expected HOST:PORT`},
 		{"python: /usr/bin/python3", `:1: python: expected a mapping of settings, found string`},
 		{"python:\n  paths: /a", ":2: python.paths: expected a list of directories, found string"},
+		{"host_tags: env:prod", ":1: host_tags: expected a list of tags (\"key:value\"), found string"},
+		{"host_tags: [\"\"]", ":1: host_tags: empty tag"},
 		{"python:\n  paths: [/a, 3]", ":2: python.paths: expected a string, found integer 3"},
 		{"conf_dir: a\nconf_dir: b", `:2: duplicate key "conf_dir" (first at line 1)`},
 		{"- listen", ":1: the file: expected a mapping of settings, found a list"},

@@ -1,0 +1,88 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"pyhost.dev/pyhost"
+	"pyhost.dev/pyhost/internal/agent/config"
+)
+
+// What the agent publishes for plugins (pyhost.host.get in Python; see
+// docs/agent.md, "Host state").
+const (
+	// StateChecks is every check instance's status summary, by check id.
+	StateChecks = "pyhost.checks"
+	// StateHostname is the agent's host name.
+	StateHostname = "pyhost.hostname"
+	// StateHostTags is the agent's host tags, a list of "key:value".
+	StateHostTags = "pyhost.host_tags"
+)
+
+// publishEvery bounds how often the checks summary is republished: runs
+// completing mark it changed, and it goes out at most this often.
+const publishEvery = time.Second
+
+// publishHost publishes the host name and tags (once: they do not change
+// while the agent runs).
+func publishHost(rt *pyhost.Runtime, cfg config.Config) error {
+	if err := rt.Publish(StateHostname, hostname(cfg)); err != nil {
+		return err
+	}
+	tags := cfg.HostTags
+	if tags == nil {
+		tags = []string{}
+	}
+	return rt.Publish(StateHostTags, tags)
+}
+
+// checkSummary is one instance in StateChecks.
+func checkSummary(cs CheckStatus) map[string]any {
+	var lastRun any // None until the first run
+	if cs.LastRun != nil {
+		lastRun = float64(cs.LastRun.UnixNano()) / 1e9
+	}
+	message := ""
+	if cs.LastError != nil && (cs.State == "error" || cs.State == "timeout") {
+		message = cs.LastError.Message
+	}
+	return map[string]any{
+		"name":             cs.Check,
+		"status":           cs.State,
+		"runs":             cs.Runs,
+		"errors":           cs.Errors,
+		"warnings":         cs.Warnings,
+		"last_run":         lastRun,
+		"last_duration_ms": cs.LastDurationMS,
+		"message":          message,
+	}
+}
+
+// publishChecks publishes every instance's summary now.
+func (a *Agent) publishChecks() {
+	st := a.Status()
+	summary := make(map[string]any, len(st.Instances))
+	for _, cs := range st.Instances {
+		summary[cs.CheckID] = checkSummary(cs)
+	}
+	if err := a.rt.Publish(StateChecks, summary); err != nil && !a.stopping.Load() {
+		a.logger.Warn("publishing the checks' status failed", "err", err)
+	}
+}
+
+// publishLoop republishes the checks summary after runs complete, at most
+// once per publishEvery, until ctx ends.
+func (a *Agent) publishLoop(ctx context.Context) {
+	tick := time.NewTicker(publishEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if a.stateChanged.Swap(false) {
+				a.publishChecks()
+			}
+		}
+	}
+}
