@@ -18,11 +18,19 @@ RELEASE := $(CURDIR)/target/release
 GO ?= go
 LISTEN := $(shell sed -n 's/^listen: *//p' config/pyhost.yaml)
 
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+PREFIX ?= /usr/local
+
 export PYO3_PYTHON := $(PYTHON_BASE)
-# Go's build cache does not see a changed static library named in #cgo
-# LDFLAGS, so a rebuilt libpyhost_core.a would not be relinked. Stamping its
-# hash into the link (expanded per command, after `rust` has built it) does.
-export GOFLAGS = -ldflags=-X=pyhost.dev/pyhost/internal/capi.coreLibraryID=$(shell sha256sum $(RELEASE)/libpyhost_core.a 2>/dev/null | cut -c1-16)
+# cgo finds the library through pkg-config (pyhost.pc); in this checkout,
+# the one `make rust` writes for the library it built.
+PKGCONFIG_DIR := $(CURDIR)/target/pkgconfig
+export PKG_CONFIG_PATH := $(PKGCONFIG_DIR)$(if $(PKG_CONFIG_PATH),:$(PKG_CONFIG_PATH),)
+# Go's build cache keys a cgo package on CGO_CFLAGS but not on what
+# pkg-config says, nor on the library's contents: the library's hash in
+# CGO_CFLAGS (expanded per command, after `rust` has built it) makes Go
+# rebuild and relink when the library changes. (-O2 -g is cgo's default.)
+export CGO_CFLAGS = -O2 -g -DPYHOST_LIBRARY_ID=$(shell sha256sum $(RELEASE)/libpyhost_core.a 2>/dev/null | cut -c1-16)
 # Recorded in the engine at build time: the Python it runs when the host
 # names none (the venv below, with the SDK's test tools and the pinned
 # datadog-checks-base), so the agent and any Go program work from a plain
@@ -33,7 +41,7 @@ export PYHOST_EXPECT_EXECUTABLE := $(VENV_PY)
 export PYHOST_EXPECT_VERSION := $(PYTHON_VERSION)
 export PYHOST_EXPECT_LIBDIR := $(PYTHON_LIBDIR)
 
-.PHONY: help all run build rust agent venv tools prometheus header check-header fmt lint \
+.PHONY: help all run build rust agent venv tools prometheus pkgconf install header check-header fmt lint \
         test test-rust test-go test-stress test-python test-e2e bench fuzz soak clean
 
 help: ## List the targets
@@ -67,8 +75,31 @@ prometheus: ## Install the Prometheus server (Debian package) for the end-to-end
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 	@prometheus --version 2>&1 | head -n 1
 
-rust: venv ## Build the static library and the engine
+pkgconf: ## Install pkg-config (Debian package) if missing: cgo finds the library through it
+	@command -v pkg-config >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends pkgconf >/dev/null; }
+
+rust: venv pkgconf ## Build the static library and the engine (and target/pkgconfig/pyhost.pc for them)
 	cargo build --release --workspace
+	mkdir -p $(PKGCONFIG_DIR)
+	tools/pyhost-pc.sh $(CURDIR) $(RELEASE) $(CURDIR)/rust-core/include $(VERSION) > $(PKGCONFIG_DIR)/pyhost.pc
+
+# The static library installed records where its engine is (PREFIX/lib), so
+# it is built again for PREFIX, in a target directory of its own.
+install: rust ## Install the header, static library, engine, SDK and lib/pkgconfig/pyhost.pc under PREFIX (default /usr/local)
+	PYHOST_DEFAULT_ENGINE=$(PREFIX)/lib/libpyhost_engine.so CARGO_TARGET_DIR=$(CURDIR)/target/install \
+	  cargo build --release -p pyhost-core
+	install -d $(PREFIX)/lib/pkgconfig $(PREFIX)/include $(PREFIX)/share/pyhost
+	install -m 644 target/install/release/libpyhost_core.a $(PREFIX)/lib/
+	install -m 755 $(RELEASE)/libpyhost_engine.so $(PREFIX)/lib/
+	install -m 644 rust-core/include/pyhost.h $(PREFIX)/include/
+	rm -rf $(PREFIX)/share/pyhost/python-sdk
+	cp -r python-sdk $(PREFIX)/share/pyhost/python-sdk
+	find $(PREFIX)/share/pyhost/python-sdk -name __pycache__ -prune -exec rm -rf {} +
+	tools/pyhost-pc.sh $(PREFIX) $(PREFIX)/lib $(PREFIX)/include $(VERSION) > $(PREFIX)/lib/pkgconfig/pyhost.pc
+	@echo "installed pyhost $(VERSION) under $(PREFIX); Go programs: PKG_CONFIG_PATH=$(PREFIX)/lib/pkgconfig"
 
 agent: rust ## Build bin/pyhost-agent
 	cd go-shim && $(GO) build -o $(CURDIR)/bin/pyhost-agent ./cmd/pyhost-agent
@@ -86,7 +117,7 @@ fmt: venv ## Format Rust, Go and Python sources
 	cd go-shim && gofmt -w .
 	$(VENV)/bin/ruff format python-sdk go-shim/testdata tests tools
 
-lint: venv ## cargo fmt --check, clippy -D warnings, go vet, gofmt, ruff, mypy --strict, the engine's layering
+lint: rust ## cargo fmt --check, clippy -D warnings, go vet, gofmt, ruff, mypy --strict, the engine's layering
 	cargo fmt --all -- --check
 	cargo clippy --release --workspace --all-targets -- -D warnings
 	cd go-shim && test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }

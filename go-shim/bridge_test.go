@@ -434,6 +434,13 @@ func TestGoFunctionContext(t *testing.T) {
 	if err == nil || res == nil {
 		t.Fatalf("the run: %v", err)
 	}
+
+	// Check.Cancel reaches it too, with a context that never ends.
+	sawCancel.Store(false)
+	go func() { <-entered; _ = chk.Cancel() }()
+	if _, err := chk.Run(context.Background()); !sawCancel.Load() {
+		t.Fatalf("Check.Cancel did not reach the Go function: %v", err)
+	}
 }
 
 // A Go function called outside any host call (from a thread Python

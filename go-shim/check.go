@@ -211,9 +211,12 @@ func (c *Check) run(ctx context.Context, res *Result) (bool, error) {
 	c.runs.Store(runID)
 	if ctx.Done() == nil {
 		// A context that never ends: no cancellation to arrange.
-		return c.finish(ctx, res, time.Now(), capi.RunCheck(rid, id, runID, func(batch []byte) error {
+		start, done := time.Now(), within(runID, ctx)
+		err := capi.RunCheck(rid, id, runID, func(batch []byte) error {
 			return decodeBatch(batch, res)
-		}))
+		})
+		done()
+		return c.finish(ctx, res, start, err)
 	}
 	cancelled, returned := make(chan struct{}), make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
@@ -273,7 +276,9 @@ func (c *Check) Cancel() error {
 	if err != nil {
 		return err
 	}
-	return wrapErr("cancel check "+c.checkID, capi.CancelCheck(rid, id, c.runs.Load()))
+	run := c.runs.Load()
+	cancelCall(run) // Go functions the run is in see it too
+	return wrapErr("cancel check "+c.checkID, capi.CancelCheck(rid, id, run))
 }
 
 // Close frees the check. A run in progress finishes. Idempotent.

@@ -75,24 +75,44 @@ func (rt *Runtime) DefineModule(name string, funcs map[string]any) error {
 }
 
 // Contexts of the host calls in flight, by token: a Go function that takes
-// a context gets the one of the check run or Invoke that called it.
+// a context gets the one of the check run or Invoke that called it. Only
+// kept once some Go function takes a context.
 var (
 	callTokens  atomic.Uint64
-	callCtxs    sync.Map // uint64 → context.Context
+	callCtxs    sync.Map // uint64 → callContext
 	ctxFuncsSet atomic.Bool
 )
+
+type callContext struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
 
 // nextToken numbers a host call; unique in the process.
 func nextToken() uint64 { return callTokens.Add(1) }
 
-// within registers ctx as token's, when a Go function could ask for it; the
-// returned func unregisters it.
+func noop() {}
+
+// within registers a context for host call token, derived from ctx, when a
+// Go function could ask for it; the returned func unregisters and cancels it.
 func within(token uint64, ctx context.Context) func() {
-	if !ctxFuncsSet.Load() || ctx.Done() == nil {
-		return func() {}
+	if !ctxFuncsSet.Load() {
+		return noop
 	}
-	callCtxs.Store(token, ctx)
-	return func() { callCtxs.Delete(token) }
+	cctx, cancel := context.WithCancel(ctx)
+	callCtxs.Store(token, callContext{cctx, cancel})
+	return func() {
+		callCtxs.Delete(token)
+		cancel()
+	}
+}
+
+// cancelCall cancels the context Go functions called by host call token got
+// (Check.Cancel: the run is being stopped).
+func cancelCall(token uint64) {
+	if c, ok := callCtxs.Load(token); ok {
+		c.(callContext).cancel()
+	}
 }
 
 var contextType = reflect.TypeFor[context.Context]()
@@ -573,9 +593,9 @@ func pythonName(t reflect.Type) string {
 func (rt *Runtime) callContext(token uint64) (context.Context, func()) {
 	parent, ok := callCtxs.Load(token)
 	if !ok || token == 0 {
-		return rt.base, func() {}
+		return rt.base, noop
 	}
-	ctx, cancel := context.WithCancel(parent.(context.Context))
+	ctx, cancel := context.WithCancel(parent.(callContext).ctx)
 	stop := context.AfterFunc(rt.base, cancel)
 	return ctx, func() { stop(); cancel() }
 }

@@ -1,10 +1,13 @@
 // A Go program in its own module, outside the pyhost repository, as a user
 // writes one: it links pyhost through a replace directive and starts the
 // runtime with zero options (no environment variable). It checks two
-// lifecycle promises and prints what it saw as JSON:
+// lifecycle promises and both ways across the bridge, and prints what it
+// saw as JSON:
 //
 //   - a log handler that panics while a check logs leaves the check
 //     runnable, run after run;
+//   - Python calls a Go function and reads published host state, through a
+//     typed Invoke;
 //   - Runtime.Close waits for a function call in flight.
 package main
 
@@ -31,6 +34,13 @@ class Chatty(AgentCheck):
 
 const moduleSource = `import logging
 import time
+
+
+def use_go(a, b):
+    import outside_go
+    from pyhost import host
+
+    return {"sum": outside_go.add(a, b), "state": host.get("outside.state")["n"]}
 
 
 def sleep(seconds):
@@ -70,6 +80,8 @@ type report struct {
 	CallError   string   `json:"call_error"`
 	CloseError  string   `json:"close_error"`
 	Python      string   `json:"python"`
+	Engine      string   `json:"engine"`
+	Bridge      any      `json:"bridge"`
 }
 
 func main() {
@@ -102,6 +114,21 @@ func run() error {
 		return err
 	}
 	rep.Python = info.Executable
+	rep.Engine = info.Engine
+
+	if err := rt.DefineModule("outside_go", map[string]any{"add": func(a, b int) int { return a + b }}); err != nil {
+		return err
+	}
+	if err := rt.Publish("outside.state", map[string]any{"n": 7}); err != nil {
+		return err
+	}
+	useGo, err := rt.LoadFunction("outside_module", "use_go")
+	if err != nil {
+		return err
+	}
+	if rep.Bridge, err = useGo.Invoke(2, 3); err != nil {
+		return err
+	}
 
 	class, err := rt.LoadCheckClass(filepath.Join(dir, "chatty.py"), "")
 	if err != nil {

@@ -1,11 +1,14 @@
 // Package capi is the only place that speaks cgo: thin calls over the
 // pyhost C API (rust-core/include/pyhost.h). It converts arguments and
 // errors and nothing else; the public package builds the Go API on top.
+//
+// The library is found through pkg-config (pyhost.pc): in this checkout
+// `make` writes target/pkgconfig/pyhost.pc and points PKG_CONFIG_PATH at
+// it; `make install PREFIX=DIR` installs DIR/lib/pkgconfig/pyhost.pc.
 package capi
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../../rust-core/include
-#cgo LDFLAGS: ${SRCDIR}/../../../target/release/libpyhost_core.a -ldl -lpthread -lm -lgcc_s
+#cgo pkg-config: pyhost
 #include <stdlib.h>
 #include <string.h>
 #include "pyhost.h"
@@ -43,11 +46,6 @@ import "C"
 import (
 	"unsafe"
 )
-
-// coreLibraryID is the hash of the libpyhost_core.a this binary was linked
-// with, stamped by the Makefile (-ldflags -X) so that a rebuilt library
-// changes the link and Go's build cache relinks.
-var coreLibraryID string
 
 // ABIVersion is the ABI version of the header this package was compiled with.
 const ABIVersion = uint32(C.PYHOST_ABI_VERSION)
