@@ -153,12 +153,13 @@ soak: rust ## Soak: 1,000 instances at 1 s for SOAKTIME; RSS, threads, skips and
 # Each Go fuzz target for FUZZTIME; the Rust property tests (proptest) run in
 # test-rust too, here with more cases.
 FUZZTIME ?= 30s
-GO_FUZZ := .:FuzzDecodeBatch .:FuzzCheckID .:FuzzFunctionCallJSON ./internal/capi:FuzzCallFunction \
+GO_FUZZ := .:FuzzDecodeBatch .:FuzzCheckID .:FuzzFunctionCallJSON .:FuzzDecodeValue \
+  ./internal/capi:FuzzCallFunction ./internal/capi:FuzzInvokeFunction \
   ./internal/agent/config:FuzzLoad ./internal/agent/config:FuzzLoadChecks
 fuzz: rust ## Run every fuzz target for FUZZTIME (default 30s) and the property tests with 10,000 cases
 	cd go-shim && for t in $(GO_FUZZ); do \
 	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10x $${t%%:*} || exit 1; done
-	PROPTEST_CASES=10000 cargo test --release -p pyhost-abi --test batch_properties
+	PROPTEST_CASES=10000 cargo test --release -p pyhost-abi --test batch_properties --test value_properties
 
 test-e2e: build prometheus ## Cross-language tests: the built agent running real checks, scraped by a real Prometheus
 	$(VENV)/bin/pytest -q tests

@@ -588,48 +588,53 @@ func TestPublishDoesNotWaitForTheGIL(t *testing.T) {
 	}
 }
 
-// Readers see whole values while a writer republishes large, changing
-// values: every get is one publication, never a mix.
+// Checks see whole values while a writer republishes large, changing
+// values: every get is one publication, never a mix, and readers see the
+// generations go forward.
 func TestPublishWhileChecksRead(t *testing.T) {
 	rt, _ := startRuntime(t)
-	const name = "gotest.changing"
+	const name, size = "gotest.changing", 2000
 	publish := func(gen int) {
-		records := make([]any, 2000)
+		records := make([]any, size)
 		for i := range records {
-			records[i] = map[string]any{"gen": gen, "i": i}
+			records[i] = map[string]any{"gen": gen, "i": i, "host": "web-01"}
 		}
 		if err := rt.Publish(name, map[string]any{"gen": gen, "records": records}); err != nil {
 			t.Error(err)
 		}
 	}
 	publish(0)
-	check, err := rt.LoadFunction("benchmod", "read_state_consistent")
-	if err != nil {
-		t.Fatal(err)
-	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	var reads atomic.Int64
-	for range 3 {
+	var runs atomic.Int64
+	for reader := range 3 {
+		chk := loadCheck(t, rt, "state_reader.py", map[string]any{"name": name, "records": size, "reader": reader})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			last := -1.0
 			for {
 				select {
 				case <-stop:
 					return
 				default:
 				}
-				v, err := check.Invoke(name)
+				res, err := chk.Run(context.Background())
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				if v != true {
-					t.Errorf("a get mixed publications: %v", v)
+				whole, gen := res.Metrics[0].Value, res.Metrics[1].Value
+				if whole != 1 {
+					t.Errorf("a run saw a mix of publications (generation %v)", gen)
 					return
 				}
-				reads.Add(1)
+				if gen < last {
+					t.Errorf("generation went back from %v to %v", last, gen)
+					return
+				}
+				last = gen
+				runs.Add(1)
 			}
 		}()
 	}
@@ -638,8 +643,8 @@ func TestPublishWhileChecksRead(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	if reads.Load() == 0 {
-		t.Fatal("no reads happened")
+	if runs.Load() == 0 {
+		t.Fatal("no check ran")
 	}
 }
 

@@ -3,6 +3,7 @@ package pyhost
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 )
 
@@ -73,6 +74,36 @@ func FuzzFunctionCallJSON(f *testing.F) {
 		case errors.Is(err, ErrInvalidArgument), errors.As(err, &pe):
 		default:
 			t.Fatalf("echo(%q): %v", args, err)
+		}
+	})
+}
+
+// FuzzDecodeValue: any bytes decode into a Go value or fail with a
+// *ValueError; the decoder never panics, and what decodes encodes back.
+func FuzzDecodeValue(f *testing.F) {
+	for _, v := range []any{nil, int64(-1), "x", []any{1.5, []byte("b")}, map[string]any{"k": []any{}}} {
+		b, err := encodeValue(nil, v)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{9, 0xff, 0xff, 0xff, 0x7f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := decodeValue(b)
+		if err != nil {
+			var ve *ValueError
+			if !errors.As(err, &ve) {
+				t.Fatalf("a decoding error that is not a *ValueError: %v", err)
+			}
+			return
+		}
+		again, err := encodeValue(nil, v)
+		if err != nil {
+			t.Fatalf("decoded %x to %#v, which does not encode: %v", b, v, err)
+		}
+		if w, err := decodeValue(again); err != nil || !reflect.DeepEqual(w, v) {
+			t.Fatalf("%#v encoded and decoded is %#v (%v)", v, w, err)
 		}
 	})
 }

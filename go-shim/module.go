@@ -422,11 +422,10 @@ func (d *decoder) into(v reflect.Value, depth int) error {
 		var f float64
 		switch t {
 		case capi.ValueFloat:
-			bits, err := d.u64()
-			if err != nil {
+			var err error
+			if f, err = d.float(); err != nil {
 				return err
 			}
-			f = math.Float64frombits(bits)
 		case capi.ValueInt, capi.ValueUint, capi.ValueBigInt:
 			i, err := d.integer(t)
 			if err != nil {
@@ -445,11 +444,11 @@ func (d *decoder) into(v reflect.Value, depth int) error {
 		if t != capi.ValueStr {
 			return mismatch("str", t)
 		}
-		b, err := d.lenBytes()
+		s, err := d.text()
 		if err != nil {
 			return err
 		}
-		v.SetString(string(b))
+		v.SetString(s)
 		return nil
 	case reflect.Pointer:
 		if v.Type() == bigIntType {
@@ -520,11 +519,10 @@ func (d *decoder) into(v reflect.Value, depth int) error {
 		m := reflect.MakeMapWithSize(v.Type(), n)
 		elem := v.Type().Elem()
 		for range n {
-			kb, err := d.lenBytes()
+			key, err := d.text()
 			if err != nil {
 				return err
 			}
-			key := string(kb)
 			item := reflect.New(elem).Elem()
 			if err := d.into(item, depth+1); err != nil {
 				return nestConversion(err, fmt.Sprintf("[%q]", key))

@@ -376,6 +376,32 @@ func (d *decoder) lenBytes() ([]byte, error) {
 	return b, nil
 }
 
+// text reads a string, checked for UTF-8 (the engine only sends valid
+// text; a corrupt buffer must still not make an invalid Go string).
+func (d *decoder) text() (string, error) {
+	b, err := d.lenBytes()
+	if err != nil {
+		return "", err
+	}
+	if !utf8.Valid(b) {
+		return "", &ValueError{Msg: "a string is not valid UTF-8"}
+	}
+	return string(b), nil
+}
+
+// float reads a float, which must be finite.
+func (d *decoder) float() (float64, error) {
+	bits, err := d.u64()
+	if err != nil {
+		return 0, err
+	}
+	f := math.Float64frombits(bits)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, &ValueError{Msg: "a float is NaN or infinite"}
+	}
+	return f, nil
+}
+
 func (d *decoder) tag() (byte, error) {
 	if err := d.need(1); err != nil {
 		return 0, err
@@ -418,7 +444,11 @@ func (d *decoder) anyAfter(t byte, depth int) (any, error) {
 		v, err := d.u64()
 		return int64(v), err
 	case capi.ValueUint:
-		return d.u64()
+		v, err := d.u64()
+		if err == nil && v <= math.MaxInt64 {
+			return int64(v), nil // as it would have been encoded
+		}
+		return v, err
 	case capi.ValueBigInt:
 		b, err := d.lenBytes()
 		if err != nil {
@@ -428,13 +458,18 @@ func (d *decoder) anyAfter(t byte, depth int) (any, error) {
 		if !ok {
 			return nil, &ValueError{Msg: "a big integer is not decimal digits"}
 		}
+		// As it would have been encoded: 64-bit values are INT or UINT.
+		if x.IsInt64() {
+			return x.Int64(), nil
+		}
+		if x.IsUint64() {
+			return x.Uint64(), nil
+		}
 		return x, nil
 	case capi.ValueFloat:
-		v, err := d.u64()
-		return math.Float64frombits(v), err
+		return d.float()
 	case capi.ValueStr:
-		b, err := d.lenBytes()
-		return string(b), err
+		return d.text()
 	case capi.ValueBytes:
 		b, err := d.lenBytes()
 		return slices.Clone(b), err
@@ -463,7 +498,7 @@ func (d *decoder) anyAfter(t byte, depth int) (any, error) {
 		}
 		out := make(map[string]any, n)
 		for range n {
-			k, err := d.lenBytes()
+			k, err := d.text()
 			if err != nil {
 				return nil, err
 			}
@@ -471,7 +506,7 @@ func (d *decoder) anyAfter(t byte, depth int) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			out[string(k)] = v
+			out[k] = v
 		}
 		return out, nil
 	}

@@ -142,3 +142,14 @@ def call_with_set(module, function):
     except Exception as e:  # noqa: BLE001 - the test inspects it
         return type(e).__name__ + ": " + str(e)
     return "no error"
+
+
+def call_with_cyclic(module, function):
+    fn = getattr(importlib.import_module(module), function)
+    a = []
+    a.append(a)
+    try:
+        fn(a)
+    except Exception as e:  # noqa: BLE001 - the test inspects it
+        return type(e).__name__ + ": " + str(e)
+    return "no error"

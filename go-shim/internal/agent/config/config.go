@@ -311,7 +311,7 @@ func (l *mainLoader) load(root *yaml.Node, cfg *Config) {
 				l.fail(v, "host_tags: expected a list of tags (\"key:value\"), found %s", describe(v))
 				return
 			}
-			tags := []string{}
+			var tags []string // [] is the default: none
 			for _, item := range v.Content {
 				if s, ok := l.str("host_tags", item); ok && s != "" {
 					tags = append(tags, s)
