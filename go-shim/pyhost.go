@@ -75,6 +75,11 @@ type Runtime struct {
 
 	modules   sync.Mutex
 	moduleIDs []uintptr // DefineModule's registrations, dropped at shutdown
+
+	// OnPublish's registrations, copied on write: Publish reads them with
+	// one atomic load.
+	subscribersMu sync.Mutex
+	subscribers   atomic.Pointer[[]*subscriber]
 }
 
 // Start starts the interpreter on first use and opens a runtime over it.

@@ -28,7 +28,50 @@ func (rt *Runtime) Publish(name string, value any) error {
 	}
 	_, err = capi.Publish(rid, name, e.buf)
 	runtime.KeepAlive(rt)
-	return wrapErr("publish "+name, err)
+	if err != nil {
+		return wrapErr("publish "+name, err)
+	}
+	if subs := rt.subscribers.Load(); subs != nil {
+		for _, s := range *subs {
+			s.fn(name)
+		}
+	}
+	return nil
+}
+
+// subscriber is one OnPublish registration.
+type subscriber struct{ fn func(name string) }
+
+// OnPublish registers fn to be called after each successful Publish on this
+// runtime, with the name published, on the publisher's goroutine, once the
+// new value is what pyhost.host.get returns: fn must not block (hand the
+// name to a goroutine of your own). It returns a function that removes the
+// registration. The modules package delivers notifications this way.
+func (rt *Runtime) OnPublish(fn func(name string)) (remove func()) {
+	s := &subscriber{fn: fn}
+	rt.subscribersMu.Lock()
+	defer rt.subscribersMu.Unlock()
+	var next []*subscriber
+	if cur := rt.subscribers.Load(); cur != nil {
+		next = append(next, *cur...)
+	}
+	next = append(next, s)
+	rt.subscribers.Store(&next)
+	return func() {
+		rt.subscribersMu.Lock()
+		defer rt.subscribersMu.Unlock()
+		cur := rt.subscribers.Load()
+		if cur == nil {
+			return
+		}
+		kept := make([]*subscriber, 0, len(*cur))
+		for _, o := range *cur {
+			if o != s {
+				kept = append(kept, o)
+			}
+		}
+		rt.subscribers.Store(&kept)
+	}
 }
 
 // encoders recycles encoding buffers across calls.

@@ -3,6 +3,8 @@
 //	pyhost-agent run     [--config FILE] [--listen ADDR] [--conf-dir DIR --checks-dir DIR] …
 //	pyhost-agent check   NAME [--json] [--times N] [--pause D] [--raw] [--config FILE | --conf-dir DIR --checks-dir DIR]
 //	pyhost-agent status  [--config FILE | --listen ADDR] [--json]
+//	pyhost-agent module  list [--config FILE | --listen ADDR] [--json]
+//	pyhost-agent module  command [--config FILE] MODULE COMMAND [--ARG VALUE …]
 //	pyhost-agent version [--json]
 //
 // Every option of the configuration file can also come from a flag; flags win.
@@ -30,6 +32,9 @@ Usage:
   pyhost-agent run     [flags]        run the agent in the foreground until SIGINT/SIGTERM
   pyhost-agent check   NAME [flags]   run every instance of one check once (or --times N) and print the result
   pyhost-agent status  [flags]        ask the running agent for its status
+  pyhost-agent module  list [flags]   list the running agent's modules, their commands and health
+  pyhost-agent module  command [flags] MODULE COMMAND [--ARG VALUE ...]
+                                      run a module's command on the running agent and print its result
   pyhost-agent version [flags]        print pyhost's, Go's and the embedded Python's versions
 
 Run 'pyhost-agent COMMAND -h' for a command's flags.
@@ -53,6 +58,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(args, stdout, stderr)
 	case "status":
 		return cmdStatus(args, stdout, stderr)
+	case "module":
+		return cmdModule(args, stdout, stderr)
 	case "version":
 		return cmdVersion(args, stdout, stderr)
 	case "help", "-h", "-help", "--help":

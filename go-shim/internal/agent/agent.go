@@ -28,6 +28,7 @@ import (
 	"pyhost.dev/pyhost/internal/agent/config"
 	"pyhost.dev/pyhost/internal/agent/redact"
 	"pyhost.dev/pyhost/internal/agent/schedule"
+	"pyhost.dev/pyhost/modules"
 )
 
 const (
@@ -50,6 +51,7 @@ type Agent struct {
 	agg       *aggregate.Aggregator
 	sched     *schedule.Scheduler
 	instances []*Instance
+	modules   *modules.Host             // the long-running modules (see modules.go)
 	lasts     []atomic.Pointer[lastRun] // per instance, same order
 	secrets   *redact.Redactor
 	// lateDropped counts, per instance, what stuck runs submitted when they
@@ -202,6 +204,13 @@ func New(cfg config.Config, logger *slog.Logger) (*Agent, error) {
 	}
 	a.server = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	a.publishChecks()
+	// Modules start once the checks are loaded (and their first summary is
+	// published, so a module's first get sees it).
+	if err := a.startModules(); err != nil {
+		_ = a.rt.Close()
+		listener.Close()
+		return nil, fmt.Errorf("modules: %w", err)
+	}
 	return a, nil
 }
 
@@ -243,9 +252,14 @@ func (a *Agent) shutdown() error {
 		// Runs that do not stop (blocked in C, or deaf to cancellation) are
 		// abandoned: the process ends anyway, on time. They are logged, not
 		// an error: the agent did what its configuration asked.
+		// Modules stop (in reverse start order) while the runs finish, under
+		// the same deadline.
+		modulesStopped := make(chan struct{})
+		go func() { defer close(modulesStopped); a.stopModules(runs) }()
 		if serr := a.sched.Stop(runs, stopGrace); serr != nil {
 			a.logger.Warn("runs abandoned at shutdown", "err", serr)
 		}
+		<-modulesStopped
 		for _, inst := range a.instances {
 			_ = inst.Check.Close()
 		}

@@ -3,13 +3,20 @@ package agent
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"pyhost.dev/pyhost/internal/agent/config"
 )
 
 // The trivial check times its own body with the thread's CPU clock, so the
@@ -136,4 +143,95 @@ func BenchmarkAgent1000Checks(b *testing.B) {
 		skipped += s.Skipped
 	}
 	b.ReportMetric(float64(skipped), "skipped")
+}
+
+const echoModule = `
+import pyhost
+
+class Module(pyhost.Module):
+    @pyhost.command
+    def ping(self, n: int) -> int:
+        """Returns n."""
+        return n
+`
+
+// BenchmarkModuleCommandHTTP is a module command's round trip over the
+// agent's HTTP API: POST /api/modules/echo/commands/ping with its token,
+// arguments typed, the command run in Python, the JSON answer read.
+func BenchmarkModuleCommandHTTP(b *testing.B) {
+	cfg := layout(b, nil, nil)
+	cfg.ModulesDir = filepath.Join(b.TempDir(), "modules.d")
+	if err := os.MkdirAll(cfg.ModulesDir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	write(b, filepath.Join(cfg.ModulesDir, "echo.py"), echoModule)
+	cfg.Modules = []config.ModuleConfig{{Name: "echo"}}
+	a, err := New(cfg, quietLogger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Error(err)
+		}
+	}()
+	benchPost(b, "http://"+a.Addr()+"/api/modules/echo/commands/ping", a.token)
+}
+
+// BenchmarkModuleCommandHTTPFloor is the same request to a Go handler that
+// reads the arguments and answers as the agent's does, with no Python.
+func BenchmarkModuleCommandHTTPFloor(b *testing.B) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/modules/{module}/commands/{command}", func(w http.ResponseWriter, r *http.Request) {
+		args, err := decodeArguments(r)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "", err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"result": args["n"]})
+	})
+	srv := &http.Server{Handler: mux}
+	go func() { _ = srv.Serve(l) }()
+	defer srv.Close()
+	benchPost(b, "http://"+l.Addr().String()+"/api/modules/echo/commands/ping", "token")
+}
+
+func benchPost(b *testing.B, url, token string) {
+	client := &http.Client{}
+	post := func(i int) {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(fmt.Sprintf(`{"n": %d}`, i)))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var out struct {
+			Result int `json:"result"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || out.Result != i {
+			b.Fatalf("POST: %d %v %v", resp.StatusCode, err, out)
+		}
+	}
+	post(-1) // the connection, kept alive from here on
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		t0 := time.Now()
+		post(i)
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
 }

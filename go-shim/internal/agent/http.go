@@ -31,9 +31,11 @@ var statusPage = template.Must(template.New("status.html").Funcs(template.FuncMa
 	"seconds": func(v float64) string { return time.Duration(v * float64(time.Second)).Round(time.Second).String() },
 }).ParseFS(templates, "templates/status.html"))
 
-// Handler serves /metrics, /status, /healthz and the status page at /.
+// Handler serves /metrics, /status, /healthz, the status page at /, and
+// the modules' API under /api/ (see modules.go).
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
+	a.moduleHandlers(mux)
 
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{
 		ErrorLog:      slogPrinter{a},

@@ -10,6 +10,7 @@ import (
 	"pyhost.dev/pyhost"
 	"pyhost.dev/pyhost/internal/agent/config"
 	"pyhost.dev/pyhost/internal/agent/schedule"
+	"pyhost.dev/pyhost/modules"
 )
 
 // Status is what /status serves and the status page shows.
@@ -28,6 +29,10 @@ type Status struct {
 	StuckRuns     int           `json:"stuck_runs"` // runs abandoned as stuck that have not returned
 	Instances     []CheckStatus `json:"checks"`
 	Problems      []Problem     `json:"problems"`
+	// Modules are the long-running modules, in start order; Health every
+	// health check they raise.
+	Modules []modules.Status `json:"modules"`
+	Health  []HealthCheck    `json:"health"`
 }
 
 // PythonStatus says which Python is embedded.
@@ -121,6 +126,8 @@ func (a *Agent) Status() Status {
 		StuckRuns:     a.sched.Stuck(),
 		Instances:     make([]CheckStatus, 0, len(a.instances)),
 		Problems:      make([]Problem, 0, len(a.problems)),
+		Modules:       a.ModuleStatuses(),
+		Health:        a.Health(),
 	}
 	stats := a.sched.Stats()
 	for i, inst := range a.instances {

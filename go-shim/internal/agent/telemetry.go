@@ -35,6 +35,9 @@ func (t telemetry) Describe(ch chan<- *prometheus.Desc) {
 		descDuration, descMetrics, descStuck, descAbandon, descLate, descStuckAll, descProblems, descSeries, descUp, descBuild} {
 		ch <- d
 	}
+	for _, d := range moduleDescs {
+		ch <- d
+	}
 }
 
 func (t telemetry) Collect(ch chan<- prometheus.Metric) {
@@ -66,4 +69,5 @@ func (t telemetry) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up)
 	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, pyhost.Version(), goVersion, firstField(a.python.Version))
+	a.collectModules(ch)
 }

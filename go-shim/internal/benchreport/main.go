@@ -234,6 +234,24 @@ func main() {
 		"reported (about a dict lookup)", nil)
 	ratioRounds("BenchmarkHostStateGetUnchanged", "ns/get", "BenchmarkHostStateGetUnchangedFloor", "ns/get")
 
+	// Modules (package modules; the HTTP round trip in internal/agent).
+	pubP99 := get("BenchmarkPublish10ModulesOneStuck", "p99-ns")
+	pair("module_publish_10_subscribers_one_stuck_p99", "the publisher's Publish, p99, with 10 modules notified of the name, one stuck in notify()", pubP99,
+		"publish_no_subscribers_p99", "the same Publish with no module, p99", get("BenchmarkPublish10ModulesOneStuckFloor", "p99-ns"),
+		"p99 ≤ 5 µs", func(float64) bool { return pubP99 <= 5000 })
+	pair("module_publish_10_subscribers_one_stuck_p50", "the same, p50", get("BenchmarkPublish10ModulesOneStuck", "p50-ns"),
+		"publish_no_subscribers_p50", "the same Publish with no module, p50", get("BenchmarkPublish10ModulesOneStuckFloor", "p50-ns"), "reported", nil)
+	pair("module_publish_to_notify_p50", "Publish → the module's notify() reading the value, p50", get("BenchmarkPublishToNotify", "p50-ns"),
+		"invoke_python_calling_go_p50", "the crossings alone: Go → Python → Go, on one thread, p50", get("BenchmarkPublishToNotifyFloor", "p50-ns"), "reported", nil)
+	pair("module_publish_to_notify_p99", "the same, p99", get("BenchmarkPublishToNotify", "p99-ns"),
+		"invoke_python_calling_go_p99", "the crossings alone, p99", get("BenchmarkPublishToNotifyFloor", "p99-ns"), "reported", nil)
+	pair("module_command_from_go", "a module command called from Go (Module.Command: arguments typed from the hints)", get("BenchmarkCommand", "ns/op"),
+		"c_gilstate_ensure_call_release_1_goroutine_separate", "the call floor, for scale", callFloor, "reported", nil)
+	pair("module_command_http_p50", "POST /api/modules/M/commands/C round trip (token, typed arguments, JSON answer), p50", get("BenchmarkModuleCommandHTTP", "p50-ns"),
+		"http_post_go_handler_p50", "the same POST to a Go handler answering without Python, p50", get("BenchmarkModuleCommandHTTPFloor", "p50-ns"), "reported", nil)
+	pair("module_command_http_p99", "the same, p99", get("BenchmarkModuleCommandHTTP", "p99-ns"),
+		"http_post_go_handler_p99", "the Go handler, p99", get("BenchmarkModuleCommandHTTPFloor", "p99-ns"), "reported", nil)
+
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(results, "", "  ")
 		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
@@ -282,6 +300,7 @@ const notes = `
 - **Datadog check** (` + "`BenchmarkDatadogCheck10k*`" + `): an unmodified ` + "`datadog_checks.base.AgentCheck`" + ` subclass calling ` + "`self.gauge`" + ` 10,000 times, run through ` + "`Check.Run`" + ` (its submissions go through the ` + "`aggregator`" + ` builtin into the batch and are decoded in Go). The floor is the same check in a plain Python process against ` + "`datadog_checks_base`" + `'s stub aggregator, the way check authors test it.
 - **Scrape** (` + "`internal/agent/aggregate`, `BenchmarkScrape100k*`" + `): the agent's aggregator holding 100,000 flushed gauges, served by ` + "`promhttp.HandlerFor`" + ` into a recorder; the floor is the same series as plain client_golang ` + "`GaugeVec`" + `s behind the same handler.
 - **Agent overhead** (` + "`internal/agent`, `BenchmarkAgent1000Checks`" + `): the real agent (scheduler, runners, aggregation, HTTP server idle) runs 1,000 instances of a check submitting one gauge, at a 1 s interval, for 10 s after a warm-up. The process's CPU time (getrusage) minus the CPU time spent inside the checks' ` + "`check()`" + ` (each check times itself with ` + "`time.thread_time_ns`" + `) is the agent's overhead; it is compared with one core.
+- **Modules** (` + "`modules`, `BenchmarkPublish*`, `BenchmarkCommand`; `internal/agent`, `BenchmarkModuleCommandHTTP*`" + `): the publisher's cost is ` + "`Runtime.Publish`" + ` of a two-key dict while ten modules list its name in ` + "`NOTIFY_TYPES`" + `, one of them blocked in ` + "`notify()`" + ` for the whole benchmark (its backlog coalesces to one entry); the floor is the same Publish with no module. Publish → notify is the time from Publish to the module's ` + "`notify()`" + ` having read the value (it hands it to a Go function); it includes waking the module's notification thread, which waits in Go with the GIL released. The command round trip is a real agent's ` + "`POST /api/modules/echo/commands/ping`" + ` over a kept-alive connection; the floor is the same request to a Go handler with no Python.
 
 Raw output: ` + "`target/bench/raw.txt`" + `; machine-readable results: ` + "`target/bench/results.json`" + ` (` + "`ratio`" + ` as in the table: the median of the per-round ratios for the call and submission rows, else ns / floor ns).
 `

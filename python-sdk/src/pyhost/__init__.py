@@ -3,7 +3,8 @@
 Subclass :class:`AgentCheck`, override :meth:`AgentCheck.check` and submit data with
 the submission methods (``gauge``, ``rate``, ``service_check``...). Read the host's
 state with :mod:`pyhost.host`; Go functions the host defines raise :class:`GoError`
-and :class:`GoPanic`.
+and :class:`GoPanic`. Long-running modules subclass :class:`Module` (see
+:mod:`pyhost.modules`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from pyhost import host
 from pyhost._host import CheckCancelled, GoError, GoPanic
 from pyhost.checks import CRITICAL, OK, UNKNOWN, WARNING, AgentCheck
+from pyhost.modules import CommandArgumentError, Module, Option, OptionError, command
 
 __version__ = "0.1.0"
 
@@ -21,8 +23,13 @@ __all__ = [
     "WARNING",
     "AgentCheck",
     "CheckCancelled",
+    "CommandArgumentError",
     "GoError",
     "GoPanic",
+    "Module",
+    "Option",
+    "OptionError",
     "__version__",
+    "command",
     "host",
 ]

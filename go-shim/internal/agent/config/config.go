@@ -22,10 +22,17 @@ import (
 
 // Config is the agent's main configuration (pyhost.yaml).
 type Config struct {
-	Listen          string   `yaml:"listen"`           // default "127.0.0.1:5050"
-	CheckRunners    int      `yaml:"check_runners"`    // default 4; must be ≥ 1
-	ChecksDir       string   `yaml:"checks_dir"`       // default "checks.d"
-	ConfDir         string   `yaml:"conf_dir"`         // default "conf.d"
+	Listen       string `yaml:"listen"`        // default "127.0.0.1:5050"
+	CheckRunners int    `yaml:"check_runners"` // default 4; must be ≥ 1
+	ChecksDir    string `yaml:"checks_dir"`    // default "checks.d"
+	ConfDir      string `yaml:"conf_dir"`      // default "conf.d"
+	ModulesDir   string `yaml:"modules_dir"`   // default "modules.d" (NAME.py or a package NAME/)
+	// Modules are the long-running modules to start, in order.
+	Modules []ModuleConfig `yaml:"modules"`
+	// ModuleBackoff is the wait before restarting a module's serve() that
+	// raised; it doubles with each crash in a row (up to a minute), and the
+	// fifth crash in a row makes the module failed. Default 1s.
+	ModuleBackoff   Duration `yaml:"module_backoff"`
 	RunDir          string   `yaml:"run_dir"`          // default "run" (agent state, e.g. persistent cache)
 	LogLevel        string   `yaml:"log_level"`        // debug|info|warn|error, default info
 	Hostname        string   `yaml:"hostname"`         // default: os.Hostname()
@@ -59,6 +66,8 @@ const (
 	DefaultChecksDir       = "checks.d"
 	DefaultConfDir         = "conf.d"
 	DefaultRunDir          = "run"
+	DefaultModulesDir      = "modules.d"
+	DefaultModuleBackoff   = time.Second
 	DefaultLogLevel        = "info"
 	DefaultRunTimeout      = 30 * time.Second
 	DefaultShutdownTimeout = 10 * time.Second
@@ -75,6 +84,8 @@ func Default() Config {
 		CheckRunners:    DefaultCheckRunners,
 		ChecksDir:       DefaultChecksDir,
 		ConfDir:         DefaultConfDir,
+		ModulesDir:      DefaultModulesDir,
+		ModuleBackoff:   Duration(DefaultModuleBackoff),
 		RunDir:          DefaultRunDir,
 		LogLevel:        DefaultLogLevel,
 		Hostname:        host,
@@ -133,6 +144,7 @@ func Load(path string) (Config, error) {
 	}
 	cfg.ChecksDir = resolve(dir, cfg.ChecksDir)
 	cfg.ConfDir = resolve(dir, cfg.ConfDir)
+	cfg.ModulesDir = resolve(dir, cfg.ModulesDir)
 	cfg.RunDir = resolve(dir, cfg.RunDir)
 	cfg.Python.Executable = resolveFile(dir, cfg.Python.Executable)
 	cfg.Python.LibPython = resolveFile(dir, cfg.Python.LibPython)
@@ -172,7 +184,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("check_runners: must be at least 1, found %d", c.CheckRunners))
 	}
 	for _, d := range []struct{ key, val string }{
-		{"checks_dir", c.ChecksDir}, {"conf_dir", c.ConfDir}, {"run_dir", c.RunDir},
+		{"checks_dir", c.ChecksDir}, {"conf_dir", c.ConfDir}, {"run_dir", c.RunDir}, {"modules_dir", c.ModulesDir},
 	} {
 		if d.val == "" {
 			errs = append(errs, fmt.Errorf("%s: must not be empty", d.key))
@@ -223,7 +235,7 @@ func (l *mainLoader) fail(n *yaml.Node, format string, args ...any) {
 }
 
 var mainKeys = []string{"listen", "check_runners", "checks_dir", "conf_dir", "run_dir", "log_level",
-	"hostname", "host_tags", "default_timeout", "shutdown_timeout", "cancel_grace", "max_late_runs", "http_remote",
+	"hostname", "host_tags", "modules_dir", "modules", "module_backoff", "default_timeout", "shutdown_timeout", "cancel_grace", "max_late_runs", "http_remote",
 	"allow_insecure_files", "python"}
 
 var pythonKeys = []string{"executable", "libpython", "engine", "paths"}
@@ -293,6 +305,18 @@ func (l *mainLoader) load(root *yaml.Node, cfg *Config) {
 			l.setStr(key, v, &cfg.ConfDir)
 		case "run_dir":
 			l.setStr(key, v, &cfg.RunDir)
+		case "modules_dir":
+			l.setStr(key, v, &cfg.ModulesDir)
+		case "modules":
+			cfg.Modules = l.modules(v)
+		case "module_backoff":
+			if d, ok := l.duration(key, v); ok {
+				if d == 0 {
+					l.fail(v, "module_backoff: must be more than 0")
+				} else {
+					cfg.ModuleBackoff = Duration(d)
+				}
+			}
 		case "log_level":
 			if s, ok := l.str(key, v); ok && s != "" {
 				switch lv := strings.ToLower(s); lv {
@@ -380,6 +404,61 @@ func (l *mainLoader) load(root *yaml.Node, cfg *Config) {
 			})
 		}
 	})
+}
+
+// ModuleConfig is one entry of `modules:`: a module to start, and the
+// values of its options (checked by the module's MODULE_OPTIONS at start).
+type ModuleConfig struct {
+	Name    string         `yaml:"name"`
+	Options map[string]any `yaml:"options"`
+	Line    int            `yaml:"-"`
+}
+
+var moduleKeys = []string{"name", "options"}
+
+// modules reads `modules:`, a list of {name, options}.
+func (l *mainLoader) modules(v *yaml.Node) []ModuleConfig {
+	if v.Kind != yaml.SequenceNode {
+		l.fail(v, "modules: expected a list of {name, options}, found %s", describe(v))
+		return nil
+	}
+	var out []ModuleConfig
+	seen := map[string]int{}
+	for _, item := range v.Content {
+		item = deref(item)
+		if item.Kind == yaml.ScalarNode && item.ShortTag() == "!!str" {
+			// A bare name: the module with its default options.
+			out = append(out, ModuleConfig{Name: item.Value, Options: map[string]any{}, Line: item.Line})
+			continue
+		}
+		m := ModuleConfig{Options: map[string]any{}, Line: item.Line}
+		l.fields(item, "modules[].", moduleKeys, func(key string, v *yaml.Node) {
+			switch key {
+			case "name":
+				l.setStr("modules[].name", v, &m.Name)
+			case "options":
+				if v.Kind != yaml.MappingNode {
+					l.fail(v, "modules[].options: expected a mapping of option: value, found %s", describe(v))
+					return
+				}
+				if err := v.Decode(&m.Options); err != nil {
+					l.fail(v, "modules[].options: %v", err)
+				}
+			}
+		})
+		if m.Name == "" {
+			l.fail(item, "modules: an entry without a name")
+			continue
+		}
+		out = append(out, m)
+	}
+	for _, m := range out {
+		if first, dup := seen[m.Name]; dup {
+			l.fail(&yaml.Node{Line: m.Line}, "modules: %s is listed twice (first at line %d)", m.Name, first)
+		}
+		seen[m.Name] = m.Line
+	}
+	return out
 }
 
 func (l *mainLoader) str(key string, v *yaml.Node) (string, bool) {

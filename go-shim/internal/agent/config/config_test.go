@@ -33,12 +33,28 @@ func write(t *testing.T, dir, rel, content string) string {
 
 // --- main configuration ---
 
+func TestModulesProblems(t *testing.T) {
+	for _, c := range []struct{ yaml, want string }{
+		{"modules: notes", "modules: expected a list"},
+		{"modules:\n  - options: {a: 1}", "an entry without a name"},
+		{"modules:\n  - name: a\n    options: [1]", "expected a mapping of option: value"},
+		{"modules:\n  - name: a\n    colour: red", `unknown key "modules[].colour"`},
+		{"modules:\n  - a\n  - name: a", "a is listed twice (first at line 2)"},
+	} {
+		path := write(t, t.TempDir(), "pyhost.yaml", c.yaml+"\n")
+		_, err := Load(path)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.yaml, err, c.want)
+		}
+	}
+}
+
 func TestDefault(t *testing.T) {
 	c := Default()
 	host, _ := os.Hostname()
 	want := Config{
 		Listen: "127.0.0.1:5050", CheckRunners: 4, ChecksDir: "checks.d", ConfDir: "conf.d", RunDir: "run",
-		LogLevel: "info", Hostname: host, DefaultTimeout: Duration(30 * time.Second),
+		ModulesDir: "modules.d", ModuleBackoff: Duration(time.Second), LogLevel: "info", Hostname: host, DefaultTimeout: Duration(30 * time.Second),
 		ShutdownTimeout: Duration(10 * time.Second), CancelGrace: Duration(5 * time.Second), MaxLateRuns: 16,
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -57,6 +73,12 @@ check_runners: 8
 checks_dir: /opt/checks
 conf_dir: /etc/pyhost/conf.d
 run_dir: /var/lib/pyhost
+modules_dir: /opt/modules
+module_backoff: 250ms
+modules:
+  - name: health
+    options: {error_after: 2, ignore: "disk"}
+  - notes
 log_level: DEBUG
 hostname: web-1
 host_tags: [env:prod, "team:core"]
@@ -77,6 +99,11 @@ python:
 	want := Config{
 		Listen: "0.0.0.0:6060", CheckRunners: 8, ChecksDir: "/opt/checks", ConfDir: "/etc/pyhost/conf.d",
 		RunDir: "/var/lib/pyhost", LogLevel: "debug", Hostname: "web-1", HostTags: []string{"env:prod", "team:core"},
+		ModulesDir: "/opt/modules", ModuleBackoff: Duration(250 * time.Millisecond),
+		Modules: []ModuleConfig{
+			{Name: "health", Options: map[string]any{"error_after": 2, "ignore": "disk"}, Line: 10},
+			{Name: "notes", Options: map[string]any{}, Line: 12},
+		},
 		DefaultTimeout: Duration(90 * time.Second), ShutdownTimeout: Duration(2500 * time.Millisecond),
 		CancelGrace: Duration(2 * time.Second), MaxLateRuns: 3,
 		Python: PythonConfig{
@@ -385,7 +412,21 @@ func TestBundledConfig(t *testing.T) {
 		}
 	}
 	def := Default()
+	if want := filepath.Join(root, "python-sdk", "examples", "modules.d"); c.ModulesDir != want {
+		t.Errorf("modules_dir %q, want %q", c.ModulesDir, want)
+	}
+	var names []string
+	for _, m := range c.Modules {
+		names = append(names, m.Name)
+		if _, err := os.Stat(filepath.Join(c.ModulesDir, m.Name+".py")); err != nil {
+			t.Errorf("bundled module %s: %v", m.Name, err)
+		}
+	}
+	if strings.Join(names, ",") != "check_health,notes" {
+		t.Errorf("bundled modules: %v", names)
+	}
 	def.ChecksDir, def.ConfDir, def.RunDir, def.File = c.ChecksDir, c.ConfDir, c.RunDir, c.File
+	def.ModulesDir, def.Modules = c.ModulesDir, c.Modules
 	if !reflect.DeepEqual(c, def) {
 		t.Errorf("bundled values differ from the defaults:\n%+v\n%+v", c, def)
 	}

@@ -7,7 +7,9 @@ in a test these stand in for it:
 * :func:`publish` puts a value where ``pyhost.host.get`` finds it, frozen as the
   engine freezes it;
 * :func:`define_module` makes an importable module of Python functions standing
-  in for the Go functions the host would define.
+  in for the Go functions the host would define;
+* :class:`ModuleHarness` runs a :class:`pyhost.Module` (options, notifications,
+  commands, store, health, serve) as the agent would.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 from pyhost.stubs import _pyhost_bridge
 
-__all__ = ["define_module", "publish", "remove_module", "reset_host_state"]
+__all__ = ["ModuleHarness", "define_module", "publish", "remove_module", "reset_host_state"]
 
 
 def publish(name: str, value: Any) -> int:
@@ -50,3 +52,6 @@ def define_module(name: str, functions: dict[str, Callable[..., Any]]) -> Module
 def remove_module(name: str) -> None:
     """Removes a module :func:`define_module` made."""
     sys.modules.pop(name, None)
+
+
+from pyhost.testing.modules import ModuleHarness  # noqa: E402  (it uses publish)

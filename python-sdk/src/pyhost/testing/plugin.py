@@ -10,6 +10,9 @@ Fixtures:
   and after each test.
 * ``host_module``: ``define_module`` for stand-ins of the host's Go modules, removed
   after the test.
+* ``module_harness``: ``make(ModuleClass, options=None)`` gives a
+  :class:`pyhost.testing.ModuleHarness`; host state is emptied and serving modules
+  stopped after the test.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ import pytest
 
 from pyhost import testing
 from pyhost.checks import AgentCheck
+from pyhost.modules import Module
 from pyhost.stubs import aggregator as _aggregator_stub
 from pyhost.stubs import datadog_agent as _datadog_agent_stub
+from pyhost.testing.modules import ModuleHarness
 
 
 @pytest.fixture
@@ -78,3 +83,23 @@ def host_module() -> Iterator[Callable[[str, dict[str, Callable[..., object]]], 
     yield _define
     for name in defined:
         testing.remove_module(name)
+
+
+@pytest.fixture
+def module_harness() -> Iterator[Callable[..., ModuleHarness]]:
+    """``make(cls, options=None, name=None)``: a harness running ``cls`` as the agent would."""
+    made: list[ModuleHarness] = []
+    testing.reset_host_state()
+
+    def _make(
+        cls: type[Module], options: dict[str, object] | None = None, **kw: object
+    ) -> ModuleHarness:
+        harness = ModuleHarness(cls, options, **kw)  # type: ignore[arg-type]
+        made.append(harness)
+        return harness
+
+    yield _make
+    for harness in made:
+        if harness._serving is not None:
+            harness.stop()
+    testing.reset_host_state()

@@ -1,0 +1,247 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"pyhost.dev/pyhost/modules"
+)
+
+// StoreFile is the modules' SQLite store in the run directory.
+const StoreFile = "modules.db"
+
+// startModules starts the configured modules, in order, once the checks
+// are loaded. One that cannot start is shown with its state (failed,
+// disabled) and the others start.
+func (a *Agent) startModules() error {
+	trusted := Trusted
+	if a.cfg.AllowInsecureFiles {
+		trusted = nil
+	}
+	h, err := modules.New(a.rt, modules.Options{
+		Dir:       a.cfg.ModulesDir,
+		StorePath: filepath.Join(a.cfg.RunDir, StoreFile),
+		Logger:    a.logger,
+		Backoff:   time.Duration(a.cfg.ModuleBackoff),
+		Trusted:   trusted,
+	})
+	if err != nil {
+		return err
+	}
+	a.modules = h
+	for _, mc := range a.cfg.Modules {
+		if _, err := h.Start(mc.Name, mc.Options); err != nil {
+			a.logger.Error("module not started", "module", mc.Name, "err", err)
+			continue
+		}
+		a.logger.Info("module started", "module", mc.Name)
+	}
+	return nil
+}
+
+// stopModules stops the modules in reverse order within ctx.
+func (a *Agent) stopModules(ctx context.Context) {
+	if a.modules == nil {
+		return
+	}
+	if err := a.modules.Stop(ctx); err != nil {
+		a.logger.Warn("modules did not stop in time", "err", err)
+	}
+}
+
+// ModuleStatuses is every configured module's status, in start order.
+func (a *Agent) ModuleStatuses() []modules.Status {
+	out := []modules.Status{}
+	if a.modules == nil {
+		return out
+	}
+	for _, m := range a.modules.Modules() {
+		out = append(out, m.Status())
+	}
+	return out
+}
+
+// HealthCheck is one module health check, as /api/health lists them.
+type HealthCheck struct {
+	Module string `json:"module"`
+	Code   string `json:"code"`
+	modules.HealthCheck
+}
+
+// Health is every module's health checks, errors first, then by module and code.
+func (a *Agent) Health() []HealthCheck {
+	out := []HealthCheck{}
+	for _, st := range a.ModuleStatuses() {
+		for code, hc := range st.Health {
+			out = append(out, HealthCheck{Module: st.Name, Code: code, HealthCheck: hc})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Severity != out[j].Severity {
+			return out[i].Severity == "error"
+		}
+		if out[i].Module != out[j].Module {
+			return out[i].Module < out[j].Module
+		}
+		return out[i].Code < out[j].Code
+	})
+	return out
+}
+
+// commandTimeout bounds a command run over HTTP.
+const commandTimeout = time.Minute
+
+// moduleHandlers adds /api/modules, /api/health and the command endpoint.
+func (a *Agent) moduleHandlers(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/modules", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"modules": a.ModuleStatuses()})
+	})
+	mux.HandleFunc("GET /api/health", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"checks": a.Health()})
+	})
+	mux.HandleFunc("POST /api/modules/{module}/commands/{command}", a.serveCommand)
+}
+
+func (a *Agent) serveCommand(w http.ResponseWriter, r *http.Request) {
+	name, cmd := r.PathValue("module"), r.PathValue("command")
+	var m *modules.Module
+	if a.modules != nil {
+		m = a.modules.Module(name)
+	}
+	if m == nil {
+		writeError(w, http.StatusNotFound, "", fmt.Sprintf("no module %q", name))
+		return
+	}
+	args, err := decodeArguments(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "", err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), commandTimeout)
+	defer cancel()
+	result, err := m.Command(ctx, cmd, args)
+	if err == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"result": result})
+		return
+	}
+	var ce *modules.CommandError
+	if !errors.As(err, &ce) {
+		writeError(w, http.StatusInternalServerError, "", err.Error())
+		return
+	}
+	status := http.StatusInternalServerError
+	switch ce.Kind {
+	case modules.BadArguments, modules.Refused:
+		status = http.StatusBadRequest
+	case modules.NotRunning:
+		status = http.StatusConflict
+	}
+	if status == http.StatusInternalServerError {
+		a.logger.Error("module command raised", "module", name, "command", cmd, "type", ce.Type,
+			"message", ce.Message, "traceback", ce.Traceback)
+	}
+	writeError(w, status, ce.Type, a.secrets.Text(ce.Message))
+}
+
+// decodeArguments reads the request body: a JSON object of arguments (an
+// empty body is none). Integers stay integers.
+func decodeArguments(r *http.Request) (map[string]any, error) {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
+	dec.UseNumber()
+	var raw any
+	if err := dec.Decode(&raw); err != nil {
+		if errors.Is(err, io.EOF) {
+			return map[string]any{}, nil
+		}
+		return nil, fmt.Errorf("the body must be a JSON object of arguments: %v", err)
+	}
+	args, ok := raw.(map[string]any)
+	if !ok {
+		return nil, errors.New("the body must be a JSON object of arguments")
+	}
+	return numbers(args).(map[string]any), nil
+}
+
+// numbers turns json.Numbers into int64 when integral, else float64.
+func numbers(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return i
+		}
+		f, _ := v.Float64()
+		return f
+	case map[string]any:
+		for k, x := range v {
+			v[k] = numbers(x)
+		}
+	case []any:
+		for i, x := range v {
+			v[i] = numbers(x)
+		}
+	}
+	return v
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, typ, msg string) {
+	body := map[string]any{"error": msg}
+	if typ != "" {
+		body["type"] = typ
+	}
+	writeJSON(w, status, body)
+}
+
+// Module metrics on /metrics.
+var (
+	moduleLabels    = []string{"module"}
+	descModuleState = prometheus.NewDesc("pyhost_module_state",
+		"1 for the module's current state (running, restarting, failed, disabled, stopping, stopped).",
+		[]string{"module", "state"}, nil)
+	descModuleRestarts = prometheus.NewDesc("pyhost_module_restarts_total",
+		"Restarts of the module's serve() after it raised.", moduleLabels, nil)
+	descModuleNotes = prometheus.NewDesc("pyhost_module_notifications_total",
+		"Notifications queued for the module.", moduleLabels, nil)
+	descModuleCoalesced = prometheus.NewDesc("pyhost_module_notifications_coalesced_total",
+		"Notifications merged into one already pending (a slow module's backlog).", moduleLabels, nil)
+	descModuleDropped = prometheus.NewDesc("pyhost_module_notifications_dropped_total",
+		"Notifications refused because the module's queue was full.", moduleLabels, nil)
+	descModuleNotifyErrors = prometheus.NewDesc("pyhost_module_notify_errors_total",
+		"notify() calls that raised.", moduleLabels, nil)
+	descHealth = prometheus.NewDesc("pyhost_health_check",
+		"1 for each health check a module raises.", []string{"module", "code", "severity"}, nil)
+)
+
+var moduleDescs = []*prometheus.Desc{descModuleState, descModuleRestarts, descModuleNotes, descModuleCoalesced,
+	descModuleDropped, descModuleNotifyErrors, descHealth}
+
+func (a *Agent) collectModules(ch chan<- prometheus.Metric) {
+	for _, st := range a.ModuleStatuses() {
+		n := st.Name
+		ch <- prometheus.MustNewConstMetric(descModuleState, prometheus.GaugeValue, 1, n, string(st.BaseState()))
+		ch <- prometheus.MustNewConstMetric(descModuleRestarts, prometheus.CounterValue, float64(st.Restarts), n)
+		ch <- prometheus.MustNewConstMetric(descModuleNotes, prometheus.CounterValue, float64(st.Notifications), n)
+		ch <- prometheus.MustNewConstMetric(descModuleCoalesced, prometheus.CounterValue, float64(st.Coalesced), n)
+		ch <- prometheus.MustNewConstMetric(descModuleDropped, prometheus.CounterValue, float64(st.Dropped), n)
+		ch <- prometheus.MustNewConstMetric(descModuleNotifyErrors, prometheus.CounterValue, float64(st.NotifyErrors), n)
+		for code, hc := range st.Health {
+			ch <- prometheus.MustNewConstMetric(descHealth, prometheus.GaugeValue, 1, n, code, hc.Severity)
+		}
+	}
+}

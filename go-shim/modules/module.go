@@ -1,0 +1,304 @@
+package modules
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"pyhost.dev/pyhost"
+)
+
+// Module is one started module.
+type Module struct {
+	h    *Host
+	name string
+	key  string // the module's name in the SDK's module host
+
+	queue *queue
+	// ctx bounds everything the module runs: its serve and notification
+	// goroutines and the Go functions they call. Cancelled once it stopped.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// notifyCtx ends the notification loop (at Stop, or when it fails).
+	notifyCtx    context.Context
+	stopNotify   context.CancelFunc
+	served       chan struct{} // closed when the serve goroutine ends
+	notified     chan struct{} // closed when the notification loop ends
+	stopping     atomic.Bool
+	delivered    atomic.Uint64
+	notifyErrors atomic.Uint64
+
+	// Set by load, read-only after.
+	path        string
+	hasServe    bool
+	notifyTypes []string
+	options     []Option
+	commands    []Command
+
+	commandsInFlight sync.WaitGroup // Add under mu while running
+
+	mu              sync.Mutex
+	state           State
+	reason          string
+	traceback       string
+	restarts        int
+	started         *time.Time
+	health          map[string]HealthCheck
+	lastNotifyError string
+}
+
+func newModule(h *Host, name string) *Module {
+	m := &Module{h: h, name: name, key: h.goModule + "." + name, queue: newQueue(h.opts.QueueLimit), state: Stopped,
+		served: make(chan struct{}), notified: make(chan struct{}),
+		health: map[string]HealthCheck{}, notifyTypes: []string{}, options: []Option{}, commands: []Command{}}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.notifyCtx, m.stopNotify = context.WithCancel(m.ctx)
+	return m
+}
+
+// Name is the module's name.
+func (m *Module) Name() string { return m.name }
+
+// load imports the module and makes its instance.
+func (m *Module) load(options map[string]any) error {
+	path, err := m.h.find(m.name)
+	if err == nil && m.h.opts.Trusted != nil {
+		err = m.h.opts.Trusted(path)
+	}
+	if err != nil {
+		m.finish(Failed, err.Error(), "")
+		return fmt.Errorf("module %s: %w", m.name, err)
+	}
+	m.path = path
+	if options == nil {
+		options = map[string]any{}
+	}
+	res, err := m.h.fns.load.InvokeContext(m.ctx, m.key, m.name, path, options, m.h.opts.StorePath,
+		m.h.goModule)
+	if err != nil {
+		m.finish(Failed, err.Error(), "")
+		return fmt.Errorf("module %s: %w", m.name, err)
+	}
+	r, _ := res.(map[string]any)
+	m.hasServe, _ = r["serve"].(bool)
+	if nt := stringList(r["notify_types"]); nt != nil {
+		m.notifyTypes = nt
+	}
+	m.options = optionList(r["options"])
+	m.commands = commands(r["commands"])
+	switch str(r, "state") {
+	case "ready":
+		return nil
+	case "disabled":
+		m.finish(Disabled, str(r, "reason"), "")
+		return fmt.Errorf("module %s is disabled: %s", m.name, str(r, "reason"))
+	default:
+		m.finish(Failed, str(r, "reason"), str(r, "traceback"))
+		return fmt.Errorf("module %s failed to start: %s", m.name, str(r, "reason"))
+	}
+}
+
+// run starts the module's goroutines.
+func (m *Module) run() {
+	now := time.Now()
+	m.mu.Lock()
+	m.state, m.started = Running, &now
+	m.mu.Unlock()
+	go m.notifyLoop()
+	if m.hasServe {
+		go m.serveLoop()
+	} else {
+		close(m.served)
+	}
+}
+
+// finish records a final state (failed, disabled, stopped) and releases
+// what the module holds.
+func (m *Module) finish(state State, reason, traceback string) {
+	m.mu.Lock()
+	m.state, m.reason, m.traceback = state, reason, traceback
+	m.mu.Unlock()
+	m.h.unsubscribeModule(m)
+	m.stopNotify()
+}
+
+func (m *Module) notifyLoop() {
+	defer close(m.notified)
+	if _, err := m.h.fns.notifyLoop.InvokeContext(m.notifyCtx, m.key); err != nil && !m.stopping.Load() {
+		m.h.log.Error("module notification loop failed", "module", m.name, "err", err)
+	}
+}
+
+// serveLoop calls serve() until it returns, restarting it after a crash.
+func (m *Module) serveLoop() {
+	defer close(m.served)
+	crashes := 0
+	for {
+		began := time.Now()
+		res, err := m.h.fns.serve.InvokeContext(m.ctx, m.key)
+		if m.stopping.Load() {
+			return
+		}
+		if err != nil {
+			m.h.log.Error("module serve failed", "module", m.name, "err", err)
+			m.finish(Failed, "serve: "+err.Error(), "")
+			return
+		}
+		crash, _ := res.(map[string]any)
+		if crash == nil {
+			m.h.log.Info("module serve returned", "module", m.name)
+			return
+		}
+		if time.Since(began) >= m.h.opts.MaxBackoff {
+			crashes = 0
+		}
+		crashes++
+		reason := str(crash, "type") + ": " + str(crash, "message")
+		if crashes >= m.h.opts.MaxCrashes {
+			m.h.log.Error("module serve crashed; giving up", "module", m.name, "crashes", crashes, "error", reason,
+				"traceback", str(crash, "traceback"))
+			m.finish(Failed, fmt.Sprintf("serve raised %d times in a row; the last: %s", crashes, reason),
+				str(crash, "traceback"))
+			return
+		}
+		delay := min(m.h.opts.Backoff<<(crashes-1), m.h.opts.MaxBackoff)
+		m.h.log.Warn("module serve crashed; restarting", "module", m.name, "in", delay, "error", reason,
+			"traceback", str(crash, "traceback"))
+		m.mu.Lock()
+		m.state, m.reason, m.traceback = Restarting, reason, str(crash, "traceback")
+		m.mu.Unlock()
+		select {
+		case <-time.After(delay):
+		case <-m.ctx.Done():
+			return
+		}
+		if m.stopping.Load() {
+			return
+		}
+		m.mu.Lock()
+		m.state, m.reason = Running, ""
+		m.restarts++
+		m.mu.Unlock()
+	}
+}
+
+// Stop asks the module to stop (its shutdown()), then waits within ctx for
+// serve and the notification loop to return. Stopping a module that is not
+// running does nothing.
+func (m *Module) Stop(ctx context.Context) error {
+	m.mu.Lock()
+	st := m.state
+	if st == Running || st == Restarting {
+		m.state = Stopping
+	}
+	m.mu.Unlock()
+	if st != Running && st != Restarting {
+		if st != Stopping {
+			m.cancel()
+			m.unload() // a module that failed after loading is still loaded
+		}
+		return nil
+	}
+	m.stopping.Store(true)
+	m.h.unsubscribeModule(m)
+	var errs []error
+	if res, err := m.h.fns.shutdown.InvokeContext(ctx, m.key); err != nil {
+		errs = append(errs, fmt.Errorf("shutdown(): %w", err))
+	} else if raised, _ := res.(map[string]any); raised != nil {
+		m.h.log.Warn("module shutdown() raised", "module", m.name, "error", str(raised, "type")+": "+str(raised, "message"))
+	}
+	m.stopNotify()
+	for _, ch := range []struct {
+		what string
+		done chan struct{}
+	}{{"serve()", m.served}, {"the notification loop", m.notified}} {
+		select {
+		case <-ch.done:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("%s did not return: %w", ch.what, ctx.Err()))
+		}
+	}
+	// Commands already running finish first (new ones are refused).
+	commandsDone := make(chan struct{})
+	go func() { m.commandsInFlight.Wait(); close(commandsDone) }()
+	select {
+	case <-commandsDone:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("commands still running: %w", ctx.Err()))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("module %s: %w", m.name, errors.Join(errs...))
+	}
+	m.cancel()
+	m.unload()
+	m.mu.Lock()
+	m.state = Stopped
+	m.mu.Unlock()
+	return nil
+}
+
+// unload drops the module's instance in Python.
+func (m *Module) unload() {
+	if _, err := m.h.fns.unload.Invoke(m.key); err != nil && !errors.Is(err, pyhost.ErrShutdown) {
+		m.h.log.Warn("module unload", "module", m.name, "err", err)
+	}
+}
+
+// Command runs one of the module's commands with the given arguments
+// (converted as the command's type hints say) and returns its result. A
+// failure is a *CommandError saying how.
+func (m *Module) Command(ctx context.Context, command string, args map[string]any) (any, error) {
+	m.mu.Lock()
+	st, reason := m.state, m.reason
+	if st == Running || st == Restarting {
+		m.commandsInFlight.Add(1)
+	}
+	m.mu.Unlock()
+	if st != Running && st != Restarting {
+		msg := fmt.Sprintf("module %s is %s", m.name, st)
+		if reason != "" && st != Restarting {
+			msg += ": " + reason
+		}
+		return nil, &CommandError{Kind: NotRunning, Message: msg}
+	}
+	defer m.commandsInFlight.Done()
+	if args == nil {
+		args = map[string]any{}
+	}
+	res, err := m.h.fns.command.InvokeContext(ctx, m.key, command, args)
+	if err != nil {
+		var pe *pyhost.PythonError
+		if errors.As(err, &pe) {
+			return nil, &CommandError{Kind: Raised, Type: pe.Type, Message: pe.Message, Traceback: pe.Traceback}
+		}
+		return nil, err
+	}
+	r, _ := res.(map[string]any)
+	if kind := str(r, "error"); kind != "" {
+		return nil, &CommandError{Kind: ErrorKind(kind), Type: str(r, "type"), Message: str(r, "message"),
+			Traceback: str(r, "traceback")}
+	}
+	return r["result"], nil
+}
+
+// Status is the module's state, schema, health and notification counts.
+func (m *Module) Status() Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	state := string(m.state)
+	if m.state == Disabled {
+		state += ": " + m.reason
+	}
+	return Status{
+		Name: m.name, State: state, Reason: m.reason, Traceback: m.traceback, Path: m.path,
+		Serve: m.hasServe, NotifyTypes: m.notifyTypes, Options: m.options, Commands: m.commands,
+		Health: maps.Clone(m.health), Started: m.started, Restarts: m.restarts,
+		Notifications: m.queue.queued.Load(), Coalesced: m.queue.coalesced.Load(),
+		Dropped: m.queue.dropped.Load(), Backlog: m.queue.backlog(),
+		NotifyErrors: m.notifyErrors.Load(), LastNotifyError: m.lastNotifyError,
+	}
+}

@@ -1,0 +1,449 @@
+package modules
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"pyhost.dev/pyhost"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// Modules the tests load, written into each test's Dir.
+var sources = map[string]string{
+	"sample.py": `
+import threading
+import pyhost
+
+class Module(pyhost.Module):
+    NOTIFY_TYPES = ["inventory", "other"]
+    MODULE_OPTIONS = [pyhost.Option("step", type="int", default=1, min=1, max=5)]
+
+    def __init__(self):
+        super().__init__()
+        self.rounds = 0
+        self.seen = []
+        self.threads = set()
+
+    def serve(self):
+        while not self.wait_for_shutdown(0.005):
+            self.rounds += self.get_option("step")
+
+    def notify(self, kind, key):
+        self.threads.add(threading.get_ident())
+        self.seen.append([kind, key, self.get(kind)])
+        if kind == "other":
+            raise RuntimeError("notify broke")
+
+    @pyhost.command
+    def rounds_done(self) -> int:
+        """How many rounds serve has done."""
+        return self.rounds
+
+    @pyhost.command
+    def seen_so_far(self) -> dict:
+        return {"seen": self.seen, "threads": len(self.threads)}
+
+    @pyhost.command
+    def add(self, a: int, b: float = 0.5, tags: list[str] = []) -> dict:
+        """Adds."""
+        if a < 0:
+            raise ValueError("a must be at least 0")
+        if a == 13:
+            raise KeyError("unlucky")
+        return {"sum": a + b, "tags": tags}
+
+    @pyhost.command
+    def remember(self, key: str, value: str = None) -> str:
+        self.set_store(key, value)
+        return self.get_store(key, "<none>")
+
+    @pyhost.command
+    def recall(self, key: str) -> str:
+        return self.get_store(key, "<none>")
+
+    @pyhost.command
+    def health(self, code: str) -> None:
+        self.set_health_checks({code: {"severity": "error", "summary": "bad", "detail": ["x"]}})
+`,
+	"crashing.py": `
+import pyhost
+
+class Crashing(pyhost.Module):
+    def serve(self):
+        raise OSError("the socket went away")
+`,
+	"missing_dep.py": `
+import pyhost
+
+class Module(pyhost.Module):
+    @staticmethod
+    def can_run():
+        return False, "needs libfoo"
+`,
+	"broken.py": "import pyhost\nraise ImportError('no such thing')\n",
+	"stuck.py": `
+import pyhost
+
+class Module(pyhost.Module):
+    NOTIFY_TYPES = ["inventory"]
+
+    def notify(self, kind, key):
+        self.wait_for_shutdown()
+`,
+	"pkg/__init__.py": "from .impl import Module\n",
+	"pkg/impl.py": `
+import pyhost
+
+class Module(pyhost.Module):
+    @pyhost.command
+    def where(self) -> str:
+        return __name__
+`,
+}
+
+func writeModules(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, src := range sources {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func newHost(t *testing.T, opts Options) (*pyhost.Runtime, *Host) {
+	t.Helper()
+	rt, err := pyhost.Start(pyhost.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.Dir == "" {
+		opts.Dir = writeModules(t)
+	}
+	opts.Logger = quiet
+	h, err := New(rt, opts)
+	if err != nil {
+		_ = rt.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := h.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+		if err := rt.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return rt, h
+}
+
+func command(t *testing.T, m *Module, name string, args map[string]any) any {
+	t.Helper()
+	v, err := m.Command(context.Background(), name, args)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return v
+}
+
+// waitFor polls cond: what is awaited is a state the design reaches, with
+// no bound on when on a busy machine beyond the test's own timeout.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestServeRunsUntilStop(t *testing.T) {
+	_, h := newHost(t, Options{})
+	m, err := h.Start("sample", map[string]any{"step": 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := m.Status(); st.State != "running" || !st.Serve || st.Options[0].Value != int64(2) {
+		t.Fatalf("status: %+v", st)
+	}
+	waitFor(t, "serve rounds", func() bool { return command(t, m, "rounds_done", nil).(int64) >= 6 })
+	if err := m.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := m.Status(); st.State != "stopped" {
+		t.Fatalf("after stop: %s", st.State)
+	}
+	if _, err := m.Command(context.Background(), "rounds_done", nil); !isKind(err, NotRunning) {
+		t.Fatalf("a command after stop: %v", err)
+	}
+}
+
+func isKind(err error, k ErrorKind) bool {
+	var ce *CommandError
+	return errors.As(err, &ce) && ce.Kind == k
+}
+
+func TestACrashingServeIsRestartedThenFailed(t *testing.T) {
+	_, h := newHost(t, Options{Backoff: 10 * time.Millisecond, MaxCrashes: 3})
+	m, err := h.Start("crashing", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "failed", func() bool { return m.Status().State == "failed" })
+	st := m.Status()
+	if st.Restarts != 2 || !strings.Contains(st.Reason, "3 times") ||
+		!strings.Contains(st.Reason, "OSError: the socket went away") ||
+		!strings.Contains(st.Traceback, "raise OSError") {
+		t.Fatalf("status: %+v", st)
+	}
+}
+
+func TestModulesThatCannotStartLeaveTheOthersRunning(t *testing.T) {
+	_, h := newHost(t, Options{})
+	if _, err := h.Start("missing_dep", nil); err == nil {
+		t.Fatal("a module whose can_run is false started")
+	}
+	if _, err := h.Start("broken", nil); err == nil {
+		t.Fatal("a module that fails to import started")
+	}
+	if _, err := h.Start("sample", map[string]any{"step": 9}); err == nil {
+		t.Fatal("a module with an option out of range started")
+	}
+	if _, err := h.Start("absent", nil); err == nil {
+		t.Fatal("a module with no file started")
+	}
+	pkg, err := h.Start("pkg", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := command(t, pkg, "where", nil); got != "pkg.impl" {
+		t.Fatalf("package module: %v", got)
+	}
+	want := map[string]string{
+		"missing_dep": "disabled: needs libfoo",
+		"broken":      "failed",
+		"sample":      "failed",
+		"absent":      "failed",
+		"pkg":         "running",
+	}
+	for _, m := range h.Modules() {
+		st := m.Status()
+		if st.State != want[st.Name] {
+			t.Errorf("%s: state %q, want %q (%s)", st.Name, st.State, want[st.Name], st.Reason)
+		}
+	}
+	if r := h.Module("sample").Status().Reason; !strings.Contains(r, "option step") || !strings.Contains(r, "maximum") {
+		t.Errorf("bad option reason: %s", r)
+	}
+	if tb := h.Module("broken").Status().Traceback; !strings.Contains(tb, "no such thing") {
+		t.Errorf("import failure traceback: %q", tb)
+	}
+	if h.Module("missing_dep").Status().BaseState() != Disabled {
+		t.Error("BaseState of a disabled module")
+	}
+	if _, err := h.Start("pkg", nil); !errors.Is(err, pyhost.ErrConflict) {
+		t.Errorf("a second start: %v", err)
+	}
+}
+
+func TestCommandsAreTypedAndTheirFailuresClassified(t *testing.T) {
+	_, h := newHost(t, Options{})
+	m, err := h.Start("sample", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := command(t, m, "add", map[string]any{"a": 2, "tags": []string{"x"}}).(map[string]any)
+	if got["sum"] != 2.5 || got["tags"].([]any)[0] != "x" {
+		t.Fatalf("add: %v", got)
+	}
+	for _, c := range []struct {
+		cmd  string
+		args map[string]any
+		kind ErrorKind
+		msg  string
+	}{
+		{"add", map[string]any{}, BadArguments, "missing argument 'a'"},
+		{"add", map[string]any{"a": "two"}, BadArguments, "expected int, found str"},
+		{"add", map[string]any{"a": 1, "c": 1}, BadArguments, "unknown argument 'c'"},
+		{"nope", nil, BadArguments, "has no command 'nope'"},
+		{"add", map[string]any{"a": -1}, Refused, "a must be at least 0"},
+		{"add", map[string]any{"a": 13}, Raised, "unlucky"},
+	} {
+		_, err := m.Command(context.Background(), c.cmd, c.args)
+		var ce *CommandError
+		if !errors.As(err, &ce) || ce.Kind != c.kind || !strings.Contains(ce.Message, c.msg) {
+			t.Errorf("%s %v: %v, want %s %q", c.cmd, c.args, err, c.kind, c.msg)
+		}
+	}
+	var schema Command
+	for _, c := range m.Status().Commands {
+		if c.Name == "add" {
+			schema = c
+		}
+	}
+	if schema.Help != "Adds." || len(schema.Arguments) != 3 || schema.Arguments[0].Type != "int" ||
+		!schema.Arguments[0].Required || schema.Arguments[2].Type != "list[str]" {
+		t.Fatalf("schema: %+v", schema)
+	}
+	command(t, m, "health", map[string]any{"code": "DISK_FULL"})
+	if hc := m.Status().Health["DISK_FULL"]; hc.Severity != "error" || hc.Summary != "bad" {
+		t.Fatalf("health: %+v", m.Status().Health)
+	}
+}
+
+// The store is in SQLite at StorePath: what one host's module stored, the
+// next host (a restarted agent) reads back.
+func TestTheStoreOutlivesTheHost(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "modules.db")
+	dir := writeModules(t)
+	rt, err := pyhost.Start(pyhost.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(rt, Options{Dir: dir, StorePath: db, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := h.Start("sample", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	command(t, m, "remember", map[string]any{"key": "k", "value": "kept"})
+	command(t, m, "remember", map[string]any{"key": "gone", "value": "x"})
+	if got := command(t, m, "remember", map[string]any{"key": "gone", "value": nil}); got != "<none>" {
+		t.Fatalf("set_store(None) did not delete: %v", got)
+	}
+	if err := h.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	_, h2 := newHost(t, Options{Dir: dir, StorePath: db})
+	m2, err := h2.Start("sample", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := command(t, m2, "recall", map[string]any{"key": "k"}); got != "kept" {
+		t.Fatalf("after a restart: %v", got)
+	}
+	if got := command(t, m2, "recall", map[string]any{"key": "gone"}); got != "<none>" {
+		t.Fatalf("a deleted key after a restart: %v", got)
+	}
+	if _, err := os.Stat(db); err != nil {
+		t.Fatalf("the database: %v", err)
+	}
+}
+
+// One module stuck in notify() holds up neither the publisher nor the
+// other modules; its backlog is coalesced and counted. Every module's
+// notifications arrive on one thread, in order, and notify() raising is
+// counted without stopping the loop.
+func TestNotificationsFanOutPastAStuckModule(t *testing.T) {
+	rt, h := newHost(t, Options{})
+	stuck, err := h.Start("stuck", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sample, err := h.Start("sample", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Publish("inventory", 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the stuck module to be inside notify", func() bool { return stuck.Status().Notifications == 1 && stuck.Status().Backlog == 0 })
+	const n = 200
+	for i := 1; i <= n; i++ {
+		if err := rt.Publish("inventory", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rt.Publish("unwatched", 1); err != nil {
+		t.Fatal(err)
+	}
+	h.Notify("other", "part-7")
+	waitFor(t, "the sample module to see the last value", func() bool {
+		seen := command(t, sample, "seen_so_far", nil).(map[string]any)["seen"].([]any)
+		if len(seen) < 2 {
+			return false
+		}
+		last := seen[len(seen)-1].([]any)
+		return last[0] == "other" && last[1] == "part-7" && seen[len(seen)-2].([]any)[2] == int64(n)
+	})
+	got := command(t, sample, "seen_so_far", nil).(map[string]any)
+	if got["threads"] != int64(1) {
+		t.Errorf("notify ran on %v threads", got["threads"])
+	}
+	for _, s := range got["seen"].([]any) {
+		if k := s.([]any)[0]; k == "unwatched" {
+			t.Error("notified of a name not in NOTIFY_TYPES")
+		}
+	}
+	st := stuck.Status()
+	if st.Backlog != 1 || st.Coalesced != n-1 {
+		t.Errorf("stuck module: backlog %d, coalesced %d; want 1 and %d", st.Backlog, st.Coalesced, n-1)
+	}
+	waitFor(t, "the notify error to be counted", func() bool { return sample.Status().NotifyErrors == 1 })
+	if e := sample.Status().LastNotifyError; !strings.Contains(e, "notify broke") {
+		t.Errorf("last notify error: %q", e)
+	}
+}
+
+func TestStopAndCommandsFromManyGoroutines(t *testing.T) {
+	_, h := newHost(t, Options{})
+	m, err := h.Start("sample", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				if i == 13 { // add raises KeyError for it
+					continue
+				}
+				v, err := m.Command(context.Background(), "add", map[string]any{"a": i})
+				if err != nil {
+					if isKind(err, NotRunning) {
+						return
+					}
+					t.Error(err)
+					return
+				}
+				if v.(map[string]any)["sum"] != float64(i)+0.5 {
+					t.Errorf("add(%d) = %v", i, v)
+				}
+			}
+		}()
+	}
+	time.Sleep(5 * time.Millisecond)
+	if err := h.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if _, err := h.Start("pkg", nil); !errors.Is(err, pyhost.ErrShutdown) {
+		t.Fatalf("start after stop: %v", err)
+	}
+}
