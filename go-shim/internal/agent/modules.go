@@ -200,8 +200,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
+// writeError answers {"error": message, "message": message, "type": the
+// Python exception's type (when one was raised)}.
 func writeError(w http.ResponseWriter, status int, typ, msg string) {
-	body := map[string]any{"error": msg}
+	body := map[string]any{"error": msg, "message": msg}
 	if typ != "" {
 		body["type"] = typ
 	}
