@@ -42,7 +42,7 @@ export PYHOST_EXPECT_VERSION := $(PYTHON_VERSION)
 export PYHOST_EXPECT_LIBDIR := $(PYTHON_LIBDIR)
 
 .PHONY: help all run build rust agent venv tools prometheus pkgconf install header check-header fmt lint \
-        test test-rust test-go test-stress test-python test-e2e bench fuzz soak clean
+        test test-rust test-go test-stress test-python test-e2e bench fuzz soak clean demo-glupy
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -115,15 +115,18 @@ check-header: tools ## Fail if the checked-in header differs from a fresh one
 fmt: venv ## Format Rust, Go and Python sources
 	cargo fmt --all
 	cd go-shim && gofmt -w .
-	$(VENV)/bin/ruff format python-sdk go-shim/testdata tests tools
+	cd examples/glupy && gofmt -w .
+	$(VENV)/bin/ruff format python-sdk go-shim/testdata tests tools examples
 
 lint: rust ## cargo fmt --check, clippy -D warnings, go vet, gofmt, ruff, mypy --strict, the engine's layering
 	cargo fmt --all -- --check
 	cargo clippy --release --workspace --all-targets -- -D warnings
 	cd go-shim && test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
 	cd go-shim && $(GO) vet ./...
-	$(VENV)/bin/ruff check python-sdk go-shim/testdata tests tools
-	$(VENV)/bin/ruff format --check python-sdk go-shim/testdata tests tools
+	cd examples/glupy && test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
+	cd examples/glupy && $(GO) vet ./...
+	$(VENV)/bin/ruff check python-sdk go-shim/testdata tests tools examples
+	$(VENV)/bin/ruff format --check python-sdk go-shim/testdata tests tools examples
 	cd python-sdk && $(VENV)/bin/mypy --strict src
 	$(VENV_PY) tools/check_layers.py
 
@@ -135,8 +138,12 @@ test-rust: rust ## Rust unit and integration tests
 test-python: venv ## The SDK and example checks with plain pytest (no agent)
 	$(VENV)/bin/pytest -q python-sdk
 
-test-go: rust ## Go tests with the race detector
+test-go: rust ## Go tests with the race detector (the glupy demo's included)
 	cd go-shim && $(GO) test -race -count=1 ./...
+	cd examples/glupy && $(GO) test -race -count=1 ./...
+
+demo-glupy: rust ## The glupy demo: a Python negative-lookup cache as hooks on a Go lookup service (vanilla vs cached)
+	cd examples/glupy && $(GO) run .
 
 test-stress: rust ## 64 goroutines x 10,000 mixed calls and 1,000 start/close cycles, with -race, GOGC=1 and cgocheck2
 	cd go-shim && GOGC=1 GOEXPERIMENT=cgocheck2 PYHOST_STRESS_ITERATIONS=10000 \
@@ -177,6 +184,7 @@ bench: rust ## Benchmarks (5 rounds); writes target/bench/results.json and docs/
 	cd go-shim && $(GO) test -run '^$$' -bench 'Agent1000' -benchtime 1x -count 5 -timeout 30m ./internal/agent | tee -a $(CURDIR)/target/bench/raw.txt
 	cd go-shim && $(GO) test -run '^$$' -bench 'ModuleCommandHTTP' -count 5 ./internal/agent | tee -a $(CURDIR)/target/bench/raw.txt
 	cd go-shim && $(GO) test -run '^$$' -bench . -count 5 ./modules | tee -a $(CURDIR)/target/bench/raw.txt
+	cd examples/glupy && $(GO) test -run '^$$' -bench . -count 5 | tee -a $(CURDIR)/target/bench/raw.txt
 	cd go-shim && $(GO) run ./internal/benchreport -in $(CURDIR)/target/bench/raw.txt \
 	  -json $(CURDIR)/target/bench/results.json -md $(CURDIR)/docs/benchmarks.md -cmd "make bench"
 

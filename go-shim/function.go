@@ -116,6 +116,46 @@ func (f *Function) InvokeContext(ctx context.Context, args ...any) (any, error) 
 	return v, nil
 }
 
+// invokeArgs is Invoke of one or two arguments with no context: the hook
+// path (see hooks.go), without the variadic slice or context registration.
+func (f *Function) invokeArgs(n int, a, b any) (any, error) {
+	if f == nil || f.closed.Load() {
+		return nil, ErrClosed
+	}
+	rid, err := f.rt.handle()
+	if err != nil {
+		return nil, err
+	}
+	buf := invokeBuffers.Get().(*invokeBuffer)
+	e := encoder{buf: buf.args[:0]}
+	e.header(capi.ValueList, n)
+	err = e.value(a, 0)
+	if err == nil && n == 2 {
+		err = e.value(b, 0)
+	}
+	if err != nil {
+		invokeBuffers.Put(buf)
+		return nil, &Error{Op: "invoke function", Class: ErrInvalidArgument, Msg: valueMessage(err)}
+	}
+	if cap(e.buf) <= 1<<16 {
+		buf.args = e.buf[:0]
+	}
+	lease := calls.Enter()
+	out, err := capi.InvokeFunction(rid, f.id, e.buf, nextToken(), buf.result[:0])
+	calls.Leave(lease)
+	runtime.KeepAlive(f)
+	if err != nil {
+		invokeBuffers.Put(buf)
+		return nil, wrapErr("invoke function", err)
+	}
+	v, err := decodeValue(out)
+	invokeBuffers.Put(buf)
+	if err != nil {
+		return nil, fmt.Errorf("pyhost: invoke function: the result: %w", err)
+	}
+	return v, nil
+}
+
 // invokeBuffer holds one Invoke's encoded arguments and lent result space.
 type invokeBuffer struct {
 	args, result []byte

@@ -80,6 +80,8 @@ type Runtime struct {
 	// one atomic load.
 	subscribersMu sync.Mutex
 	subscribers   atomic.Pointer[[]*subscriber]
+
+	hookPoints sync.Map // operation name → *HookPoint
 }
 
 // Start starts the interpreter on first use and opens a runtime over it.

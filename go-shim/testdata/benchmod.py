@@ -10,6 +10,11 @@ def noop():
     pass
 
 
+def hook_pass(req):
+    """A dispatch hook that passes every request on."""
+    return None
+
+
 def echo(*args):
     return list(args)
 

@@ -234,6 +234,25 @@ func main() {
 		"reported (about a dict lookup)", nil)
 	ratioRounds("BenchmarkHostStateGetUnchanged", "ns/get", "BenchmarkHostStateGetUnchangedFloor", "ns/get")
 
+	// Hooks (root package; the glupy workload in examples/glupy).
+	pair("glupy_include_workload_cached", "glupy's PHP-include workload (1,000 lookups, 10 include directories, 80% to 10% of the files) with the Python negative-lookup cache as hooks, from empty; per workload", get("BenchmarkGlupyIncludeWorkloadCached", "ns/op"),
+		"glupy_include_workload_vanilla", "the same workload with no hook", get("BenchmarkGlupyIncludeWorkloadVanilla", "ns/op"),
+		"≤ 0.256 (≥ 3.9× faster, glupy's figure)", le(0.256))
+	ratioRounds("BenchmarkGlupyIncludeWorkloadCached", "ns/op", "BenchmarkGlupyIncludeWorkloadVanilla", "ns/op")
+	hookNoop := get("BenchmarkHookDispatchNoop", "ns/op")
+	pair("hook_dispatch_noop_1_goroutine", "HookPoint.Call of a request (a short str) with a dispatch hook that passes, per call, 1 goroutine", hookNoop,
+		"c_gilstate_ensure_call_release_1_goroutine", "the call floor (a no-argument no-op through C)", callFloor,
+		"≤ 1.3×", le(1.3))
+	ratioRounds("BenchmarkHookDispatchNoop", "ns/op", "BenchmarkCallFloor", "ns/op")
+	pair("hook_passthrough_no_hook", "HookPoint.Call with no hook installed, per call", get("BenchmarkHookPassthrough", "ns/op"),
+		"c_gilstate_ensure_call_release_1_goroutine", "the call floor", callFloor,
+		"≤ 0.05×", le(0.05))
+	ratioRounds("BenchmarkHookPassthrough", "ns/op", "BenchmarkCallFloor", "ns/op")
+	pair("hook_dispatch_noop_8_goroutines", "the dispatch hook that passes, 8 goroutines (ns per call = 1/throughput)", get("BenchmarkHookDispatchNoop8", "ns/op"),
+		"c_gilstate_ensure_call_release_8_goroutines", "the C floor, 8 goroutines", call8Floor, "reported", nil)
+	pair("hook_overhead_share_of_a_lookup_probe", "the dispatch hook's cost per call, against one simulated lookup probe of the glupy workload", hookNoop,
+		"glupy_lookup_probe", "one probe: a stat plus the simulated round trip", get("BenchmarkGlupyIncludeWorkloadVanilla", "probe-ns"), "reported", nil)
+
 	// Modules (package modules; the HTTP round trip in internal/agent).
 	pubP99 := get("BenchmarkPublish10ModulesOneStuck", "p99-ns")
 	pair("module_publish_10_subscribers_one_stuck_p99", "the publisher's Publish, p99, with 10 modules notified of the name, one stuck in notify()", pubP99,
@@ -300,6 +319,7 @@ const notes = `
 - **Datadog check** (` + "`BenchmarkDatadogCheck10k*`" + `): an unmodified ` + "`datadog_checks.base.AgentCheck`" + ` subclass calling ` + "`self.gauge`" + ` 10,000 times, run through ` + "`Check.Run`" + ` (its submissions go through the ` + "`aggregator`" + ` builtin into the batch and are decoded in Go). The floor is the same check in a plain Python process against ` + "`datadog_checks_base`" + `'s stub aggregator, the way check authors test it.
 - **Scrape** (` + "`internal/agent/aggregate`, `BenchmarkScrape100k*`" + `): the agent's aggregator holding 100,000 flushed gauges, served by ` + "`promhttp.HandlerFor`" + ` into a recorder; the floor is the same series as plain client_golang ` + "`GaugeVec`" + `s behind the same handler.
 - **Agent overhead** (` + "`internal/agent`, `BenchmarkAgent1000Checks`" + `): the real agent (scheduler, runners, aggregation, HTTP server idle) runs 1,000 instances of a check submitting one gauge, at a 1 s interval, for 10 s after a warm-up. The process's CPU time (getrusage) minus the CPU time spent inside the checks' ` + "`check()`" + ` (each check times itself with ` + "`time.thread_time_ns`" + `) is the agent's overhead; it is compared with one core.
+- **Hooks** (` + "`BenchmarkHook*`" + `; ` + "`examples/glupy`, `BenchmarkGlupyIncludeWorkload*`" + `): a hook point's ` + "`Call`" + ` with a request ` + "`\"index.php\"`" + ` and an operation that does nothing, with a dispatch hook ` + "`def hook_pass(req): return None`" + ` or with no hook. The glupy workload is the demo's (` + "`make demo-glupy`" + `): 1,000 lookups of 50 files over 10 include directories, each probe a stat plus a 50 µs simulated round trip; cached runs start from an empty cache.
 - **Modules** (` + "`modules`, `BenchmarkPublish*`, `BenchmarkCommand`; `internal/agent`, `BenchmarkModuleCommandHTTP*`" + `): the publisher's cost is ` + "`Runtime.Publish`" + ` of a two-key dict while ten modules list its name in ` + "`NOTIFY_TYPES`" + `, one of them blocked in ` + "`notify()`" + ` for the whole benchmark (its backlog coalesces to one entry); the floor is the same Publish with no module. Publish → notify is the time from Publish to the module's ` + "`notify()`" + ` having read the value (it hands it to a Go function); it includes waking the module's notification thread, which waits in Go with the GIL released. The command round trip is a real agent's ` + "`POST /api/modules/echo/commands/ping`" + ` over a kept-alive connection; the floor is the same request to a Go handler with no Python.
 
 Raw output: ` + "`target/bench/raw.txt`" + `; machine-readable results: ` + "`target/bench/results.json`" + ` (` + "`ratio`" + ` as in the table: the median of the per-round ratios for the call and submission rows, else ns / floor ns).

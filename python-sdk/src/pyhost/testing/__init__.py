@@ -9,7 +9,9 @@ in a test these stand in for it:
 * :func:`define_module` makes an importable module of Python functions standing
   in for the Go functions the host would define;
 * :class:`ModuleHarness` runs a :class:`pyhost.Module` (options, notifications,
-  commands, store, health, serve) as the agent would.
+  commands, store, health, serve) as the agent would;
+* :class:`HookPoint` runs an operation through a module's hooks as the Go side
+  does.
 """
 
 from __future__ import annotations
@@ -22,7 +24,14 @@ from typing import Any
 
 from pyhost.stubs import _pyhost_bridge
 
-__all__ = ["ModuleHarness", "define_module", "publish", "remove_module", "reset_host_state"]
+__all__ = [
+    "HookPoint",
+    "ModuleHarness",
+    "define_module",
+    "publish",
+    "remove_module",
+    "reset_host_state",
+]
 
 
 def publish(name: str, value: Any) -> int:
@@ -54,4 +63,5 @@ def remove_module(name: str) -> None:
     sys.modules.pop(name, None)
 
 
+from pyhost.testing.hooks import HookPoint  # noqa: E402
 from pyhost.testing.modules import ModuleHarness  # noqa: E402  (it uses publish)

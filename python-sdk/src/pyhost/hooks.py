@@ -1,0 +1,99 @@
+"""Hot-path hooks: Python functions on a Go program's request path (the glupy role).
+
+A Go program names an operation (``rt.Hooks("lookup")``) and calls it on its hot
+path; a module marks functions as that operation's hooks:
+
+* ``@pyhost.dispatch("lookup")``: ``fn(req)`` sees each request first. Returning
+  None passes it on to the operation; anything else is the answer, and the
+  operation is skipped.
+* ``@pyhost.completion("lookup")``: ``fn(req, result)`` sees the request and the
+  operation's result. Returning None keeps the result; anything else replaces it.
+
+A hook that raises (or answers after the hook point's deadline) is ignored: the
+request passes through, and the failure is counted on the Go side. Go loads a
+module's hooks with ``Runtime.LoadHooks(module)``. In tests,
+:class:`pyhost.testing.HookPoint` runs the same rules in pure Python.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from types import ModuleType
+from typing import Any, Callable, TypeVar
+
+__all__ = ["collect", "completion", "dispatch", "hooks_of"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+KINDS = ("dispatch", "completion")
+
+
+def _mark(kind: str, op: str) -> Callable[[F], F]:
+    if not isinstance(op, str) or not op:
+        raise TypeError(f"@pyhost.{kind} needs the operation's name, e.g. @pyhost.{kind}('lookup')")
+
+    def mark(fn: F) -> F:
+        fn.__pyhost_hook__ = (kind, op)  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+def dispatch(op: str) -> Callable[[F], F]:
+    """Marks ``fn(req)`` as the dispatch hook of ``op``: None passes, else the answer."""
+    return _mark("dispatch", op)
+
+
+def completion(op: str) -> Callable[[F], F]:
+    """Marks ``fn(req, result)`` as the completion hook of ``op``: None keeps the
+    result, else the replacement."""
+    return _mark("completion", op)
+
+
+def hooks_of(module: ModuleType) -> list[tuple[str, str, str]]:
+    """``(kind, op, attribute)`` of every hook a module defines at its top level;
+    ValueError if one operation has two hooks of a kind."""
+    found: dict[tuple[str, str], str] = {}
+    for attr, value in vars(module).items():
+        mark = getattr(value, "__pyhost_hook__", None)
+        if not (callable(value) and isinstance(mark, tuple) and len(mark) == 2):
+            continue
+        kind, op = mark
+        if (kind, op) in found:
+            raise ValueError(
+                f"{module.__name__}: two {kind} hooks for {op!r}: {found[kind, op]} and {attr}"
+            )
+        found[kind, op] = attr
+    return sorted((kind, op, attr) for (kind, op), attr in found.items())
+
+
+def _load(source: str) -> ModuleType:
+    """Imports a module by name, or a ``.py`` file by path (as the host does, so
+    both find the same module object)."""
+    if source.endswith(".py") or os.sep in source:
+        path = os.path.abspath(source)
+        name = os.path.splitext(os.path.basename(path))[0]
+        existing = sys.modules.get(name)
+        if existing is not None and getattr(existing, "__file__", None) == path:
+            return existing
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(name, None)
+            raise
+        return module
+    return importlib.import_module(source)
+
+
+def collect(source: str) -> list[list[str]]:
+    """What ``Runtime.LoadHooks`` installs: ``[kind, op, attribute]`` per hook of
+    the module ``source`` (a name or a ``.py`` path)."""
+    return [list(h) for h in hooks_of(_load(source))]

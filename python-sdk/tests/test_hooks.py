@@ -1,0 +1,110 @@
+"""Hook decorators, collection, and the pure-Python hook point."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+
+import pyhost
+from pyhost.hooks import collect, hooks_of
+from pyhost.testing import HookPoint
+
+
+def make_module(name="hooked_sample"):
+    module = types.ModuleType(name)
+    cache: set[str] = set()
+
+    @pyhost.dispatch("lookup")
+    def known_absent(req):
+        return False if req in cache else None
+
+    @pyhost.completion("lookup")
+    def learn(req, found):
+        if not found:
+            cache.add(req)
+
+    @pyhost.completion("create")
+    def invalidate(req, result):
+        cache.discard(req)
+
+    module.known_absent = known_absent
+    module.learn = learn
+    module.invalidate = invalidate
+    module.cache = cache
+    return module
+
+
+def test_hooks_are_collected_by_kind_and_operation():
+    assert hooks_of(make_module()) == [
+        ("completion", "create", "invalidate"),
+        ("completion", "lookup", "learn"),
+        ("dispatch", "lookup", "known_absent"),
+    ]
+
+
+def test_collect_imports_by_name_once(tmp_path, monkeypatch):
+    (tmp_path / "hooked_file.py").write_text(
+        "import pyhost\n\n@pyhost.dispatch('op')\ndef d(req):\n    return None\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert collect("hooked_file") == [["dispatch", "op", "d"]]
+    path = str(tmp_path / "other_hooks.py")
+    (tmp_path / "other_hooks.py").write_text("x = 1\n")
+    assert collect(path) == []
+    assert sys.modules["other_hooks"].__file__ == path
+    sys.modules.pop("hooked_file")
+    sys.modules.pop("other_hooks")
+
+
+def test_two_hooks_of_a_kind_for_one_operation_are_refused():
+    module = types.ModuleType("twice")
+    module.a = pyhost.dispatch("op")(lambda req: None)
+    module.b = pyhost.dispatch("op")(lambda req: None)
+    with pytest.raises(ValueError, match="two dispatch hooks"):
+        hooks_of(module)
+
+
+def test_an_operation_name_is_required():
+    with pytest.raises(TypeError, match="operation's name"):
+        pyhost.dispatch("")
+
+
+def test_the_hook_point_answers_learns_and_invalidates():
+    module = make_module()
+    files = {"a.php"}
+    lookups = []
+
+    def lookup(name):
+        lookups.append(name)
+        return name in files
+
+    hp = HookPoint("lookup", module)
+    assert hp.call("b.php", lookup) is False  # a miss, learnt
+    assert hp.call("b.php", lookup) is False  # answered from the cache
+    assert lookups == ["b.php"] and hp.answered == 1
+    assert hp.call("a.php", lookup) is True
+    files.add("b.php")
+    HookPoint("create", module).call("b.php", lambda name: True)
+    assert hp.call("b.php", lookup) is True  # found after the create
+
+
+def test_a_raising_hook_passes_through_and_is_counted():
+    hp = HookPoint("op")
+    hp.dispatch = lambda req: 1 / 0
+    hp.completion = lambda req, res: {1, 2}  # a set cannot cross to Go
+    assert hp.call(5, lambda r: r * 2) == 10
+    assert hp.errors == 2
+    assert isinstance(hp.failures[0], ZeroDivisionError)
+
+
+def test_a_completion_replaces_the_result():
+    hp = HookPoint("op")
+    hp.completion = lambda req, res: res + 1
+    assert hp.call(1, lambda r: r) == 2 and hp.replaced == 1
+
+
+def test_no_hooks_is_a_plain_call():
+    hp = HookPoint("op")
+    assert hp.call(3, lambda r: r) == 3 and hp.calls == 0
