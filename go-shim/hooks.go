@@ -68,6 +68,19 @@ func (h *HookPoint) SetDispatch(fn *Function) { h.swap(func(s *hookSet) { s.disp
 // else replaces it.
 func (h *HookPoint) SetCompletion(fn *Function) { h.swap(func(s *hookSet) { s.completion = fn }) }
 
+// Uninstall removes fn wherever it is installed here (a module that
+// stops takes its own hooks away, and leaves others' alone).
+func (h *HookPoint) Uninstall(fn *Function) {
+	h.swap(func(s *hookSet) {
+		if s.dispatch == fn {
+			s.dispatch = nil
+		}
+		if s.completion == fn {
+			s.completion = nil
+		}
+	})
+}
+
 // Remove removes both hooks. The functions are not closed: calls in flight
 // may still be using them (they are freed when no longer referenced).
 func (h *HookPoint) Remove() { h.set.Store(nil) }

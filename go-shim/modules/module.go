@@ -38,6 +38,7 @@ type Module struct {
 	notifyTypes []string
 	options     []Option
 	commands    []Command
+	hooks       []installedHook
 
 	commandsInFlight sync.WaitGroup // Add under mu while running
 
@@ -92,6 +93,10 @@ func (m *Module) load(options map[string]any) error {
 	m.commands = commands(r["commands"])
 	switch str(r, "state") {
 	case "ready":
+		if err := m.installHooks(r["hooks"]); err != nil {
+			m.finish(Failed, err.Error(), "")
+			return fmt.Errorf("module %s: %w", m.name, err)
+		}
 		return nil
 	case "disabled":
 		m.finish(Disabled, str(r, "reason"), "")
@@ -124,6 +129,51 @@ func (m *Module) finish(state State, reason, traceback string) {
 	m.mu.Unlock()
 	m.h.unsubscribeModule(m)
 	m.stopNotify()
+	m.uninstallHooks()
+}
+
+// installedHook is one of the module's hooks on a hook point.
+type installedHook struct {
+	kind, op string
+	point    *pyhost.HookPoint
+	fn       *pyhost.Function
+}
+
+// installHooks puts the module's hooks ([kind, op, attribute] each, from
+// the SDK) on the runtime's hook points.
+func (m *Module) installHooks(v any) error {
+	for _, h := range list(v) {
+		parts := stringList(h)
+		if len(parts) != 3 {
+			continue
+		}
+		fn, err := m.h.rt.LoadFunction(m.name, parts[2])
+		if err != nil {
+			m.uninstallHooks()
+			return fmt.Errorf("hook %s %s: %w", parts[0], parts[1], err)
+		}
+		hp := m.h.rt.Hooks(parts[1])
+		if parts[0] == "dispatch" {
+			hp.SetDispatch(fn)
+		} else {
+			hp.SetCompletion(fn)
+		}
+		m.mu.Lock()
+		m.hooks = append(m.hooks, installedHook{kind: parts[0], op: parts[1], point: hp, fn: fn})
+		m.mu.Unlock()
+	}
+	return nil
+}
+
+// uninstallHooks takes the module's hooks off their hook points.
+func (m *Module) uninstallHooks() {
+	m.mu.Lock()
+	hooks := m.hooks
+	m.hooks = nil
+	m.mu.Unlock()
+	for _, h := range hooks {
+		h.point.Uninstall(h.fn)
+	}
 }
 
 func (m *Module) notifyLoop() {
@@ -205,6 +255,7 @@ func (m *Module) Stop(ctx context.Context) error {
 	}
 	m.stopping.Store(true)
 	m.h.unsubscribeModule(m)
+	m.uninstallHooks()
 	var errs []error
 	if res, err := m.h.fns.shutdown.InvokeContext(ctx, m.key); err != nil {
 		errs = append(errs, fmt.Errorf("shutdown(): %w", err))
@@ -293,8 +344,13 @@ func (m *Module) Status() Status {
 	if m.state == Disabled {
 		state += ": " + m.reason
 	}
+	hooks := []string{}
+	for _, h := range m.hooks {
+		hooks = append(hooks, h.kind+" "+h.op)
+	}
 	return Status{
-		Name: m.name, State: state, Reason: m.reason, Traceback: m.traceback, Path: m.path,
+		Hooks: hooks,
+		Name:  m.name, State: state, Reason: m.reason, Traceback: m.traceback, Path: m.path,
 		Serve: m.hasServe, NotifyTypes: m.notifyTypes, Options: m.options, Commands: m.commands,
 		Health: maps.Clone(m.health), Started: m.started, Restarts: m.restarts,
 		Notifications: m.queue.queued.Load(), Coalesced: m.queue.coalesced.Load(),

@@ -99,6 +99,22 @@ class Module(pyhost.Module):
     def notify(self, kind, key):
         self.wait_for_shutdown()
 `,
+	"cache.py": `
+import pyhost
+
+@pyhost.completion("fetch")
+def shout(req, result):
+    return result.upper()
+
+class Module(pyhost.Module):
+    def __init__(self):
+        super().__init__()
+        self.known = {"a": "cached-a"}
+
+    @pyhost.dispatch("fetch")
+    def answer(self, req):
+        return self.known.get(req)
+`,
 	"pkg/__init__.py": "from .impl import Module\n",
 	"pkg/impl.py": `
 import pyhost
@@ -445,5 +461,39 @@ func TestStopAndCommandsFromManyGoroutines(t *testing.T) {
 	wg.Wait()
 	if _, err := h.Start("pkg", nil); !errors.Is(err, pyhost.ErrShutdown) {
 		t.Fatalf("start after stop: %v", err)
+	}
+}
+
+// A module's hook methods and functions sit on the runtime's hook points
+// while it runs, and come off when it stops.
+func TestModuleHooksLiveAsLongAsTheModule(t *testing.T) {
+	rt, h := newHost(t, Options{})
+	fetch := rt.Hooks("fetch")
+	op := func(_ context.Context, req any) (any, error) { return "fetched-" + req.(string), nil }
+	call := func(req string) any {
+		v, err := fetch.Call(context.Background(), req, op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	m, err := h.Start("cache", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := call("a"); got != "cached-a" {
+		t.Fatalf("answered by the module's method: %v", got)
+	}
+	if got := call("b"); got != "FETCHED-B" {
+		t.Fatalf("completed by the module's function: %v", got)
+	}
+	if hooks := m.Status().Hooks; len(hooks) != 2 {
+		t.Fatalf("status hooks: %v", hooks)
+	}
+	if err := m.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := call("a"); got != "fetched-a" || fetch.Installed() {
+		t.Fatalf("after stop: %v", got)
 	}
 }

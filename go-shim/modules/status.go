@@ -35,12 +35,15 @@ type Status struct {
 	Traceback string `json:"traceback,omitempty"`
 	Path      string `json:"path,omitempty"`
 	// Serve: the module has a serve() method.
-	Serve       bool                   `json:"serve"`
-	NotifyTypes []string               `json:"notify_types"`
-	Options     []Option               `json:"options"`
-	Commands    []Command              `json:"commands"`
-	Health      map[string]HealthCheck `json:"health"`
-	Started     *time.Time             `json:"started,omitempty"`
+	Serve       bool     `json:"serve"`
+	NotifyTypes []string `json:"notify_types"`
+	Options     []Option `json:"options"`
+	// Hooks are the module's hooks installed on hook points, e.g.
+	// "dispatch lookup" (see pyhost.Runtime.Hooks).
+	Hooks    []string               `json:"hooks"`
+	Commands []Command              `json:"commands"`
+	Health   map[string]HealthCheck `json:"health"`
+	Started  *time.Time             `json:"started,omitempty"`
 	// Restarts counts serve restarts after a crash.
 	Restarts int `json:"restarts"`
 	// Notifications counts notifications queued for the module; Coalesced

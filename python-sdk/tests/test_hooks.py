@@ -108,3 +108,38 @@ def test_a_completion_replaces_the_result():
 def test_no_hooks_is_a_plain_call():
     hp = HookPoint("op")
     assert hp.call(3, lambda r: r) == 3 and hp.calls == 0
+
+
+def test_module_methods_are_hooks():
+    from pyhost.hooks import method_hooks
+
+    class Base(pyhost.Module):
+        @pyhost.dispatch("lookup")
+        def first(self, req):
+            return None
+
+    class Cache(Base):
+        @pyhost.dispatch("lookup")
+        def better(self, req):
+            return None
+
+        @pyhost.completion("lookup")
+        def learn(self, req, result):
+            return None
+
+    assert method_hooks(Cache) == [
+        ("completion", "lookup", "learn"),
+        ("dispatch", "lookup", "better"),
+    ]
+
+    class Twice(pyhost.Module):
+        @pyhost.dispatch("op")
+        def a(self, req):
+            return None
+
+        @pyhost.dispatch("op")
+        def b(self, req):
+            return None
+
+    with pytest.raises(ValueError, match="two dispatch hooks"):
+        method_hooks(Twice)

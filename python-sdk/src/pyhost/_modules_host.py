@@ -26,6 +26,7 @@ from types import ModuleType
 from typing import Any
 
 from pyhost._store import Store
+from pyhost.hooks import hooks_of, method_hooks
 from pyhost.modules import (
     CommandArgumentError,
     CommandSpec,
@@ -125,6 +126,14 @@ def load(
             store = _stores[store_path] = Store(store_path)
         context = ModuleContext(name, values, store, go.set_health)
         instance = attach(cls, context)
+        # Hooks: the module's top-level hook functions, and its instance's
+        # hook methods, bound, under names the host can look up.
+        hooks = [[kind, op, attr] for kind, op, attr in hooks_of(namespace)]
+        for i, (kind, op, attr) in enumerate(method_hooks(cls)):
+            alias = f"_pyhost_hook_{i}"
+            setattr(namespace, alias, getattr(instance, attr))
+            hooks.append([kind, op, alias])
+        described["hooks"] = hooks
     except Exception as e:
         sys.modules.pop(name, None)
         err = _error(e)

@@ -24,7 +24,7 @@ import sys
 from types import ModuleType
 from typing import Any, Callable, TypeVar
 
-__all__ = ["collect", "completion", "dispatch", "hooks_of"]
+__all__ = ["collect", "completion", "dispatch", "hooks_of", "method_hooks"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -67,6 +67,27 @@ def hooks_of(module: ModuleType) -> list[tuple[str, str, str]]:
                 f"{module.__name__}: two {kind} hooks for {op!r}: {found[kind, op]} and {attr}"
             )
         found[kind, op] = attr
+    return sorted((kind, op, attr) for (kind, op), attr in found.items())
+
+
+def method_hooks(cls: type) -> list[tuple[str, str, str]]:
+    """``(kind, op, method name)`` of every hook a class (a ``pyhost.Module``)
+    marks among its methods, base classes included; ValueError if one operation
+    has two hooks of a kind."""
+    found: dict[tuple[str, str], str] = {}
+    for klass in reversed(cls.__mro__):  # a subclass's hook replaces its base's
+        level: dict[tuple[str, str], str] = {}
+        for attr, value in vars(klass).items():
+            mark = getattr(value, "__pyhost_hook__", None)
+            if not (callable(value) and isinstance(mark, tuple) and len(mark) == 2):
+                continue
+            kind, op = mark
+            if (kind, op) in level:
+                raise ValueError(
+                    f"{klass.__name__}: two {kind} hooks for {op!r}: {level[kind, op]} and {attr}"
+                )
+            level[kind, op] = attr
+        found.update(level)
     return sorted((kind, op, attr) for (kind, op), attr in found.items())
 
 

@@ -13,6 +13,9 @@ Subclass :class:`Module`. Everything is optional:
   :meth:`Module.get_option`; their values come from the agent's configuration.
 * Methods decorated with :func:`command` are commands: typed from their hints,
   documented by their docstrings, run over the agent's HTTP API and CLI.
+* Methods decorated with ``@pyhost.dispatch(op)`` / ``@pyhost.completion(op)``
+  are hooks on the host's hook point ``op`` while the module runs (see
+  :mod:`pyhost.hooks`).
 * :meth:`Module.get_store` / :meth:`Module.set_store` keep small state in the
   agent's SQLite database, across restarts; :meth:`Module.set_health_checks`
   reports health.
