@@ -235,6 +235,11 @@ def test_modules_in_the_agent(run_agent, agent, tmp_path):
     )
     assert out.returncode == 1 and "400" in out.stderr and "ttl must be more than 0" in out.stderr
 
+    out = agent("module", "command", "notes", "add", "--arg", "key=tmp", "--arg", "text=t", *listen)
+    assert out.returncode == 0, out.stderr
+    out = agent("module", "command", "notes", "remove", "--arg", "key=tmp", *listen)
+    assert out.returncode == 0 and json.loads(out.stdout) is True, out.stderr
+
     # Shutdown: modules stop in reverse start order, the agent exits 0.
     assert a.stop() == 0
     log = a.log()

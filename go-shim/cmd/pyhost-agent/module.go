@@ -23,7 +23,8 @@ const moduleUsage = `Usage:
   pyhost-agent module list [--config FILE | --listen ADDR] [--json]
   pyhost-agent module command [--config FILE | --listen ADDR --run-dir DIR] MODULE COMMAND [--ARG VALUE ...]
 
-A command's arguments are typed from its schema (see 'module list'): ints,
+A command's arguments are --NAME VALUE (or --arg NAME=VALUE), typed from its
+schema (see 'module list'): ints,
 floats, bools (true/false, or the flag alone), a list by repeating the flag
 (--tag a --tag b), null for an optional one. The API token is read from the
 agent's run directory. After MODULE COMMAND, --config, --listen and --run-dir
@@ -279,6 +280,20 @@ func typeArguments(c modules.Command, given map[string][]*string) (map[string]an
 	byName := map[string]modules.Argument{}
 	for _, a := range c.Arguments {
 		byName[a.Name] = a
+	}
+	// --arg NAME=VALUE, for a command with no argument named "arg".
+	if pairs, ok := given["arg"]; ok && byName["arg"].Name == "" {
+		delete(given, "arg")
+		for _, p := range pairs {
+			if p == nil {
+				return nil, errors.New("--arg needs NAME=VALUE")
+			}
+			k, v, ok := strings.Cut(*p, "=")
+			if !ok {
+				return nil, fmt.Errorf("--arg %q: expected NAME=VALUE", *p)
+			}
+			given[k] = append(given[k], &v)
+		}
 	}
 	for name, values := range given {
 		a, ok := byName[name]
