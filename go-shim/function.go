@@ -20,6 +20,9 @@ type Function struct {
 	rt     *Runtime
 	id     uint64
 	closed atomic.Bool
+	// spare is one invoke buffer kept for the next call: an atomic swap,
+	// cheaper than the pool on the hot path; concurrent calls use the pool.
+	spare atomic.Pointer[invokeBuffer]
 }
 
 // LoadFunction imports module (a name, or a .py path) and looks up name.
@@ -87,8 +90,8 @@ func (f *Function) InvokeContext(ctx context.Context, args ...any) (any, error) 
 	// Heap buffers, recycled: the engine holds these pointers while Python
 	// runs, and Python may call Go on this goroutine meanwhile, which may
 	// grow (and move) its stack, so they cannot be on the stack.
-	b := invokeBuffers.Get().(*invokeBuffer)
-	defer invokeBuffers.Put(b)
+	b := f.getBuffer()
+	defer f.putBuffer(b)
 	e := encoder{buf: b.args[:0]}
 	e.header(capi.ValueList, len(args))
 	for i, a := range args {
@@ -100,7 +103,10 @@ func (f *Function) InvokeContext(ctx context.Context, args ...any) (any, error) 
 		b.args = e.buf[:0]
 	}
 	token := nextToken()
-	done := within(token, ctx)
+	done := noop
+	if ctx.Done() != nil { // a context that can end: Go functions called meanwhile get it
+		done = within(token, ctx)
+	}
 	lease := calls.Enter()
 	out, err := capi.InvokeFunction(rid, f.id, e.buf, token, b.result[:0])
 	calls.Leave(lease)
@@ -126,7 +132,7 @@ func (f *Function) invokeArgs(n int, a, b any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	buf := invokeBuffers.Get().(*invokeBuffer)
+	buf := f.getBuffer()
 	e := encoder{buf: buf.args[:0]}
 	e.header(capi.ValueList, n)
 	err = e.value(a, 0)
@@ -134,7 +140,7 @@ func (f *Function) invokeArgs(n int, a, b any) (any, error) {
 		err = e.value(b, 0)
 	}
 	if err != nil {
-		invokeBuffers.Put(buf)
+		f.putBuffer(buf)
 		return nil, &Error{Op: "invoke function", Class: ErrInvalidArgument, Msg: valueMessage(err)}
 	}
 	if cap(e.buf) <= 1<<16 {
@@ -145,11 +151,11 @@ func (f *Function) invokeArgs(n int, a, b any) (any, error) {
 	calls.Leave(lease)
 	runtime.KeepAlive(f)
 	if err != nil {
-		invokeBuffers.Put(buf)
+		f.putBuffer(buf)
 		return nil, wrapErr("invoke function", err)
 	}
 	v, err := decodeValue(out)
-	invokeBuffers.Put(buf)
+	f.putBuffer(buf)
 	if err != nil {
 		return nil, fmt.Errorf("pyhost: invoke function: the result: %w", err)
 	}
@@ -159,6 +165,19 @@ func (f *Function) invokeArgs(n int, a, b any) (any, error) {
 // invokeBuffer holds one Invoke's encoded arguments and lent result space.
 type invokeBuffer struct {
 	args, result []byte
+}
+
+func (f *Function) getBuffer() *invokeBuffer {
+	if b := f.spare.Swap(nil); b != nil {
+		return b
+	}
+	return invokeBuffers.Get().(*invokeBuffer)
+}
+
+func (f *Function) putBuffer(b *invokeBuffer) {
+	if !f.spare.CompareAndSwap(nil, b) {
+		invokeBuffers.Put(b)
+	}
 }
 
 var invokeBuffers = sync.Pool{New: func() any {
