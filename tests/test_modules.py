@@ -240,6 +240,10 @@ def test_modules_in_the_agent(run_agent, agent, tmp_path):
     out = agent("module", "command", "notes", "remove", "--arg", "key=tmp", *listen)
     assert out.returncode == 0 and json.loads(out.stdout) is True, out.stderr
 
+    out = agent("status", *listen)
+    assert out.returncode == 0, out.stderr
+    assert "MODULE" in out.stdout and "HEALTH ERROR CHECKS_FAILING (check_health)" in out.stdout
+
     # Shutdown: modules stop in reverse start order, the agent exits 0.
     assert a.stop() == 0
     log = a.log()

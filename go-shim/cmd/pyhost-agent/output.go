@@ -123,6 +123,21 @@ func printStatus(w io.Writer, st *agent.Status) {
 			}
 		}
 	}
+	if len(st.Modules) > 0 {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "MODULE\tSTATE\tRESTARTS\tNOTIFICATIONS\tHEALTH")
+		for _, m := range st.Modules {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\n", m.Name, m.State, m.Restarts, m.Notifications, len(m.Health))
+		}
+		_ = tw.Flush()
+	}
+	for _, h := range st.Health {
+		fmt.Fprintf(w, "\nHEALTH %s %s (%s): %s\n", strings.ToUpper(h.Severity), h.Code, h.Module, h.Summary)
+		for _, d := range h.Detail {
+			fmt.Fprintf(w, "    %s\n", d)
+		}
+	}
 	for _, p := range st.Problems {
 		fmt.Fprintf(w, "\nCONFIGURATION: %s\n", formatProblem(p))
 	}
