@@ -41,6 +41,7 @@ type Module struct {
 	hooks       []installedHook
 
 	commandsInFlight sync.WaitGroup // Add under mu while running
+	commandsActive   atomic.Int64   // the same count, readable
 
 	mu              sync.Mutex
 	state           State
@@ -237,8 +238,9 @@ func (m *Module) serveLoop() {
 }
 
 // Stop asks the module to stop (its shutdown()), then waits within ctx for
-// serve and the notification loop to return. Stopping a module that is not
-// running does nothing.
+// serve, the notification loop and the commands in flight to return.
+// Stopping a module that is not running does nothing; calling Stop again
+// after it timed out waits again.
 func (m *Module) Stop(ctx context.Context) error {
 	m.mu.Lock()
 	st := m.state
@@ -246,40 +248,31 @@ func (m *Module) Stop(ctx context.Context) error {
 		m.state = Stopping
 	}
 	m.mu.Unlock()
-	if st != Running && st != Restarting {
-		if st != Stopping {
-			m.cancel()
-			m.unload() // a module that failed after loading is still loaded
-		}
+	switch st {
+	case Running, Restarting:
+		m.beginStop(ctx)
+	case Stopping: // an earlier Stop timed out: wait again
+	default:
+		m.cancel()
+		m.unload() // a module that failed after loading is still loaded
 		return nil
 	}
-	m.stopping.Store(true)
-	m.h.unsubscribeModule(m)
-	m.uninstallHooks()
 	var errs []error
-	if res, err := m.h.fns.shutdown.InvokeContext(ctx, m.key); err != nil {
-		errs = append(errs, fmt.Errorf("shutdown(): %w", err))
-	} else if raised, _ := res.(map[string]any); raised != nil {
-		m.h.log.Warn("module shutdown() raised", "module", m.name, "error", str(raised, "type")+": "+str(raised, "message"))
-	}
-	m.stopNotify()
 	for _, ch := range []struct {
 		what string
 		done chan struct{}
 	}{{"serve()", m.served}, {"the notification loop", m.notified}} {
-		select {
-		case <-ch.done:
-		case <-ctx.Done():
+		if !waitDone(ctx, ch.done) {
 			errs = append(errs, fmt.Errorf("%s did not return: %w", ch.what, ctx.Err()))
 		}
 	}
 	// Commands already running finish first (new ones are refused).
-	commandsDone := make(chan struct{})
-	go func() { m.commandsInFlight.Wait(); close(commandsDone) }()
-	select {
-	case <-commandsDone:
-	case <-ctx.Done():
-		errs = append(errs, fmt.Errorf("commands still running: %w", ctx.Err()))
+	if m.commandsActive.Load() > 0 {
+		commandsDone := make(chan struct{})
+		go func() { m.commandsInFlight.Wait(); close(commandsDone) }()
+		if !waitDone(ctx, commandsDone) {
+			errs = append(errs, fmt.Errorf("commands still running: %w", ctx.Err()))
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("module %s: %w", m.name, errors.Join(errs...))
@@ -290,6 +283,20 @@ func (m *Module) Stop(ctx context.Context) error {
 	m.state = Stopped
 	m.mu.Unlock()
 	return nil
+}
+
+// beginStop takes the module off the fan-out and the hook points and
+// calls its shutdown().
+func (m *Module) beginStop(ctx context.Context) {
+	m.stopping.Store(true)
+	m.h.unsubscribeModule(m)
+	m.uninstallHooks()
+	if res, err := m.h.fns.shutdown.InvokeContext(ctx, m.key); err != nil {
+		m.h.log.Warn("module shutdown() failed", "module", m.name, "err", err)
+	} else if raised, _ := res.(map[string]any); raised != nil {
+		m.h.log.Warn("module shutdown() raised", "module", m.name, "error", str(raised, "type")+": "+str(raised, "message"))
+	}
+	m.stopNotify()
 }
 
 // unload drops the module's instance in Python.
@@ -307,6 +314,7 @@ func (m *Module) Command(ctx context.Context, command string, args map[string]an
 	st, reason := m.state, m.reason
 	if st == Running || st == Restarting {
 		m.commandsInFlight.Add(1)
+		m.commandsActive.Add(1)
 	}
 	m.mu.Unlock()
 	if st != Running && st != Restarting {
@@ -316,7 +324,10 @@ func (m *Module) Command(ctx context.Context, command string, args map[string]an
 		}
 		return nil, &CommandError{Kind: NotRunning, Message: msg}
 	}
-	defer m.commandsInFlight.Done()
+	defer func() {
+		m.commandsActive.Add(-1)
+		m.commandsInFlight.Done()
+	}()
 	if args == nil {
 		args = map[string]any{}
 	}
@@ -356,5 +367,26 @@ func (m *Module) Status() Status {
 		Notifications: m.queue.queued.Load(), Coalesced: m.queue.coalesced.Load(),
 		Dropped: m.queue.dropped.Load(), Backlog: m.queue.backlog(),
 		NotifyErrors: m.notifyErrors.Load(), LastNotifyError: m.lastNotifyError,
+	}
+}
+
+// waitDone waits for done until ctx ends; a done already closed wins over
+// an ended ctx (select alone would pick either).
+func waitDone(ctx context.Context, done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+	}
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
 	}
 }

@@ -497,3 +497,48 @@ func TestModuleHooksLiveAsLongAsTheModule(t *testing.T) {
 		t.Fatalf("after stop: %v", got)
 	}
 }
+
+// A serve that ignores shutdown() makes Stop fail at its deadline, naming
+// serve and nothing else.
+func TestStopNamesWhatDidNotReturn(t *testing.T) {
+	dir := writeModules(t)
+	if err := os.WriteFile(filepath.Join(dir, "deaf.py"), []byte(`
+import threading
+import pyhost
+
+release = threading.Event()
+
+def free():
+    release.set()
+
+class Module(pyhost.Module):
+    def serve(self):
+        release.wait()
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, h := newHost(t, Options{Dir: dir})
+	m, err := h.Start("deaf", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err = m.Stop(ctx)
+	if err == nil || !strings.Contains(err.Error(), "serve() did not return") ||
+		strings.Contains(err.Error(), "notification loop") || strings.Contains(err.Error(), "commands") {
+		t.Fatalf("Stop: %v", err)
+	}
+	// Let serve go, so that the host stops cleanly.
+	free, err := h.rt.LoadFunction("deaf", "free")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer free.Close()
+	if _, err := free.Invoke(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Stop(context.Background()); err != nil {
+		t.Fatalf("Stop again: %v", err)
+	}
+}
