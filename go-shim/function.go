@@ -20,9 +20,6 @@ type Function struct {
 	rt     *Runtime
 	id     uint64
 	closed atomic.Bool
-	// spare is one invoke buffer kept for the next call: an atomic swap,
-	// cheaper than the pool on the hot path; concurrent calls use the pool.
-	spare atomic.Pointer[invokeBuffer]
 }
 
 // LoadFunction imports module (a name, or a .py path) and looks up name.
@@ -90,8 +87,8 @@ func (f *Function) InvokeContext(ctx context.Context, args ...any) (any, error) 
 	// Heap buffers, recycled: the engine holds these pointers while Python
 	// runs, and Python may call Go on this goroutine meanwhile, which may
 	// grow (and move) its stack, so they cannot be on the stack.
-	b := f.getBuffer()
-	defer f.putBuffer(b)
+	b := invokeBuffers.Get().(*invokeBuffer)
+	defer invokeBuffers.Put(b)
 	e := encoder{buf: b.args[:0]}
 	e.header(capi.ValueList, len(args))
 	for i, a := range args {
@@ -103,10 +100,7 @@ func (f *Function) InvokeContext(ctx context.Context, args ...any) (any, error) 
 		b.args = e.buf[:0]
 	}
 	token := nextToken()
-	done := noop
-	if ctx.Done() != nil { // a context that can end: Go functions called meanwhile get it
-		done = within(token, ctx)
-	}
+	done := within(token, ctx)
 	lease := calls.Enter()
 	out, err := capi.InvokeFunction(rid, f.id, e.buf, token, b.result[:0])
 	calls.Leave(lease)
@@ -132,7 +126,7 @@ func (f *Function) invokeArgs(n int, a, b any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	buf := f.getBuffer()
+	buf := invokeBuffers.Get().(*invokeBuffer)
 	e := encoder{buf: buf.args[:0]}
 	e.header(capi.ValueList, n)
 	err = e.value(a, 0)
@@ -140,7 +134,7 @@ func (f *Function) invokeArgs(n int, a, b any) (any, error) {
 		err = e.value(b, 0)
 	}
 	if err != nil {
-		f.putBuffer(buf)
+		invokeBuffers.Put(buf)
 		return nil, &Error{Op: "invoke function", Class: ErrInvalidArgument, Msg: valueMessage(err)}
 	}
 	if cap(e.buf) <= 1<<16 {
@@ -151,11 +145,11 @@ func (f *Function) invokeArgs(n int, a, b any) (any, error) {
 	calls.Leave(lease)
 	runtime.KeepAlive(f)
 	if err != nil {
-		f.putBuffer(buf)
+		invokeBuffers.Put(buf)
 		return nil, wrapErr("invoke function", err)
 	}
 	v, err := decodeValue(out)
-	f.putBuffer(buf)
+	invokeBuffers.Put(buf)
 	if err != nil {
 		return nil, fmt.Errorf("pyhost: invoke function: the result: %w", err)
 	}
@@ -165,19 +159,6 @@ func (f *Function) invokeArgs(n int, a, b any) (any, error) {
 // invokeBuffer holds one Invoke's encoded arguments and lent result space.
 type invokeBuffer struct {
 	args, result []byte
-}
-
-func (f *Function) getBuffer() *invokeBuffer {
-	if b := f.spare.Swap(nil); b != nil {
-		return b
-	}
-	return invokeBuffers.Get().(*invokeBuffer)
-}
-
-func (f *Function) putBuffer(b *invokeBuffer) {
-	if !f.spare.CompareAndSwap(nil, b) {
-		invokeBuffers.Put(b)
-	}
 }
 
 var invokeBuffers = sync.Pool{New: func() any {
