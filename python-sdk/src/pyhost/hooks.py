@@ -18,8 +18,6 @@ module's hooks with ``Runtime.LoadHooks(module)``. In tests,
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import os
 import sys
 from types import ModuleType
 from typing import Any, Callable, TypeVar
@@ -92,24 +90,12 @@ def method_hooks(cls: type) -> list[tuple[str, str, str]]:
 
 
 def _load(source: str) -> ModuleType:
-    """Imports a module by name, or a ``.py`` file by path (as the host does, so
-    both find the same module object)."""
-    if source.endswith(".py") or os.sep in source:
-        path = os.path.abspath(source)
-        name = os.path.splitext(os.path.basename(path))[0]
-        existing = sys.modules.get(name)
-        if existing is not None and getattr(existing, "__file__", None) == path:
-            return existing
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            sys.modules.pop(name, None)
-            raise
+    """The module ``source`` names (a module name, or a ``.py`` path inside the
+    host): imported as the host's ``LoadFunction`` imports it, so that the hooks
+    collected and the functions installed come from the same module object."""
+    host = sys.modules.get("_pyhost_host")  # the engine's own loader, inside the host
+    if host is not None:
+        module: ModuleType = host.load_module(source)
         return module
     return importlib.import_module(source)
 
