@@ -145,11 +145,7 @@ func (h *Host) closeFunctions() {
 
 // published fans a publication out to the modules that listed its name:
 // on the publisher's goroutine, never waiting.
-func (h *Host) published(name string) {
-	for _, m := range (*h.byKind.Load())[name] {
-		m.queue.push(note{kind: name})
-	}
-}
+func (h *Host) published(name string) { h.Notify(name, "") }
 
 // Notify queues notify(kind, key) for every running module listing kind in
 // its NOTIFY_TYPES, without publishing anything: for changes to part of a

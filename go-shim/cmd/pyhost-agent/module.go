@@ -127,26 +127,11 @@ func argumentsUsage(c modules.Command) string {
 }
 
 func fetchModules(listen string) ([]byte, []modules.Status, error) {
-	client := http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get("http://" + listen + "/api/modules")
-	if err != nil {
-		return nil, nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, nil, fmt.Errorf("GET /api/modules: %s", resp.Status)
-	}
 	var body struct {
 		Modules []modules.Status `json:"modules"`
 	}
-	if err := json.Unmarshal(raw, &body); err != nil {
-		return nil, nil, fmt.Errorf("GET /api/modules: %w", err)
-	}
-	return raw, body.Modules, nil
+	raw, err := getJSON(listen, "/api/modules", &body)
+	return raw, body.Modules, err
 }
 
 // agentFlags are the flags after MODULE COMMAND that still belong to the agent.

@@ -83,24 +83,34 @@ func printReport(w io.Writer, rep *agent.CheckReport) {
 }
 
 func fetchStatus(listen string) ([]byte, *agent.Status, error) {
-	client := http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get("http://" + listen + "/status")
+	var st agent.Status
+	raw, err := getJSON(listen, "/status", &st)
 	if err != nil {
 		return nil, nil, err
+	}
+	return raw, &st, nil
+}
+
+// getJSON GETs path from the agent at listen and decodes its JSON into v;
+// it returns the body as received.
+func getJSON(listen, path string, v any) ([]byte, error) {
+	client := http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + listen + path)
+	if err != nil {
+		return nil, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, nil, fmt.Errorf("GET /status: %s", resp.Status)
+		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
 	}
-	var st agent.Status
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return nil, nil, fmt.Errorf("GET /status: %w", err)
+	if err := json.Unmarshal(raw, v); err != nil {
+		return nil, fmt.Errorf("GET %s: %w", path, err)
 	}
-	return raw, &st, nil
+	return raw, nil
 }
 
 func printStatus(w io.Writer, st *agent.Status) {

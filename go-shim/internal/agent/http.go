@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -42,10 +41,7 @@ func (a *Agent) Handler() http.Handler {
 		ErrorHandling: promhttp.ContinueOnError, // one bad series never hides the rest
 	}))
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(a.Status())
+		writeJSON(w, http.StatusOK, a.Status())
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if a.stopping.Load() {
