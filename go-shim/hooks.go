@@ -132,14 +132,21 @@ func (h *HookPoint) Call(ctx context.Context, req any, op func(ctx context.Conte
 		return op(ctx, req)
 	}
 	h.calls.Add(1)
-	if answer, ok := h.dispatch(set, req); ok {
-		return answer, nil
+	if set.dispatch != nil {
+		if answer, ok := h.run(set.dispatch, req, nil, false); ok && answer != nil {
+			h.answered.Add(1)
+			return answer, nil
+		}
 	}
 	res, err := op(ctx, req)
-	if err != nil {
+	if err != nil || set.completion == nil {
 		return res, err
 	}
-	return h.complete(set, req, res), nil
+	if replacement, ok := h.run(set.completion, req, res, true); ok && replacement != nil {
+		h.replaced.Add(1)
+		return replacement, nil
+	}
+	return res, nil
 }
 
 // Dispatch runs only the dispatch hook: its answer and true, or false to
@@ -150,23 +157,6 @@ func (h *HookPoint) Dispatch(req any) (any, bool) {
 		return nil, false
 	}
 	h.calls.Add(1)
-	return h.dispatch(set, req)
-}
-
-// Complete runs only the completion hook on (req, result): the result it
-// leaves (replaced or not).
-func (h *HookPoint) Complete(req, result any) any {
-	set := h.set.Load()
-	if set == nil {
-		return result
-	}
-	return h.complete(set, req, result)
-}
-
-func (h *HookPoint) dispatch(set *hookSet, req any) (any, bool) {
-	if set.dispatch == nil {
-		return nil, false
-	}
 	answer, ok := h.run(set.dispatch, req, nil, false)
 	if !ok || answer == nil {
 		return nil, false
@@ -175,16 +165,18 @@ func (h *HookPoint) dispatch(set *hookSet, req any) (any, bool) {
 	return answer, true
 }
 
-func (h *HookPoint) complete(set *hookSet, req, result any) any {
-	if set.completion == nil {
+// Complete runs only the completion hook on (req, result): the result it
+// leaves (replaced or not).
+func (h *HookPoint) Complete(req, result any) any {
+	set := h.set.Load()
+	if set == nil || set.completion == nil {
 		return result
 	}
-	replacement, ok := h.run(set.completion, req, result, true)
-	if !ok || replacement == nil {
-		return result
+	if replacement, ok := h.run(set.completion, req, result, true); ok && replacement != nil {
+		h.replaced.Add(1)
+		return replacement
 	}
-	h.replaced.Add(1)
-	return replacement
+	return result
 }
 
 // run calls one hook; false when it failed or was late.
