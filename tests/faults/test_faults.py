@@ -184,11 +184,13 @@ def faults(tmp_path_factory):
         # A check file deleted while loaded.
         (checks / "file_deleted.py").unlink()
         time.sleep(max(0, WINDOW - (time.monotonic() - started)))
+        # The run counts in /status are as of the request: the window the
+        # tests compare them with ends when it is sent, not after /metrics.
+        elapsed = time.monotonic() - started
         code, body = http_get(base + "/status")
         assert code == 200, body
         status = json.loads(body)
         _, metrics = http_get(base + "/metrics", timeout=30)
-        elapsed = time.monotonic() - started
         proc.send_signal(signal.SIGTERM)
         began = time.monotonic()
         exit_code = proc.wait(timeout=60)
@@ -222,6 +224,15 @@ def warned(faults, name):
     check = faults["checks"][name]
     assert check["state"] in ("warning", "running") and check["errors"] == 0, check
     return " ".join(check["last_warnings"])
+
+
+def assert_kept_running(check, elapsed):
+    """A 1 s check ran again and again through the window, and each of its
+    ticks is accounted for: it ran, or it was skipped (counted) because its
+    previous run was still going. How many ticks run depends on how long
+    the faults hold the GIL on a busy machine; that none is lost does not."""
+    assert check["runs"] >= 3, check
+    assert check["runs"] + check["skipped"] >= elapsed / 2, check
 
 
 def series(faults, name):
@@ -365,7 +376,7 @@ def test_a_config_of_the_wrong_shape_is_a_problem(faults):
 def test_a_check_file_deleted_while_loaded_keeps_running(faults):
     check = faults["checks"]["file_deleted"]
     assert check["state"] in ("ok", "running") and check["errors"] == 0, check
-    assert check["runs"] >= faults["elapsed"] / 2, check
+    assert_kept_running(check, faults["elapsed"])
 
 
 def test_signal_handlers_stay_the_agents(faults):
@@ -386,8 +397,8 @@ def test_the_healthy_check_lost_nothing(faults):
     healthy = faults["checks"]["healthy"]
     assert healthy["errors"] == 0 and healthy["state"] in ("ok", "running"), healthy
     # The faults compete for the GIL (an endless loop, a 1 GB allocation):
-    # the healthy check's ticks may be late, but it keeps running...
-    assert healthy["runs"] >= faults["elapsed"] / 2, healthy
+    # the healthy check's runs may be slow, but it keeps running...
+    assert_kept_running(healthy, faults["elapsed"])
     runs = series(faults, "faults_healthy_runs")
     assert runs, faults["metrics"][:2000]
     exported = float(runs[0].rsplit(" ", 1)[1])
