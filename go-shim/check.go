@@ -69,7 +69,8 @@ type Check struct {
 	// runs is the id of the check's latest run, so a cancellation names the
 	// run it is for and still lands if it arrives before that run has
 	// started. Ids increase (they come from one process-wide counter).
-	runs atomic.Uint64
+	runs  atomic.Uint64
+	usage usageTotals
 }
 
 // CheckID derives a check's id from its name and configuration, as
@@ -258,6 +259,7 @@ func (c *Check) finish(ctx context.Context, res *Result, start time.Time, err er
 		return false, wrapErr("run check "+c.checkID, err)
 	}
 	res.Duration = time.Since(start)
+	c.usage.add(res)
 	switch {
 	case res.Cancelled && ctx.Err() != nil:
 		return true, fmt.Errorf("%w: %w", ErrCancelled, ctx.Err())

@@ -51,6 +51,12 @@ type Options struct {
 	// Default: 10s. (Runtime.Shutdown takes a context instead.)
 	ShutdownTimeout time.Duration
 
+	// DisableAccounting turns off what each run reports it cost (Result.Usage,
+	// Check.Stats): CPU time, GIL wait and Python memory. Accounting is on by
+	// default. Python memory is counted only if the process's first Runtime
+	// started with accounting on: the allocator is chosen when Python starts.
+	DisableAccounting bool
+
 	// perMetric, set only by benchmarks, delivers each metric through its own
 	// cgo callback instead of the run's batch (the baseline being compared).
 	perMetric func(capi.MetricCall)
@@ -113,7 +119,8 @@ func Start(opts Options) (*Runtime, error) {
 		PythonPath:    opts.PythonPath,
 		LogLevel:      pythonLevel(opts.LogLevel),
 		LogContext:    rt.logID,
-		MetricContext: rt.metricID,
+		MetricContext:     rt.metricID,
+		DisableAccounting: opts.DisableAccounting,
 	})
 	if err != nil {
 		capi.Unregister(rt.logID)

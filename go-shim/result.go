@@ -161,6 +161,8 @@ type Result struct {
 	// Cancelled is true when the run was stopped by a cancellation.
 	Cancelled bool
 	Duration  time.Duration
+	// Usage is what the run cost (see Usage); zero when accounting is off.
+	Usage Usage
 
 	// Kept between runs by Check.RunInto: one backing array for the
 	// metrics' tags, and the batch's strings.
@@ -217,6 +219,16 @@ func (r *batchReader) u32() uint32 {
 	}
 	v := binary.LittleEndian.Uint32(r.b)
 	r.b = r.b[4:]
+	return v
+}
+
+func (r *batchReader) u64() uint64 {
+	if r.err != nil || len(r.b) < 8 {
+		r.err = errBadBatch
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(r.b)
+	r.b = r.b[8:]
 	return v
 }
 
@@ -404,6 +416,16 @@ func decodeBatch(b []byte, res *Result) error {
 			md := Metadata{Name: r.str()}
 			md.Value = r.str()
 			res.Metadata = append(res.Metadata, md)
+		case capi.BatchUsage:
+			u := &res.Usage
+			flags := r.u8()
+			u.Measured = true
+			u.CPUExact = flags&capi.UsageCPUExact != 0
+			u.Memory = flags&capi.UsageMemory != 0
+			u.CPU = time.Duration(r.u64())
+			u.GILWait = time.Duration(r.u64())
+			u.Allocated = r.u64()
+			u.Retained = r.u64()
 		case capi.BatchExternalTags:
 			if raw := r.str(); r.err == nil {
 				if !json.Valid([]byte(raw)) {

@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 // The ABI version of this header; compare with `pyhost_abi_version()`.
-#define PYHOST_ABI_VERSION 3
+#define PYHOST_ABI_VERSION 4
 
 // First four bytes of every batch ("PHB1", little-endian).
 #define PYHOST_BATCH_MAGIC 826427472
@@ -41,6 +41,17 @@
 
 // Batch record: external host tags, as JSON.
 #define PYHOST_BATCH_EXTERNAL_TAGS 10
+
+// Batch record: what the run cost (see `docs/c-api.md`); last in a batch,
+// present when the runtime's accounting is on.
+#define PYHOST_BATCH_USAGE 11
+
+// In a USAGE record's flags: the CPU time was read from the thread's CPU
+// clock (else it is the run's time holding the GIL).
+#define PYHOST_USAGE_CPU_EXACT 1
+
+// In a USAGE record's flags: Python memory is counted.
+#define PYHOST_USAGE_MEMORY 2
 
 // In a metric record, a length or count meaning "the same as the previous
 // metric's" name, hostname or tag list.
@@ -220,6 +231,11 @@ typedef struct pyhost_runtime_options {
   size_t log_context;
   pyhost_metric_callback metric_callback;
   size_t metric_context;
+  // Non-zero turns per-run accounting off: runs then report no CPU time,
+  // GIL wait or Python memory, and cost nothing more. Python memory is
+  // counted only if the first runtime of the process started with
+  // accounting on (the allocator is chosen when Python starts).
+  uint8_t disable_accounting;
 } pyhost_runtime_options;
 
 // A started runtime: one session over the process's single interpreter.

@@ -5,7 +5,7 @@
 use pyhost_abi::{batch, value};
 
 /// The ABI version of this header; compare with `pyhost_abi_version()`.
-pub const PYHOST_ABI_VERSION: u32 = 3;
+pub const PYHOST_ABI_VERSION: u32 = 4;
 
 /// First four bytes of every batch ("PHB1", little-endian).
 pub const PYHOST_BATCH_MAGIC: u32 = 0x3142_4850;
@@ -29,6 +29,14 @@ pub const PYHOST_BATCH_PLATFORM_EVENT: u8 = 8;
 pub const PYHOST_BATCH_METADATA: u8 = 9;
 /// Batch record: external host tags, as JSON.
 pub const PYHOST_BATCH_EXTERNAL_TAGS: u8 = 10;
+/// Batch record: what the run cost (see `docs/c-api.md`); last in a batch,
+/// present when the runtime's accounting is on.
+pub const PYHOST_BATCH_USAGE: u8 = 11;
+/// In a USAGE record's flags: the CPU time was read from the thread's CPU
+/// clock (else it is the run's time holding the GIL).
+pub const PYHOST_USAGE_CPU_EXACT: u8 = 1;
+/// In a USAGE record's flags: Python memory is counted.
+pub const PYHOST_USAGE_MEMORY: u8 = 2;
 /// In a metric record, a length or count meaning "the same as the previous
 /// metric's" name, hostname or tag list.
 pub const PYHOST_BATCH_SAME: u32 = 0xFFFF_FFFF;
@@ -85,5 +93,8 @@ const _: () = {
     assert!(PYHOST_BATCH_PLATFORM_EVENT == batch::PYHOST_BATCH_PLATFORM_EVENT);
     assert!(PYHOST_BATCH_METADATA == batch::PYHOST_BATCH_METADATA);
     assert!(PYHOST_BATCH_EXTERNAL_TAGS == batch::PYHOST_BATCH_EXTERNAL_TAGS);
+    assert!(PYHOST_BATCH_USAGE == batch::PYHOST_BATCH_USAGE);
+    assert!(PYHOST_USAGE_CPU_EXACT == batch::PYHOST_USAGE_CPU_EXACT);
+    assert!(PYHOST_USAGE_MEMORY == batch::PYHOST_USAGE_MEMORY);
     assert!(PYHOST_BATCH_SAME == batch::PYHOST_BATCH_SAME);
 };

@@ -33,6 +33,7 @@ fn options(engine: &str) -> pyhost_runtime_options {
         log_context: 0,
         metric_callback: None,
         metric_context: 0,
+        disable_accounting: 0,
     }
 }
 

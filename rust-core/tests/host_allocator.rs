@@ -91,6 +91,7 @@ fn buffers_and_errors_go_back_to_the_allocator_that_made_them() {
         log_context: 0,
         metric_callback: None,
         metric_context: 0,
+        disable_accounting: 0,
     };
     let mut rt = pyhost_runtime { id: 0 };
     let mut err = ptr::null_mut();

@@ -63,7 +63,10 @@ const (
 	BatchPlatformEvt  = byte(C.PYHOST_BATCH_PLATFORM_EVENT)
 	BatchMetadata     = byte(C.PYHOST_BATCH_METADATA)
 	BatchExternalTags = byte(C.PYHOST_BATCH_EXTERNAL_TAGS)
+	BatchUsage        = byte(C.PYHOST_BATCH_USAGE)
 	BatchSame         = uint32(C.PYHOST_BATCH_SAME)
+	UsageCPUExact     = byte(C.PYHOST_USAGE_CPU_EXACT)
+	UsageMemory       = byte(C.PYHOST_USAGE_MEMORY)
 )
 
 // Status codes (see pyhost.h).
@@ -160,6 +163,7 @@ type StartOptions struct {
 	LogLevel                  int32
 	LogContext                uintptr // 0: no log callback
 	MetricContext             uintptr // 0: batch metrics (the normal way)
+	DisableAccounting         bool
 }
 
 // Start calls pyhost_runtime_start.
@@ -189,6 +193,9 @@ func Start(o StartOptions) (uint64, error) {
 	if o.MetricContext != 0 {
 		opts.metric_callback = C.pyhost_go_metric_callback()
 		opts.metric_context = C.size_t(o.MetricContext)
+	}
+	if o.DisableAccounting {
+		opts.disable_accounting = 1
 	}
 	var rt C.pyhost_runtime
 	var err *C.pyhost_error

@@ -16,6 +16,8 @@
 //!          | PLATFORM_EVENT event_type:str raw_event:str
 //!          | METADATA      name:str value:str
 //!          | EXTERNAL_TAGS json:str
+//!          | USAGE         flags:u8 cpu_ns:u64 gil_wait_ns:u64
+//!                          allocated_bytes:u64 retained_bytes:u64
 //! tags    := count:u32 str*
 //! ```
 //!
@@ -37,6 +39,9 @@ pub const PYHOST_BATCH_HISTOGRAM_BUCKET: u8 = 7;
 pub const PYHOST_BATCH_PLATFORM_EVENT: u8 = 8;
 pub const PYHOST_BATCH_METADATA: u8 = 9;
 pub const PYHOST_BATCH_EXTERNAL_TAGS: u8 = 10;
+pub const PYHOST_BATCH_USAGE: u8 = 11;
+pub const PYHOST_USAGE_CPU_EXACT: u8 = 1;
+pub const PYHOST_USAGE_MEMORY: u8 = 2;
 /// A length or count meaning "the same as the previous metric's".
 pub const PYHOST_BATCH_SAME: u32 = u32::MAX;
 
@@ -57,6 +62,19 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
         .iter()
         .zip(y.remainder())
         .fold(true, |eq, (p, q)| eq & (p == q))
+}
+
+/// What one run cost, as a USAGE record carries it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// `PYHOST_USAGE_*` bits.
+    pub flags: u8,
+    pub cpu_ns: u64,
+    pub gil_wait_ns: u64,
+    /// Python memory allocated during the run.
+    pub allocated_bytes: u64,
+    /// Python memory the check's runs allocated and that is alive now.
+    pub retained_bytes: u64,
 }
 
 /// Appends records to a batch buffer. The header counts (metrics, and tags
@@ -226,6 +244,20 @@ impl Writer {
     }
 
     /// External host tags as JSON: `[[hostname, {source_type: [tags]}], ...]`.
+    /// What the run cost: the last record of a batch.
+    pub fn usage(&mut self, usage: &Usage) {
+        self.u8(PYHOST_BATCH_USAGE);
+        self.u8(usage.flags);
+        for v in [
+            usage.cpu_ns,
+            usage.gil_wait_ns,
+            usage.allocated_bytes,
+            usage.retained_bytes,
+        ] {
+            self.buf.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
     pub fn external_tags(&mut self, json: &str) {
         self.u8(PYHOST_BATCH_EXTERNAL_TAGS);
         self.str(json);

@@ -315,6 +315,11 @@ pub struct pyhost_runtime_options {
     pub log_context: usize,
     pub metric_callback: pyhost_metric_callback,
     pub metric_context: usize,
+    /// Non-zero turns per-run accounting off: runs then report no CPU time,
+    /// GIL wait or Python memory, and cost nothing more. Python memory is
+    /// counted only if the first runtime of the process started with
+    /// accounting on (the allocator is chosen when Python starts).
+    pub disable_accounting: u8,
 }
 
 /// The engine's function table. Internal to pyhost: the core forwards each C

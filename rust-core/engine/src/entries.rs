@@ -19,7 +19,7 @@ use crate::runtime::convert::{self, ScratchOut};
 use crate::runtime::errors::py_fail;
 use crate::runtime::interpreter::{self, with_python, with_python_direct, StartHooks};
 use crate::runtime::sessions::{self, Session};
-use crate::runtime::{calls, functions, host, logging};
+use crate::runtime::{accounting, calls, functions, host, logging};
 use crate::{datadog, sdk};
 
 /// What the layers above the runtime add to the interpreter's start.
@@ -88,7 +88,8 @@ pub unsafe extern "C" fn runtime_start(
         } else {
             options.log_level
         };
-        interpreter::ensure_started(executable, &START_HOOKS)?;
+        let accounting = options.disable_accounting == 0;
+        interpreter::ensure_started(executable, accounting, &START_HOOKS)?;
         with_python(|py| {
             host::call(py, "extend_path", (paths,)).map_err(py_fail(py))?;
             logging::install(py, level).map_err(py_fail(py))
@@ -98,6 +99,7 @@ pub unsafe extern "C" fn runtime_start(
             options.log_context,
             options.metric_callback,
             options.metric_context,
+            accounting,
         )?;
         // SAFETY: the core checked `out_runtime` for NULL.
         unsafe { out_runtime.write(runtime) };
@@ -215,8 +217,12 @@ pub unsafe extern "C" fn check_run(
     out_error: *mut *mut pyhost_error,
 ) -> pyhost_status {
     let body = || {
-        let batch = attached(runtime, |py, session| {
-            run::run(py, session, check.id, run_id)
+        let session = sessions::find(runtime)?;
+        // When the run asked for the GIL: its wait is timed from here.
+        let asked = session.accounting.then(accounting::monotonic_ns);
+        let batch = with_python(|py| {
+            let _call = session.enter(py)?;
+            run::run(py, session, check.id, run_id, asked)
         })?;
         // SAFETY: the core checked `out_batch` for NULL.
         unsafe { out_batch.write(pyhost_bytes::from_vec(batch)) };

@@ -1,7 +1,7 @@
 //! Check instances: a class called with its name and configuration, bound
 //! to a check id and a sink; freeing one.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,6 +13,7 @@ use pyo3::types::{PyList, PyTuple};
 
 use super::classes::{CLASSES, HELPERS};
 use super::sinks::{self, Sink};
+use crate::runtime::accounting::{self, Attributing, Owner};
 use crate::runtime::convert;
 use crate::runtime::errors::{py_fail, python_failure};
 use crate::runtime::gil_cell::GilCell;
@@ -39,6 +40,12 @@ pub struct CheckEntry {
     /// taken: a second run is refused meanwhile.
     pub busy: AtomicBool,
     pub freed: AtomicBool,
+    /// Whose Python memory the instance's construction and runs allocate.
+    pub owner: Owner,
+    /// How long the previous run held the GIL, and how many runs since one
+    /// read the CPU clock: what `run` decides the clock by.
+    pub last_run_ns: AtomicU64,
+    pub cpu_estimated_runs: AtomicU32,
 }
 
 /// The run in progress, as cancellation needs it. Read and written only
@@ -119,6 +126,8 @@ pub fn new(
     // The id is routable from here on; the SDK's AgentCheck learns it only
     // when check_id is set below, so its __init__ cannot submit yet.
     let sink = sinks::open(py, config.check_id, session)?;
+    let owner = accounting::new_owner();
+    let attributing = Attributing::enter(owner);
     let made = class
         .call1((config.name, init_config, instances))
         .and_then(|object| {
@@ -130,6 +139,7 @@ pub fn new(
         let own_code = HELPERS.call(py, "own_code", (&object,))?;
         Ok((object, own_code.cast_into::<PyTuple>()?))
     });
+    drop(attributing);
     let (object, own_code) = match made {
         Ok(made) => made,
         Err(e) => {
@@ -153,6 +163,9 @@ pub fn new(
         }),
         busy: AtomicBool::new(false),
         freed: AtomicBool::new(false),
+        owner,
+        last_run_ns: AtomicU64::new(u64::MAX),
+        cpu_estimated_runs: AtomicU32::new(0),
     });
     CHECKS.insert(py, session.id, entry).inspect_err(|_| {
         sinks::close_if(py, config.check_id, &sink);

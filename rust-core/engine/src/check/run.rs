@@ -1,10 +1,13 @@
 //! A check's run: `run()` called on the calling thread, its outcome (what
 //! it returned, raised, or a cancellation) and its warnings written after
-//! its submissions, and the sink's records taken as the run's batch.
+//! its submissions, what it cost last, and the sink's records taken as the
+//! run's batch.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use pyhost_abi::batch::PYHOST_BATCH_CANCELLED;
+use pyhost_abi::batch::{
+    Usage, PYHOST_BATCH_CANCELLED, PYHOST_USAGE_CPU_EXACT, PYHOST_USAGE_MEMORY,
+};
 use pyhost_abi::{pyhost_status, Failure};
 use pyo3::ffi;
 use pyo3::intern;
@@ -12,8 +15,9 @@ use pyo3::prelude::*;
 use pyo3::types::PyString;
 
 use super::cancel::{self, CheckCancelled};
-use super::instances::{RunState, CHECKS};
+use super::instances::{CheckEntry, RunState, CHECKS};
 use super::sinks;
+use crate::runtime::accounting::{self, Attributing};
 use crate::runtime::calls;
 use crate::runtime::errors::python_failure;
 use crate::runtime::sessions::Session;
@@ -29,9 +33,17 @@ impl Drop for BusyGuard<'_> {
 
 /// Runs the check on this thread and returns its batch. `run_id` is the
 /// host's number for this run (0: none), which a cancellation may name
-/// before the run starts.
-pub fn run(py: Python<'_>, session: &Session, check: u64, run_id: u64) -> Result<Vec<u8>, Failure> {
+/// before the run starts. `asked`, when accounting is on, is when the run
+/// asked for the GIL (`accounting::monotonic_ns`).
+pub fn run(
+    py: Python<'_>,
+    session: &Session,
+    check: u64,
+    run_id: u64,
+    asked: Option<u64>,
+) -> Result<Vec<u8>, Failure> {
     let entry = CHECKS.get(py, session.id, check)?;
+    let meter = asked.map(|asked| Meter::start(&entry, asked));
     if entry.busy.swap(true, Ordering::SeqCst) {
         return Err(Failure::new(
             pyhost_status::PYHOST_STATUS_BUSY,
@@ -57,6 +69,7 @@ pub fn run(py: Python<'_>, session: &Session, check: u64, run_id: u64) -> Result
     let outcome = if cancelled_early {
         None
     } else {
+        let attributing = meter.as_ref().map(|_| Attributing::enter(entry.owner));
         let running = sinks::enter_run(sinks::Current {
             check_id: entry.check_id.clone(),
             sink: std::sync::Arc::clone(&entry.sink),
@@ -65,7 +78,7 @@ pub fn run(py: Python<'_>, session: &Session, check: u64, run_id: u64) -> Result
         // Host functions the run calls get the run's id as their token.
         let within = calls::enter(run_id);
         let outcome = entry.object.bind(py).call_method0(intern!(py, "run"));
-        drop((within, here, running));
+        drop((within, here, running, attributing));
         Some(outcome)
     };
     // Still holding the GIL since run() returned: clear the running mark,
@@ -87,6 +100,7 @@ pub fn run(py: Python<'_>, session: &Session, check: u64, run_id: u64) -> Result
         .ok()
         .and_then(|w| w.extract::<Vec<String>>().ok())
         .unwrap_or_default();
+    let usage = meter.map(|m| m.stop(&entry));
 
     // Everything that may run Python happens before the batch is borrowed.
     let outcome = match outcome {
@@ -111,6 +125,9 @@ pub fn run(py: Python<'_>, session: &Session, check: u64, run_id: u64) -> Result
             for warning in &warnings {
                 w.warning(warning);
             }
+            if let Some(usage) = &usage {
+                w.usage(usage);
+            }
             w.take()
         })
     };
@@ -118,6 +135,67 @@ pub fn run(py: Python<'_>, session: &Session, check: u64, run_id: u64) -> Result
         sinks::close_if(py, &entry.check_id, &entry.sink);
     }
     Ok(batch)
+}
+
+/// A run is timed with the monotonic clock; its CPU time comes from the
+/// thread's CPU clock, a system call costing about a quarter of a trivial
+/// run, read only when that is small beside the run: when the check's
+/// previous run held the GIL for at least `EXACT_CPU_FROM_NS`, and on every
+/// `EXACT_CPU_EVERY`th run in any case. A run timed without it counts its
+/// time holding the GIL as CPU time (too high by whatever it waited on I/O,
+/// at most about `EXACT_CPU_FROM_NS` for a check whose runs stay short).
+const EXACT_CPU_FROM_NS: u64 = 50_000;
+const EXACT_CPU_EVERY: u32 = 64;
+
+struct Meter {
+    /// When the run took the GIL.
+    began: u64,
+    gil_wait_ns: u64,
+    cpu_began: Option<u64>,
+    allocated_before: u64,
+}
+
+impl Meter {
+    fn start(entry: &CheckEntry, asked: u64) -> Meter {
+        let began = accounting::monotonic_ns();
+        let estimated = entry.cpu_estimated_runs.load(Ordering::Relaxed);
+        let exact = entry.last_run_ns.load(Ordering::Relaxed) >= EXACT_CPU_FROM_NS
+            || estimated + 1 >= EXACT_CPU_EVERY;
+        entry
+            .cpu_estimated_runs
+            .store(if exact { 0 } else { estimated + 1 }, Ordering::Relaxed);
+        Meter {
+            began,
+            gil_wait_ns: began.saturating_sub(asked),
+            cpu_began: exact.then(accounting::thread_cpu_ns),
+            allocated_before: accounting::memory(entry.owner).allocated,
+        }
+    }
+
+    fn stop(self, entry: &CheckEntry) -> Usage {
+        let cpu_now = self.cpu_began.map(|_| accounting::thread_cpu_ns());
+        let held = accounting::monotonic_ns().saturating_sub(self.began);
+        entry.last_run_ns.store(held, Ordering::Relaxed);
+        let memory = accounting::memory(entry.owner);
+        let mut flags = 0;
+        let cpu_ns = match (self.cpu_began, cpu_now) {
+            (Some(began), Some(now)) => {
+                flags |= PYHOST_USAGE_CPU_EXACT;
+                now.saturating_sub(began)
+            }
+            _ => held,
+        };
+        if accounting::counting_memory() {
+            flags |= PYHOST_USAGE_MEMORY;
+        }
+        Usage {
+            flags,
+            cpu_ns,
+            gil_wait_ns: self.gil_wait_ns,
+            allocated_bytes: memory.allocated.saturating_sub(self.allocated_before),
+            retained_bytes: memory.retained,
+        }
+    }
 }
 
 enum RunOutcome {

@@ -413,7 +413,7 @@ mod tests {
 
     /// The tags `expr` encodes to under `rules`, or None if rejected.
     fn encoded(expr: &std::ffi::CStr, rules: Rules) -> PyResult<Option<Vec<String>>> {
-        ensure_started("", &Default::default()).expect("python starts");
+        ensure_started("", true, &Default::default()).expect("python starts");
         with_python(|py| {
             let obj = py.eval(expr, None, None)?;
             let tags = Tags::prepare(&obj, rules)?;
@@ -454,7 +454,7 @@ mod tests {
 
     #[test]
     fn a_repeated_tag_list_is_written_as_same() {
-        ensure_started("", &Default::default()).expect("python starts");
+        ensure_started("", true, &Default::default()).expect("python starts");
         with_python(|py| {
             let obj = py.eval(c"['a:1', 'b:2']", None, None).unwrap();
             let tags = Tags::prepare(&obj, Rules::Lenient).unwrap();

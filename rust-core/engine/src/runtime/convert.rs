@@ -210,7 +210,7 @@ mod tests {
     use crate::runtime::interpreter::{ensure_started, with_python};
 
     fn roundtrip(text: &str) -> String {
-        ensure_started("", &Default::default()).expect("python starts");
+        ensure_started("", true, &Default::default()).expect("python starts");
         with_python(|py| {
             let value: Value = serde_json::from_str(text).unwrap();
             let obj = json_to_py(py, &value).unwrap();
@@ -229,7 +229,7 @@ mod tests {
 
     #[test]
     fn unrepresentable_values_raise() {
-        ensure_started("", &Default::default()).expect("python starts");
+        ensure_started("", true, &Default::default()).expect("python starts");
         with_python(|py| {
             for (code, want) in [
                 (c"float('nan')", "cannot be represented"),
@@ -257,7 +257,7 @@ mod tests {
 
     #[test]
     fn a_thread_keeps_its_python_thread_state() {
-        ensure_started("", &Default::default()).expect("python starts");
+        ensure_started("", true, &Default::default()).expect("python starts");
         let states: Vec<(usize, usize)> = (0..4)
             .map(|_| {
                 std::thread::spawn(|| {

@@ -349,7 +349,7 @@ mod tests {
 
     #[test]
     fn handles_name_one_live_object_of_their_kind_and_owner() {
-        ensure_started("", &Default::default()).expect("python starts");
+        ensure_started("", true, &Default::default()).expect("python starts");
         with_python(|py| {
             let a = THINGS.insert(py, 1, Thing(Arc::new(7))).unwrap();
             let b = OTHERS.insert(py, 1, Thing(Arc::new(8))).unwrap();

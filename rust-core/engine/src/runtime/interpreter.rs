@@ -23,12 +23,14 @@ use pyhost_abi::{pyhost_status, Failure};
 use pyo3::ffi;
 use pyo3::prelude::*;
 
-use super::host;
+use super::{accounting, host};
 
 /// What the interpreter was started as; fixed for the life of the process.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Started {
     pub executable: String,
+    /// Python memory is counted per plugin (see `accounting`).
+    pub accounting: bool,
 }
 
 static STARTED: Mutex<Option<Result<Started, Failure>>> = Mutex::new(None);
@@ -65,8 +67,14 @@ pub type Installer = for<'py> fn(Python<'py>) -> Result<(), Failure>;
 
 /// Initialises the interpreter once. A later call must name the same
 /// executable (or none); an initialisation failure is reported every time.
-/// `hooks` are used by the call that starts the interpreter only.
-pub fn ensure_started(executable: &str, hooks: &StartHooks) -> Result<(), Failure> {
+/// `accounting` (counting Python memory per plugin) and `hooks` are used by
+/// the call that starts the interpreter only; what it started with is
+/// returned every time.
+pub fn ensure_started(
+    executable: &str,
+    accounting: bool,
+    hooks: &StartHooks,
+) -> Result<Started, Failure> {
     let mut started = STARTED.lock().unwrap_or_else(|p| p.into_inner());
     let wanted = if executable.is_empty() {
         default_python()
@@ -74,7 +82,7 @@ pub fn ensure_started(executable: &str, hooks: &StartHooks) -> Result<(), Failur
         executable.to_owned()
     };
     match &*started {
-        Some(Ok(s)) if executable.is_empty() || s.executable == wanted => Ok(()),
+        Some(Ok(s)) if executable.is_empty() || s.executable == wanted => Ok(s.clone()),
         Some(Ok(s)) => Err(Failure::new(
             pyhost_status::PYHOST_STATUS_CONFLICT,
             format!(
@@ -84,17 +92,25 @@ pub fn ensure_started(executable: &str, hooks: &StartHooks) -> Result<(), Failur
         )),
         Some(Err(f)) => Err(f.clone()),
         None => {
-            let result = start_on_own_thread(wanted.clone(), hooks.register_modules, hooks.install)
-                .map(|()| Started { executable: wanted });
-            let reported = result.as_ref().map(|_| ()).map_err(Clone::clone);
-            *started = Some(result);
-            reported
+            let result = start_on_own_thread(
+                wanted.clone(),
+                accounting,
+                hooks.register_modules,
+                hooks.install,
+            )
+            .map(|()| Started {
+                executable: wanted,
+                accounting,
+            });
+            *started = Some(result.clone());
+            result
         }
     }
 }
 
 fn start_on_own_thread(
     executable: String,
+    accounting: bool,
     register_modules: &'static [fn()],
     install: &'static [Installer],
 ) -> Result<(), Failure> {
@@ -103,7 +119,8 @@ fn start_on_own_thread(
         .name("pyhost-python-main".into())
         .spawn(move || {
             // SAFETY: runs once per process, before any other Python use.
-            let result = unsafe { initialize_here(&executable, register_modules, install) };
+            let result =
+                unsafe { initialize_here(&executable, accounting, register_modules, install) };
             let ok = result.is_ok();
             let _ = done_tx.send(result);
             if ok {
@@ -131,6 +148,7 @@ fn start_on_own_thread(
 /// Must be called once, on the thread that will be CPython's main thread.
 unsafe fn initialize_here(
     executable: &str,
+    accounting: bool,
     register_modules: &[fn()],
     install: &[Installer],
 ) -> Result<(), Failure> {
@@ -138,6 +156,27 @@ unsafe fn initialize_here(
         |msg: String| Failure::new(pyhost_status::PYHOST_STATUS_PYTHON_UNAVAILABLE, msg);
     for register in register_modules {
         register();
+    }
+
+    // Pre-initialisation chooses CPython's allocators; the accounting
+    // wrapper goes over them before the first block is allocated.
+    let mut preconfig = MaybeUninit::<ffi::PyPreConfig>::uninit();
+    // SAFETY: PyPreConfig_InitPythonConfig fully initialises the struct;
+    // nothing has used Python yet.
+    let status = unsafe {
+        ffi::PyPreConfig_InitPythonConfig(preconfig.as_mut_ptr());
+        ffi::Py_PreInitialize(preconfig.as_ptr())
+    };
+    // SAFETY: reading a status returned by CPython.
+    if unsafe { ffi::PyStatus_Exception(status) } != 0 {
+        return Err(unavailable(format!(
+            "cannot pre-initialise Python: {}",
+            status_message(&status)
+        )));
+    }
+    if accounting {
+        // SAFETY: after pre-initialisation, before initialisation, once.
+        unsafe { accounting::install_allocator() };
     }
 
     let mut config = MaybeUninit::<ffi::PyConfig>::uninit();

@@ -1,5 +1,6 @@
 //! The embedding core, the bottom layer: starting CPython and the rules for
-//! which thread touches it when, runtime sessions and their shutdown, the
+//! which thread touches it when, what each plugin's runs cost (memory
+//! owners, clocks), runtime sessions and their shutdown, the
 //! handle tables, Python errors as `Failure`s, log routing, JSON values, and
 //! plain Python functions called from the host.
 //!
@@ -8,6 +9,7 @@
 //! it, a log router, tables released at shutdown) without this layer naming
 //! them.
 
+pub mod accounting;
 pub mod calls;
 pub mod convert;
 pub mod errors;

@@ -35,6 +35,8 @@ pub struct Session {
     pub log_context: usize,
     pub metric_callback: pyhost_metric_callback,
     pub metric_context: usize,
+    /// Runs report what they cost (their time, GIL wait and Python memory).
+    pub accounting: bool,
 }
 
 #[derive(Default)]
@@ -67,6 +69,7 @@ pub fn open(
     log_context: usize,
     metric_callback: pyhost_metric_callback,
     metric_context: usize,
+    accounting: bool,
 ) -> Result<pyhost_runtime, Failure> {
     let mut count = SESSION_COUNT.lock().unwrap_or_else(|p| p.into_inner());
     let index = *count;
@@ -85,6 +88,7 @@ pub fn open(
         log_context,
         metric_callback,
         metric_context,
+        accounting,
     }));
     slots()[index].store(session, Ordering::Release);
     *count += 1;

@@ -1,0 +1,396 @@
+//! What each plugin costs: the Python memory allocated while it runs and the
+//! part of it still alive, and the clocks a run is timed with.
+//!
+//! Memory. When accounting is on, the interpreter starts with a wrapper
+//! around CPython's `PYMEM_DOMAIN_MEM` and `PYMEM_DOMAIN_OBJ` allocators
+//! (every Python object and the buffers of lists, dicts, bytes, …). Each
+//! block carries a 16-byte tag in front of it: its size and its owner, the
+//! plugin whose code was running on the allocating thread (a thread-local
+//! set for the length of a run; 0 outside any run). A free reads the tag and
+//! credits the owner back, so "retained" is exact: bytes allocated by the
+//! owner's runs and not freed since, whoever frees them and whenever.
+//! The raw domain (`PyMem_RawMalloc`, thread states, C libraries' own
+//! `malloc`) is not counted; pymalloc's own large blocks come from it, so a
+//! large object is counted once, in the domain it was asked from.
+//!
+//! Both domains are called only with the GIL held, so the counters have one
+//! writer at a time: plain relaxed loads and stores, no read-modify-write.
+//! Other threads read them at any time.
+//!
+//! The wrapper changes the layout of every block, so it can only be
+//! installed before CPython initialises: accounting is decided once per
+//! process, when the interpreter starts.
+
+use std::cell::Cell;
+use std::ffi::c_void;
+use std::ptr::null_mut;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+
+use pyo3::ffi;
+
+/// Whose memory a block is: 0 is everything allocated outside any run.
+pub type Owner = u32;
+pub const OUTSIDE: Owner = 0;
+
+const CHUNK: usize = 1024;
+/// Owners past `CHUNK * CHUNKS` (about 4 million plugins made in one
+/// process) are counted as outside.
+const CHUNKS: usize = 4096;
+
+#[derive(Default)]
+struct Counters {
+    /// Bytes allocated by the owner's runs, ever.
+    allocated: AtomicU64,
+    /// Bytes of the owner's blocks not freed yet.
+    live: AtomicI64,
+}
+
+type Chunk = [Counters; CHUNK];
+
+static TABLE: [AtomicPtr<Chunk>; CHUNKS] = [const { AtomicPtr::new(null_mut()) }; CHUNKS];
+static NEXT_OWNER: AtomicU32 = AtomicU32::new(1);
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    static CURRENT: Cell<Owner> = const { Cell::new(OUTSIDE) };
+}
+
+fn chunk(index: usize) -> &'static Chunk {
+    let p = TABLE[index].load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: chunks are leaked once published and never freed.
+        return unsafe { &*p };
+    }
+    let fresh = Box::into_raw(Box::new(std::array::from_fn::<Counters, CHUNK, _>(|_| {
+        Counters::default()
+    })));
+    match TABLE[index].compare_exchange(null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+        // SAFETY: just published; never freed.
+        Ok(_) => unsafe { &*fresh },
+        Err(other) => {
+            // SAFETY: `fresh` was never shared.
+            drop(unsafe { Box::from_raw(fresh) });
+            // SAFETY: published by the winner; never freed.
+            unsafe { &*other }
+        }
+    }
+}
+
+#[inline]
+fn counters(owner: Owner) -> &'static Counters {
+    let owner = owner as usize;
+    &chunk(owner / CHUNK)[owner % CHUNK]
+}
+
+/// A new owner for a plugin's memory (checks, modules, hook points).
+pub fn new_owner() -> Owner {
+    let id = NEXT_OWNER.fetch_add(1, Ordering::Relaxed);
+    if id as usize >= CHUNK * CHUNKS {
+        return OUTSIDE;
+    }
+    counters(id); // its chunk exists before any block is tagged with it
+    id
+}
+
+/// An owner's memory: bytes allocated by its runs ever, and still alive.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Memory {
+    pub allocated: u64,
+    pub retained: u64,
+}
+
+pub fn memory(owner: Owner) -> Memory {
+    let c = counters(owner);
+    Memory {
+        allocated: c.allocated.load(Ordering::Relaxed),
+        retained: c.live.load(Ordering::Relaxed).max(0) as u64,
+    }
+}
+
+/// Whether Python memory is being counted (the wrapper was installed).
+pub fn counting_memory() -> bool {
+    INSTALLED.load(Ordering::Relaxed)
+}
+
+/// Attributes what this thread allocates to `owner` until dropped.
+pub struct Attributing {
+    previous: Owner,
+}
+
+impl Attributing {
+    pub fn enter(owner: Owner) -> Attributing {
+        Attributing {
+            previous: CURRENT.with(|c| c.replace(owner)),
+        }
+    }
+}
+
+impl Drop for Attributing {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.previous));
+    }
+}
+
+// The tag in front of each block. `magic` sits where glibc keeps a chunk's
+// size (whose high half is zero below 4 GiB): a block that was never tagged,
+// handed to this domain by a C extension that mixed up domains, is passed
+// on untouched instead of being misread.
+#[repr(C)]
+struct Tag {
+    size: u64,
+    owner: Owner,
+    magic: u32,
+}
+
+const TAG: usize = 16;
+const MAGIC: u32 = 0x7079_6863; // "chyp"
+const _: () = assert!(std::mem::size_of::<Tag>() == TAG);
+
+#[inline]
+fn credit_alloc(owner: Owner, size: usize) {
+    let c = counters(owner);
+    let size = size as u64;
+    c.allocated.store(
+        c.allocated.load(Ordering::Relaxed).wrapping_add(size),
+        Ordering::Relaxed,
+    );
+    c.live.store(
+        c.live.load(Ordering::Relaxed).wrapping_add(size as i64),
+        Ordering::Relaxed,
+    );
+}
+
+#[inline]
+fn credit_free(owner: Owner, size: u64) {
+    let c = counters(owner);
+    c.live.store(
+        c.live.load(Ordering::Relaxed).wrapping_sub(size as i64),
+        Ordering::Relaxed,
+    );
+}
+
+/// # Safety
+/// `block` is a fresh allocation of at least `TAG` bytes.
+#[inline]
+unsafe fn tag(block: *mut c_void, size: usize) -> *mut c_void {
+    let owner = CURRENT.with(Cell::get);
+    // SAFETY: the block has room for the tag; allocators align to 16.
+    unsafe {
+        block.cast::<Tag>().write(Tag {
+            size: size as u64,
+            owner,
+            magic: MAGIC,
+        });
+    }
+    credit_alloc(owner, size);
+    // SAFETY: within the block.
+    unsafe { block.cast::<u8>().add(TAG).cast() }
+}
+
+/// The tagged block `ptr` was handed out from, or None for a block that
+/// was never tagged.
+///
+/// # Safety
+/// `ptr` is non-NULL and came from this domain (or, wrongly, another one).
+#[inline]
+unsafe fn untag(ptr: *mut c_void) -> Option<(*mut c_void, &'static Tag)> {
+    // SAFETY: the bytes before a block this domain returned are its tag;
+    // before an untagged block, the allocator's own header.
+    unsafe {
+        let block = ptr.cast::<u8>().sub(TAG).cast::<c_void>();
+        let tag = &*block.cast::<Tag>();
+        (tag.magic == MAGIC).then_some((block, tag))
+    }
+}
+
+#[inline]
+fn inner(ctx: *mut c_void) -> &'static ffi::PyMemAllocatorEx {
+    // SAFETY: ctx is the leaked allocator this wrapper was installed over.
+    unsafe { &*ctx.cast::<ffi::PyMemAllocatorEx>() }
+}
+
+extern "C" fn tagged_malloc(ctx: *mut c_void, size: usize) -> *mut c_void {
+    let inner = inner(ctx);
+    let Some(total) = size.checked_add(TAG) else {
+        return null_mut();
+    };
+    // SAFETY: the wrapped allocator's own entry.
+    let block = unsafe { (inner.malloc.unwrap_unchecked())(inner.ctx, total) };
+    if block.is_null() {
+        return block;
+    }
+    // SAFETY: fresh block of `total` bytes.
+    unsafe { tag(block, size) }
+}
+
+extern "C" fn tagged_calloc(ctx: *mut c_void, nelem: usize, elsize: usize) -> *mut c_void {
+    let inner = inner(ctx);
+    let Some(size) = nelem.checked_mul(elsize) else {
+        return null_mut();
+    };
+    let Some(total) = size.checked_add(TAG) else {
+        return null_mut();
+    };
+    // SAFETY: the wrapped allocator's own entry.
+    let block = unsafe { (inner.calloc.unwrap_unchecked())(inner.ctx, 1, total) };
+    if block.is_null() {
+        return block;
+    }
+    // SAFETY: fresh block of `total` bytes.
+    unsafe { tag(block, size) }
+}
+
+extern "C" fn tagged_realloc(ctx: *mut c_void, ptr: *mut c_void, size: usize) -> *mut c_void {
+    if ptr.is_null() {
+        return tagged_malloc(ctx, size);
+    }
+    let inner = inner(ctx);
+    // SAFETY: ptr came from this domain.
+    let Some((block, old)) = (unsafe { untag(ptr) }) else {
+        // SAFETY: an untagged block stays untagged.
+        return unsafe { (inner.realloc.unwrap_unchecked())(inner.ctx, ptr, size) };
+    };
+    let (old_owner, old_size) = (old.owner, old.size);
+    let Some(total) = size.checked_add(TAG) else {
+        return null_mut();
+    };
+    // SAFETY: `block` is what the wrapped allocator handed out.
+    let moved = unsafe { (inner.realloc.unwrap_unchecked())(inner.ctx, block, total) };
+    if moved.is_null() {
+        return moved; // the old block is unchanged
+    }
+    credit_free(old_owner, old_size);
+    // SAFETY: a block of `total` bytes, its tag rewritten for the new size.
+    unsafe { tag(moved, size) }
+}
+
+extern "C" fn tagged_free(ctx: *mut c_void, ptr: *mut c_void) {
+    if ptr.is_null() {
+        return;
+    }
+    let inner = inner(ctx);
+    // SAFETY: ptr came from this domain.
+    match unsafe { untag(ptr) } {
+        Some((block, tag)) => {
+            credit_free(tag.owner, tag.size);
+            // SAFETY: `block` is what the wrapped allocator handed out.
+            unsafe { (inner.free.unwrap_unchecked())(inner.ctx, block) }
+        }
+        // SAFETY: passed on as it came.
+        None => unsafe { (inner.free.unwrap_unchecked())(inner.ctx, ptr) },
+    }
+}
+
+/// Wraps the MEM and OBJ domains' allocators with the tagging ones.
+///
+/// # Safety
+/// Only before CPython initialises (after that the block layout cannot
+/// change), once per process.
+pub unsafe fn install_allocator() {
+    counters(OUTSIDE);
+    for domain in [
+        ffi::PyMemAllocatorDomain::PYMEM_DOMAIN_MEM,
+        ffi::PyMemAllocatorDomain::PYMEM_DOMAIN_OBJ,
+    ] {
+        // CPython calls these with the GIL held, with the pointers its own
+        // allocator handed out: the functions rely on that, though their
+        // type (pyo3's) is a safe fn.
+        let wrapped = Box::leak(Box::new(ffi::PyMemAllocatorEx {
+            ctx: null_mut(),
+            malloc: None,
+            calloc: None,
+            realloc: None,
+            free: None,
+        }));
+        // SAFETY: CPython fills the struct with the domain's allocator.
+        unsafe { ffi::PyMem_GetAllocator(domain, wrapped) };
+        let mut tagging = ffi::PyMemAllocatorEx {
+            ctx: (wrapped as *mut ffi::PyMemAllocatorEx).cast(),
+            malloc: Some(tagged_malloc),
+            calloc: Some(tagged_calloc),
+            realloc: Some(tagged_realloc),
+            free: Some(tagged_free),
+        };
+        // SAFETY: before initialisation; CPython copies the struct.
+        unsafe { ffi::PyMem_SetAllocator(domain, &mut tagging) };
+    }
+    INSTALLED.store(true, Ordering::Relaxed);
+}
+
+/// The monotonic clock, in nanoseconds (CLOCK_MONOTONIC, read in the vDSO).
+#[inline]
+pub fn monotonic_ns() -> u64 {
+    clock(libc::CLOCK_MONOTONIC)
+}
+
+/// This thread's CPU time, in nanoseconds: user and system time, time
+/// spent in C included. A system call (about 0.6 µs on a VM), so a run
+/// reads it only when it is worth it (see `check::run`).
+#[inline]
+pub fn thread_cpu_ns() -> u64 {
+    clock(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+#[inline]
+fn clock(id: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a valid out-pointer.
+    unsafe { libc::clock_gettime(id, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_are_distinct_and_start_at_zero() {
+        let (a, b) = (new_owner(), new_owner());
+        assert!(a != OUTSIDE && b != OUTSIDE && a != b);
+        assert_eq!(memory(a), Memory::default());
+    }
+
+    #[test]
+    fn credits_balance() {
+        let owner = new_owner();
+        credit_alloc(owner, 100);
+        credit_alloc(owner, 50);
+        credit_free(owner, 100);
+        assert_eq!(
+            memory(owner),
+            Memory {
+                allocated: 150,
+                retained: 50
+            }
+        );
+    }
+
+    #[test]
+    fn attributing_nests() {
+        let (a, b) = (new_owner(), new_owner());
+        {
+            let _outer = Attributing::enter(a);
+            assert_eq!(CURRENT.with(Cell::get), a);
+            {
+                let _inner = Attributing::enter(b);
+                assert_eq!(CURRENT.with(Cell::get), b);
+            }
+            assert_eq!(CURRENT.with(Cell::get), a);
+        }
+        assert_eq!(CURRENT.with(Cell::get), OUTSIDE);
+    }
+
+    #[test]
+    fn clocks_move() {
+        let (m, c) = (monotonic_ns(), thread_cpu_ns());
+        let mut x = 0u64;
+        for i in 0..1_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        assert!(monotonic_ns() > m && thread_cpu_ns() > c);
+    }
+}
