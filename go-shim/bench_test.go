@@ -6,6 +6,7 @@ package pyhost
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -25,6 +26,21 @@ import (
 
 const submitCount = 100000
 
+// make bench runs the accounting-sensitive benchmarks a second time, in a
+// process of their own with accounting off (the allocator is chosen when
+// Python starts); their results are then named BenchmarkX/accounting_off.
+var accountingOff = flag.Bool("accounting-off", false, "start the benchmarks' runtimes with accounting off")
+
+// variant runs f as itself, or as a sub-benchmark named for the accounting
+// mode when it is off.
+func variant(b *testing.B, f func(b *testing.B)) {
+	if *accountingOff {
+		b.Run("accounting_off", f)
+		return
+	}
+	f(b)
+}
+
 var (
 	benchOnce sync.Once
 	benchRT   *Runtime
@@ -37,11 +53,11 @@ var (
 func benchRuntime(b *testing.B) *Runtime {
 	benchOnce.Do(func() {
 		var err error
-		benchRT, err = Start(Options{PythonPath: []string{testdata()}})
+		benchRT, err = Start(Options{PythonPath: []string{testdata()}, DisableAccounting: *accountingOff})
 		if err != nil {
 			b.Fatal(err)
 		}
-		perMetricRT, err = Start(Options{PythonPath: []string{testdata()}, perMetric: func(m capi.MetricCall) {
+		perMetricRT, err = Start(Options{PythonPath: []string{testdata()}, DisableAccounting: *accountingOff, perMetric: func(m capi.MetricCall) {
 			if m.Name != "" && len(m.Tags) == 2 {
 				perMetricReceived.Add(1)
 			}
@@ -228,15 +244,17 @@ func BenchmarkCall8Latency(b *testing.B) {
 // BenchmarkSubmitFloor: a pure-Python loop making the same calls (name,
 // value, 2-tag list) to a no-op builtin. Reported per metric.
 func BenchmarkSubmitFloor(b *testing.B) {
-	floor := mustFunction(b, benchRuntime(b), "submit_floor")
-	args := []byte("[100000]")
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := floor.Call(args); err != nil {
-			b.Fatal(err)
+	variant(b, func(b *testing.B) {
+		floor := mustFunction(b, benchRuntime(b), "submit_floor")
+		args := []byte("[100000]")
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := floor.Call(args); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*submitCount), "ns/metric")
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*submitCount), "ns/metric")
+	})
 }
 
 func benchSubmitCheck(b *testing.B, rt *Runtime) *Check {
@@ -256,18 +274,20 @@ func benchSubmitCheck(b *testing.B, rt *Runtime) *Check {
 // received in Go as part of the run's batch, decoded into a Result reused
 // from run to run (RunInto), as a scheduler consuming each run does.
 func BenchmarkSubmit(b *testing.B) {
-	chk := benchSubmitCheck(b, benchRuntime(b))
-	var res Result
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := chk.RunInto(context.Background(), &res); err != nil {
-			b.Fatal(err)
+	variant(b, func(b *testing.B) {
+		chk := benchSubmitCheck(b, benchRuntime(b))
+		var res Result
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := chk.RunInto(context.Background(), &res); err != nil {
+				b.Fatal(err)
+			}
+			if len(res.Metrics) != submitCount || len(res.Metrics[submitCount-1].Tags) != 2 {
+				b.Fatalf("received %d metrics", len(res.Metrics))
+			}
 		}
-		if len(res.Metrics) != submitCount || len(res.Metrics[submitCount-1].Tags) != 2 {
-			b.Fatalf("received %d metrics", len(res.Metrics))
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*submitCount), "ns/metric")
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*submitCount), "ns/metric")
+	})
 }
 
 // BenchmarkSubmitNewResult: the same with Run, which allocates a new Result
@@ -290,19 +310,21 @@ func BenchmarkSubmitNewResult(b *testing.B) {
 // BenchmarkSubmitPerMetricCallback: the same check, each metric delivered to
 // Go by its own cgo callback with its tags copied (the Datadog Agent's way).
 func BenchmarkSubmitPerMetricCallback(b *testing.B) {
-	benchRuntime(b)
-	chk := benchSubmitCheck(b, perMetricRT)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		perMetricReceived.Store(0)
-		if _, err := chk.Run(context.Background()); err != nil {
-			b.Fatal(err)
+	variant(b, func(b *testing.B) {
+		benchRuntime(b)
+		chk := benchSubmitCheck(b, perMetricRT)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			perMetricReceived.Store(0)
+			if _, err := chk.Run(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			if got := perMetricReceived.Load(); got != submitCount {
+				b.Fatalf("received %d metrics", got)
+			}
 		}
-		if got := perMetricReceived.Load(); got != submitCount {
-			b.Fatalf("received %d metrics", got)
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*submitCount), "ns/metric")
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*submitCount), "ns/metric")
+	})
 }
 
 func trivialChecks(b *testing.B, n int) []*Check {
@@ -326,14 +348,34 @@ func trivialChecks(b *testing.B, n int) []*Check {
 
 // BenchmarkRunTrivial: one full run of a check submitting 1 metric.
 func BenchmarkRunTrivial(b *testing.B) {
-	chk := trivialChecks(b, 1)[0]
-	ctx := context.Background()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := chk.Run(ctx); err != nil {
-			b.Fatal(err)
+	variant(b, func(b *testing.B) {
+		chk := trivialChecks(b, 1)[0]
+		ctx := context.Background()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := chk.Run(ctx); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
+	})
+}
+
+// BenchmarkAllocate: a pure-Python loop making and dropping a 64-byte
+// bytes object, one allocation and one free per iteration: with accounting
+// on and off, the allocator hook's cost per allocation.
+func BenchmarkAllocate(b *testing.B) {
+	variant(b, func(b *testing.B) {
+		allocate := mustFunction(b, benchRuntime(b), "allocate")
+		const n = 100_000
+		args := []byte("[100000]")
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := allocate.Call(args); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/allocation")
+	})
 }
 
 // BenchmarkRunTrivial8: 8 goroutines, each running its own trivial check.

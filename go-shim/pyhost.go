@@ -74,6 +74,8 @@ type Runtime struct {
 	done    bool // the library finished shutting the runtime down
 
 	logger *slog.Logger
+	// accounting: runs report their usage (Options.DisableAccounting unset).
+	accounting bool
 	// base is the context of Go functions Python calls outside any host
 	// call, and bounds every other; cancelled when shutdown begins.
 	base       context.Context
@@ -106,19 +108,19 @@ func Start(opts Options) (*Runtime, error) {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
-	rt := &Runtime{timeout: opts.ShutdownTimeout, logger: logger}
+	rt := &Runtime{timeout: opts.ShutdownTimeout, logger: logger, accounting: !opts.DisableAccounting}
 	rt.base, rt.cancelBase = context.WithCancel(context.Background())
 	rt.logID = capi.RegisterLog(func(r capi.LogRecord) { forwardLog(logger, r) })
 	if opts.perMetric != nil {
 		rt.metricID = capi.RegisterMetric(opts.perMetric)
 	}
 	id, err := capi.Start(capi.StartOptions{
-		Engine:        opts.Engine,
-		LibPython:     opts.LibPython,
-		Python:        opts.Python,
-		PythonPath:    opts.PythonPath,
-		LogLevel:      pythonLevel(opts.LogLevel),
-		LogContext:    rt.logID,
+		Engine:            opts.Engine,
+		LibPython:         opts.LibPython,
+		Python:            opts.Python,
+		PythonPath:        opts.PythonPath,
+		LogLevel:          pythonLevel(opts.LogLevel),
+		LogContext:        rt.logID,
 		MetricContext:     rt.metricID,
 		DisableAccounting: opts.DisableAccounting,
 	})

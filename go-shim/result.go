@@ -422,6 +422,7 @@ func decodeBatch(b []byte, res *Result) error {
 			u.Measured = true
 			u.CPUExact = flags&capi.UsageCPUExact != 0
 			u.Memory = flags&capi.UsageMemory != 0
+			u.Wall = time.Duration(r.u64())
 			u.CPU = time.Duration(r.u64())
 			u.GILWait = time.Duration(r.u64())
 			u.Allocated = r.u64()

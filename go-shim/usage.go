@@ -10,6 +10,9 @@ import (
 type Usage struct {
 	// Measured is false when accounting is off (Options.DisableAccounting).
 	Measured bool
+	// Wall is the run's duration in the engine, from asking for the GIL to
+	// the end of the run (Result.Duration is this, when measured).
+	Wall time.Duration
 	// CPU is the run's CPU time on its thread, time in C included. When
 	// CPUExact is false it was not read from the thread's CPU clock (the
 	// run was short, see the docs) and is the time the run held the GIL.

@@ -49,6 +49,13 @@ def submit_floor(n):
         noop_builtin("bench.metric", float(i), tags)
 
 
+def allocate(n):
+    """n allocations and frees of a 64-byte bytes object."""
+    make = bytes
+    for _ in range(n):
+        make(64)
+
+
 _released = threading.Event()
 
 

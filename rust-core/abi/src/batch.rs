@@ -16,7 +16,7 @@
 //!          | PLATFORM_EVENT event_type:str raw_event:str
 //!          | METADATA      name:str value:str
 //!          | EXTERNAL_TAGS json:str
-//!          | USAGE         flags:u8 cpu_ns:u64 gil_wait_ns:u64
+//!          | USAGE         flags:u8 wall_ns:u64 cpu_ns:u64 gil_wait_ns:u64
 //!                          allocated_bytes:u64 retained_bytes:u64
 //! tags    := count:u32 str*
 //! ```
@@ -69,6 +69,8 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 pub struct Usage {
     /// `PYHOST_USAGE_*` bits.
     pub flags: u8,
+    /// From asking for the GIL to the end of the run.
+    pub wall_ns: u64,
     pub cpu_ns: u64,
     pub gil_wait_ns: u64,
     /// Python memory allocated during the run.
@@ -249,6 +251,7 @@ impl Writer {
         self.u8(PYHOST_BATCH_USAGE);
         self.u8(usage.flags);
         for v in [
+            usage.wall_ns,
             usage.cpu_ns,
             usage.gil_wait_ns,
             usage.allocated_bytes,

@@ -90,6 +90,9 @@ pub unsafe extern "C" fn runtime_start(
         };
         let accounting = options.disable_accounting == 0;
         interpreter::ensure_started(executable, accounting, &START_HOOKS)?;
+        if accounting {
+            accounting::start_clock();
+        }
         with_python(|py| {
             host::call(py, "extend_path", (paths,)).map_err(py_fail(py))?;
             logging::install(py, level).map_err(py_fail(py))
@@ -219,7 +222,7 @@ pub unsafe extern "C" fn check_run(
     let body = || {
         let session = sessions::find(runtime)?;
         // When the run asked for the GIL: its wait is timed from here.
-        let asked = session.accounting.then(accounting::monotonic_ns);
+        let asked = session.accounting.then(accounting::ticks);
         let batch = with_python(|py| {
             let _call = session.enter(py)?;
             run::run(py, session, check.id, run_id, asked)

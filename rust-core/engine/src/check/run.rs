@@ -34,7 +34,7 @@ impl Drop for BusyGuard<'_> {
 /// Runs the check on this thread and returns its batch. `run_id` is the
 /// host's number for this run (0: none), which a cancellation may name
 /// before the run starts. `asked`, when accounting is on, is when the run
-/// asked for the GIL (`accounting::monotonic_ns`).
+/// asked for the GIL (`accounting::ticks`).
 pub fn run(
     py: Python<'_>,
     session: &Session,
@@ -145,10 +145,11 @@ pub fn run(
 /// time holding the GIL as CPU time (too high by whatever it waited on I/O,
 /// at most about `EXACT_CPU_FROM_NS` for a check whose runs stay short).
 const EXACT_CPU_FROM_NS: u64 = 50_000;
-const EXACT_CPU_EVERY: u32 = 64;
+const EXACT_CPU_EVERY: u32 = 128;
 
 struct Meter {
-    /// When the run took the GIL.
+    /// When the run asked for the GIL and when it took it (`accounting::ticks`).
+    asked: u64,
     began: u64,
     gil_wait_ns: u64,
     cpu_began: Option<u64>,
@@ -157,7 +158,7 @@ struct Meter {
 
 impl Meter {
     fn start(entry: &CheckEntry, asked: u64) -> Meter {
-        let began = accounting::monotonic_ns();
+        let began = accounting::ticks();
         let estimated = entry.cpu_estimated_runs.load(Ordering::Relaxed);
         let exact = entry.last_run_ns.load(Ordering::Relaxed) >= EXACT_CPU_FROM_NS
             || estimated + 1 >= EXACT_CPU_EVERY;
@@ -165,8 +166,9 @@ impl Meter {
             .cpu_estimated_runs
             .store(if exact { 0 } else { estimated + 1 }, Ordering::Relaxed);
         Meter {
+            asked,
             began,
-            gil_wait_ns: began.saturating_sub(asked),
+            gil_wait_ns: accounting::ticks_between(asked, began),
             cpu_began: exact.then(accounting::thread_cpu_ns),
             allocated_before: accounting::memory(entry.owner).allocated,
         }
@@ -174,7 +176,8 @@ impl Meter {
 
     fn stop(self, entry: &CheckEntry) -> Usage {
         let cpu_now = self.cpu_began.map(|_| accounting::thread_cpu_ns());
-        let held = accounting::monotonic_ns().saturating_sub(self.began);
+        let ended = accounting::ticks();
+        let held = accounting::ticks_between(self.began, ended);
         entry.last_run_ns.store(held, Ordering::Relaxed);
         let memory = accounting::memory(entry.owner);
         let mut flags = 0;
@@ -190,6 +193,7 @@ impl Meter {
         }
         Usage {
             flags,
+            wall_ns: accounting::ticks_between(self.asked, ended),
             cpu_ns,
             gil_wait_ns: self.gil_wait_ns,
             allocated_bytes: memory.allocated.saturating_sub(self.allocated_before),
