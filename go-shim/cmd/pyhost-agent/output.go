@@ -80,6 +80,17 @@ func printReport(w io.Writer, rep *agent.CheckReport) {
 	if len(rep.Metrics)+len(rep.ServiceChecks)+len(rep.Events) == 0 && rep.Runs > 0 {
 		fmt.Fprintln(w, "\n(nothing submitted)")
 	}
+	if len(rep.RunCosts) > 0 {
+		fmt.Fprintln(w)
+	}
+	for _, c := range rep.RunCosts {
+		cpu := fmt.Sprintf("%.3f ms CPU", c.CPUMS)
+		if !c.CPUExact {
+			cpu = "≈" + cpu // a short run: its time holding the GIL
+		}
+		fmt.Fprintf(w, "COST run %d of %s: %.3f ms wall, %s, %.3f ms GIL wait, %s allocated, %s retained\n",
+			c.Run, c.CheckID, c.WallMS, cpu, c.GILWaitMS, agent.HumanBytes(c.AllocatedBytes), agent.HumanBytes(c.RetainedBytes))
+	}
 }
 
 func fetchStatus(listen string) ([]byte, *agent.Status, error) {
@@ -119,10 +130,18 @@ func printStatus(w io.Writer, st *agent.Status) {
 	fmt.Fprintf(w, "Python %s (%s)\n", strings.Fields(st.Python.Version + " ?")[0], st.Python.Executable)
 	fmt.Fprintf(w, "%d instance(s), %d check runner(s), %d series exported\n\n", len(st.Instances), st.CheckRunners, st.Series)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CHECK\tSTATE\tRUNS\tERRORS\tWARNINGS\tSKIPPED\tTIMEOUTS\tLAST MS\tAVG MS\tMETRICS")
+	fmt.Fprint(tw, "CHECK\tSTATE\tRUNS\tERRORS\tWARNINGS\tSKIPPED\tTIMEOUTS\tLAST MS\tAVG MS\tMETRICS")
+	if st.Accounting {
+		fmt.Fprint(tw, "\tCPU\tRETAINED")
+	}
+	fmt.Fprintln(tw)
 	for _, c := range st.Instances {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%d\n", c.CheckID, c.State, c.Runs, c.Errors,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%d", c.CheckID, c.State, c.Runs, c.Errors,
 			c.Warnings, c.Skipped, c.Timeouts, c.LastDurationMS, c.AvgDurationMS, c.MetricsLastRun)
+		if st.Accounting {
+			fmt.Fprintf(tw, "\t%.2f%%\t%s", 100*c.Cost.CPUShare, agent.HumanBytes(c.Cost.RetainedBytes))
+		}
+		fmt.Fprintln(tw)
 	}
 	_ = tw.Flush()
 	for _, c := range st.Instances {

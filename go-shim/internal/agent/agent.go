@@ -84,13 +84,14 @@ type lastRun struct {
 // directory for the persistent cache, version).
 func StartPython(cfg config.Config, logger *slog.Logger) (*pyhost.Runtime, error) {
 	rt, err := pyhost.Start(pyhost.Options{
-		Engine:          cfg.Python.Engine,
-		LibPython:       cfg.Python.LibPython,
-		Python:          cfg.Python.Executable,
-		PythonPath:      append([]string{cfg.ChecksDir}, cfg.Python.Paths...),
-		Logger:          logger,
-		LogLevel:        cfg.Level(),
-		ShutdownTimeout: time.Duration(cfg.ShutdownTimeout),
+		Engine:            cfg.Python.Engine,
+		LibPython:         cfg.Python.LibPython,
+		Python:            cfg.Python.Executable,
+		PythonPath:        append([]string{cfg.ChecksDir}, cfg.Python.Paths...),
+		Logger:            logger,
+		LogLevel:          cfg.Level(),
+		ShutdownTimeout:   time.Duration(cfg.ShutdownTimeout),
+		DisableAccounting: !cfg.Accounting,
 	})
 	if err != nil {
 		return nil, err

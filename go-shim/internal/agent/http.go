@@ -7,9 +7,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"html/template"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,8 +29,33 @@ var statusPage = template.Must(template.New("status.html").Funcs(template.FuncMa
 		return time.Since(*t).Round(time.Second).String() + " ago"
 	},
 	"ms":      func(v float64) string { return fmt.Sprintf("%.1f", v) },
+	"secs":    func(v float64) string { return fmt.Sprintf("%.3f", v) },
+	"pct":     func(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) },
+	"bytes":   HumanBytes,
 	"seconds": func(v float64) string { return time.Duration(v * float64(time.Second)).Round(time.Second).String() },
 }).ParseFS(templates, "templates/status.html"))
+
+// statusView is what the status page renders: the status, and its checks
+// again in the order of one cost ("which check costs the most").
+type statusView struct {
+	Status
+	Sort  string
+	Costs []CheckStatus
+}
+
+// HumanBytes writes a byte count in binary units (the status page, the CLI).
+func HumanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
 
 // Handler serves /metrics, /status, /healthz, the status page at /, and
 // the modules' API under /api/ (see modules.go).
@@ -40,8 +67,15 @@ func (a *Agent) Handler() http.Handler {
 		ErrorLog:      slogPrinter{a},
 		ErrorHandling: promhttp.ContinueOnError, // one bad series never hides the rest
 	}))
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, a.Status())
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		st := a.Status()
+		if order := r.URL.Query().Get("sort"); order != "" && !SortByCost(st.Instances, order) {
+			writeJSON(w, http.StatusBadRequest, map[string]string{
+				"error": fmt.Sprintf("unknown sort %q; one of %s", order, strings.Join(slices.Sorted(maps.Keys(CostOrders)), ", ")),
+			})
+			return
+		}
+		writeJSON(w, http.StatusOK, st)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if a.stopping.Load() {
@@ -50,9 +84,15 @@ func (a *Agent) Handler() http.Handler {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if err := statusPage.Execute(w, a.Status()); err != nil {
+		page := statusView{Status: a.Status(), Sort: r.URL.Query().Get("sort")}
+		if _, ok := CostOrders[page.Sort]; !ok {
+			page.Sort = "cpu"
+		}
+		page.Costs = slices.Clone(page.Instances)
+		SortByCost(page.Costs, page.Sort)
+		if err := statusPage.Execute(w, page); err != nil {
 			a.logger.Error("status page", "err", err)
 		}
 	})

@@ -45,6 +45,26 @@ type CheckReport struct {
 	PlatformEvents   []pyhost.PlatformEvent   `json:"event_platform_events,omitempty"`
 	Metadata         []pyhost.Metadata        `json:"metadata,omitempty"`
 	ExternalTags     []json.RawMessage        `json:"external_tags,omitempty"`
+	// RunCosts is what each run cost, in run order (empty with accounting off).
+	RunCosts []RunCost `json:"run_costs,omitempty"`
+}
+
+// RunCost is one run's pyhost.Usage, as `check NAME` reports it.
+type RunCost struct {
+	CheckID        string  `json:"check_id"`
+	Run            int     `json:"run"` // 1-based
+	WallMS         float64 `json:"wall_ms"`
+	CPUMS          float64 `json:"cpu_ms"`
+	CPUExact       bool    `json:"cpu_exact"` // read from the thread's CPU clock
+	GILWaitMS      float64 `json:"gil_wait_ms"`
+	AllocatedBytes uint64  `json:"allocated_bytes"`
+	RetainedBytes  uint64  `json:"retained_bytes"`
+}
+
+func runCost(checkID string, run int, u pyhost.Usage) RunCost {
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return RunCost{CheckID: checkID, Run: run, WallMS: ms(u.Wall), CPUMS: ms(u.CPU), CPUExact: u.CPUExact,
+		GILWaitMS: ms(u.GILWait), AllocatedBytes: u.Allocated, RetainedBytes: u.Retained}
 }
 
 // ReportMetric is one metric line of a CheckReport.
@@ -162,6 +182,9 @@ func RunCheck(ctx context.Context, cfg config.Config, name string, opts CheckOpt
 			publish()
 			if res == nil {
 				continue
+			}
+			if res.Usage.Measured {
+				rep.RunCosts = append(rep.RunCosts, runCost(l.check.ID(), run+1, res.Usage))
 			}
 			l.last = l.sampler.Commit(res.Metrics, time.Now())
 			if opts.Raw {

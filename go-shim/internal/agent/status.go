@@ -1,10 +1,12 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"pyhost.dev/pyhost"
@@ -29,6 +31,8 @@ type Status struct {
 	StuckRuns     int           `json:"stuck_runs"` // runs abandoned as stuck that have not returned
 	Instances     []CheckStatus `json:"checks"`
 	Problems      []Problem     `json:"problems"`
+	// Accounting: the checks' Cost is measured (the accounting option).
+	Accounting bool `json:"accounting"`
 	// Modules are the long-running modules, in start order; Health every
 	// health check they raise.
 	Modules []modules.Status `json:"modules"`
@@ -67,6 +71,64 @@ type CheckStatus struct {
 	// Metadata is what the check reported with set_metadata (e.g. version).
 	Metadata  map[string]string `json:"metadata"`
 	LastError *RunError         `json:"last_error"` // the latest failed run's error, even if later runs were clean
+	Cost      Cost              `json:"cost"`
+}
+
+// Cost is what an instance's runs cost so far (docs/agent.md, "What each
+// check costs"): totals over every run that returned, cancelled and
+// abandoned ones included; all zero but queue wait when accounting is off.
+type Cost struct {
+	CPUSeconds       float64 `json:"cpu_seconds"`
+	WallSeconds      float64 `json:"wall_seconds"`
+	GILWaitSeconds   float64 `json:"gil_wait_seconds"`
+	QueueWaitSeconds float64 `json:"queue_wait_seconds"`
+	// CPUShare is CPU seconds per second of the agent's uptime: 0.01 is 1%
+	// of one core.
+	CPUShare       float64 `json:"cpu_share"`
+	AllocatedBytes uint64  `json:"allocated_bytes"`
+	RetainedBytes  uint64  `json:"retained_bytes"`
+}
+
+// CostOrders are the orders /status?sort= and the status page know, each
+// the Cost figure it sorts by, largest first.
+var CostOrders = map[string]func(Cost) float64{
+	"cpu":        func(c Cost) float64 { return c.CPUSeconds },
+	"wall":       func(c Cost) float64 { return c.WallSeconds },
+	"gil_wait":   func(c Cost) float64 { return c.GILWaitSeconds },
+	"queue_wait": func(c Cost) float64 { return c.QueueWaitSeconds },
+	"allocated":  func(c Cost) float64 { return float64(c.AllocatedBytes) },
+	"retained":   func(c Cost) float64 { return float64(c.RetainedBytes) },
+}
+
+// SortByCost orders checks by one of CostOrders, largest first (ties by
+// check id); it reports false for an order it does not know.
+func SortByCost(checks []CheckStatus, order string) bool {
+	key, ok := CostOrders[order]
+	if !ok {
+		return false
+	}
+	slices.SortStableFunc(checks, func(a, b CheckStatus) int {
+		if c := cmp.Compare(key(b.Cost), key(a.Cost)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.CheckID, b.CheckID)
+	})
+	return true
+}
+
+func costOf(s schedule.Stats, u pyhost.CheckStats, uptime time.Duration) Cost {
+	c := Cost{
+		CPUSeconds:       u.CPU.Seconds(),
+		WallSeconds:      u.Wall.Seconds(),
+		GILWaitSeconds:   u.GILWait.Seconds(),
+		QueueWaitSeconds: s.QueueWait.Seconds(),
+		AllocatedBytes:   u.Allocated,
+		RetainedBytes:    u.Retained,
+	}
+	if uptime > 0 {
+		c.CPUShare = c.CPUSeconds / uptime.Seconds()
+	}
+	return c
 }
 
 // RunError is a run's error: a Python exception or an agent-side failure.
@@ -116,6 +178,7 @@ func (a *Agent) Status() Status {
 			LibPython:  a.python.LibPython,
 		},
 		Hostname:      hostname(a.cfg),
+		Accounting:    a.cfg.Accounting,
 		ConfigFile:    a.cfg.File,
 		Listen:        a.Addr(),
 		CheckRunners:  a.cfg.CheckRunners,
@@ -167,6 +230,7 @@ func (a *Agent) Status() Status {
 				cs.LastWarnings = a.secrets.All(slices.Clone(last.warnings))
 			}
 		}
+		cs.Cost = costOf(s, inst.Check.Stats(), time.Since(a.started))
 		cs.State = state(s, cs.LastWarnings)
 		st.Instances = append(st.Instances, cs)
 	}

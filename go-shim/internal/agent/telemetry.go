@@ -22,6 +22,11 @@ var (
 	descStuck    = prometheus.NewDesc("pyhost_check_stuck", "1 while a run of the instance is stuck: past its deadline by more than cancel_grace, abandoned.", instLabels, nil)
 	descAbandon  = prometheus.NewDesc("pyhost_check_abandoned_runs_total", "Runs abandoned as stuck.", instLabels, nil)
 	descLate     = prometheus.NewDesc("pyhost_check_late_submissions_dropped_total", "Metrics, service checks and events that stuck runs submitted when they returned at last, dropped.", instLabels, nil)
+	descCPU      = prometheus.NewDesc("pyhost_check_cpu_seconds_total", "CPU time of the instance's runs on their threads, time in C included (see docs/agent.md for short runs).", instLabels, nil)
+	descGILWait  = prometheus.NewDesc("pyhost_check_gil_wait_seconds_total", "Time the instance's runs waited to take the GIL before they began.", instLabels, nil)
+	descQueue    = prometheus.NewDesc("pyhost_check_queue_wait_seconds_total", "Time the instance's runs waited between their due time and their start.", instLabels, nil)
+	descAlloc    = prometheus.NewDesc("pyhost_check_allocated_bytes_total", "Python memory allocated during the instance's runs.", instLabels, nil)
+	descRetained = prometheus.NewDesc("pyhost_check_retained_bytes", "Python memory the instance's runs allocated that is still alive (as of its latest run).", instLabels, nil)
 	descStuckAll = prometheus.NewDesc("pyhost_stuck_runs", "Runs abandoned as stuck that have not returned.", nil, nil)
 	descProblems = prometheus.NewDesc("pyhost_config_problems", "Configuration problems found at start (those checks are skipped).", nil, nil)
 	descSeries   = prometheus.NewDesc("pyhost_series", "Series currently exported from check submissions.", nil, nil)
@@ -32,7 +37,7 @@ var (
 
 func (t telemetry) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRuns, descErrors, descTimeouts, descWarnings, descSkipped,
-		descDuration, descMetrics, descStuck, descAbandon, descLate, descStuckAll, descProblems, descSeries, descUp, descBuild} {
+		descDuration, descMetrics, descStuck, descAbandon, descLate, descCPU, descGILWait, descQueue, descAlloc, descRetained, descStuckAll, descProblems, descSeries, descUp, descBuild} {
 		ch <- d
 	}
 	for _, d := range moduleDescs {
@@ -59,6 +64,14 @@ func (t telemetry) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descStuck, prometheus.GaugeValue, stuck, lv...)
 		ch <- prometheus.MustNewConstMetric(descAbandon, prometheus.CounterValue, float64(s.Abandoned), lv...)
 		ch <- prometheus.MustNewConstMetric(descLate, prometheus.CounterValue, float64(a.lateDropped[i].Load()), lv...)
+		ch <- prometheus.MustNewConstMetric(descQueue, prometheus.CounterValue, s.QueueWait.Seconds(), lv...)
+		if a.cfg.Accounting {
+			u := inst.Check.Stats()
+			ch <- prometheus.MustNewConstMetric(descCPU, prometheus.CounterValue, u.CPU.Seconds(), lv...)
+			ch <- prometheus.MustNewConstMetric(descGILWait, prometheus.CounterValue, u.GILWait.Seconds(), lv...)
+			ch <- prometheus.MustNewConstMetric(descAlloc, prometheus.CounterValue, float64(u.Allocated), lv...)
+			ch <- prometheus.MustNewConstMetric(descRetained, prometheus.GaugeValue, float64(u.Retained), lv...)
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(descStuckAll, prometheus.GaugeValue, float64(a.sched.Stuck()))
 	ch <- prometheus.MustNewConstMetric(descProblems, prometheus.GaugeValue, float64(len(a.problems)))

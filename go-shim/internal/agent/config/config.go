@@ -44,6 +44,9 @@ type Config struct {
 	// HTTPRemote lets listen be an address other hosts reach (default: only
 	// loopback); requests that change state always need the API token.
 	HTTPRemote bool `yaml:"http_remote"`
+	// Accounting measures what each check's runs cost: CPU, GIL wait, queue
+	// wait and Python memory (default true; false turns it off).
+	Accounting bool `yaml:"accounting"`
 	// AllowInsecureFiles loads check, module and configuration files that
 	// other users could have written (default: refused).
 	AllowInsecureFiles bool         `yaml:"allow_insecure_files"`
@@ -93,6 +96,7 @@ func Default() Config {
 		ShutdownTimeout: Duration(DefaultShutdownTimeout),
 		CancelGrace:     Duration(DefaultCancelGrace),
 		MaxLateRuns:     DefaultMaxLateRuns,
+		Accounting:      true,
 	}
 }
 
@@ -235,7 +239,7 @@ func (l *mainLoader) fail(n *yaml.Node, format string, args ...any) {
 }
 
 var mainKeys = []string{"listen", "check_runners", "checks_dir", "conf_dir", "run_dir", "log_level",
-	"hostname", "host_tags", "modules_dir", "modules", "module_backoff", "default_timeout", "shutdown_timeout", "cancel_grace", "max_late_runs", "http_remote",
+	"hostname", "host_tags", "modules_dir", "modules", "module_backoff", "default_timeout", "shutdown_timeout", "cancel_grace", "max_late_runs", "http_remote", "accounting",
 	"allow_insecure_files", "python"}
 
 var pythonKeys = []string{"executable", "libpython", "engine", "paths"}
@@ -366,6 +370,8 @@ func (l *mainLoader) load(root *yaml.Node, cfg *Config) {
 			}
 		case "http_remote":
 			l.setBool(key, v, &cfg.HTTPRemote)
+		case "accounting":
+			l.setBool(key, v, &cfg.Accounting)
 		case "allow_insecure_files":
 			l.setBool(key, v, &cfg.AllowInsecureFiles)
 		case "max_late_runs":

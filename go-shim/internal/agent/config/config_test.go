@@ -55,7 +55,7 @@ func TestDefault(t *testing.T) {
 	want := Config{
 		Listen: "127.0.0.1:5050", CheckRunners: 4, ChecksDir: "checks.d", ConfDir: "conf.d", RunDir: "run",
 		ModulesDir: "modules.d", ModuleBackoff: Duration(time.Second), LogLevel: "info", Hostname: host, DefaultTimeout: Duration(30 * time.Second),
-		ShutdownTimeout: Duration(10 * time.Second), CancelGrace: Duration(5 * time.Second), MaxLateRuns: 16,
+		ShutdownTimeout: Duration(10 * time.Second), CancelGrace: Duration(5 * time.Second), MaxLateRuns: 16, Accounting: true,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("Default() = %+v\nwant %+v", c, want)
@@ -86,6 +86,7 @@ default_timeout: 1m30s
 shutdown_timeout: 2.5
 cancel_grace: 2s
 max_late_runs: "3"
+accounting: false
 python:
   executable: /opt/venv/bin/python
   libpython: /usr/lib/libpython3.12.so

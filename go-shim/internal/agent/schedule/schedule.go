@@ -75,11 +75,15 @@ type Stats struct {
 	Skipped      uint64 // ticks dropped because the previous run was not done
 	LastRun      time.Time
 	LastDuration time.Duration
-	AvgDuration  time.Duration
-	LastMetrics  int
-	LastErr      error // the latest run's error, nil if it was clean
-	LastFailure  error // the latest error of any run
-	Running      bool
+	// QueueWait is the time runs spent between their due time and their
+	// start (waiting for a runner), over all runs; LastQueueWait the latest's.
+	QueueWait     time.Duration
+	LastQueueWait time.Duration
+	AvgDuration   time.Duration
+	LastMetrics   int
+	LastErr       error // the latest run's error, nil if it was clean
+	LastFailure   error // the latest error of any run
+	Running       bool
 	// Stuck: the run going now passed its timeout by more than Grace.
 	Stuck bool
 	// Abandoned counts runs that were stuck (each once).
@@ -116,6 +120,7 @@ func (r *run) finish() bool {
 type entry struct {
 	task    Task
 	pending atomic.Bool // queued or running: a tick now is skipped
+	due     time.Time   // when the queued run was due; written before it is queued
 
 	mu    sync.Mutex
 	stats Stats
@@ -231,7 +236,7 @@ func (s *Scheduler) tick(start time.Time) {
 		now := time.Now()
 		for len(due) > 0 && !due[0].at.After(now) {
 			d := &due[0]
-			s.enqueue(d.e)
+			s.enqueue(d.e, d.at)
 			// Fixed rate; ticks missed while the process was stalled are
 			// not replayed.
 			d.at = d.at.Add(d.e.task.Interval)
@@ -261,13 +266,14 @@ func (h *dueHeap) Pop() any {
 	return x
 }
 
-func (s *Scheduler) enqueue(e *entry) {
+func (s *Scheduler) enqueue(e *entry, due time.Time) {
 	if !e.pending.CompareAndSwap(false, true) {
 		e.mu.Lock()
 		e.stats.Skipped++
 		e.mu.Unlock()
 		return
 	}
+	e.due = due // the runner reads it after receiving e from the queue
 	s.queue <- e
 }
 
@@ -331,6 +337,7 @@ func (s *Scheduler) runOne(e *entry) bool {
 	ctx, cancel := context.WithTimeout(context.WithValue(s.runCtx, runKey{}, r), e.task.Timeout)
 	late := context.AfterFunc(ctx, func() { s.late(e, r) })
 	start := time.Now()
+	queued := max(start.Sub(e.due), 0)
 	out := e.task.Run(ctx)
 	took := time.Since(start)
 	late()
@@ -342,6 +349,8 @@ func (s *Scheduler) runOne(e *entry) bool {
 	defer e.mu.Unlock()
 	st := &e.stats
 	st.Running = false
+	st.QueueWait += queued
+	st.LastQueueWait = queued
 	if abandoned {
 		// Counted when it was abandoned; what it reported is not a run's.
 		st.Stuck = false
