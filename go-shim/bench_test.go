@@ -26,19 +26,24 @@ import (
 
 const submitCount = 100000
 
-// make bench runs the accounting-sensitive benchmarks a second time, in a
-// process of their own with accounting off (the allocator is chosen when
-// Python starts); their results are then named BenchmarkX/accounting_off.
-var accountingOff = flag.Bool("accounting-off", false, "start the benchmarks' runtimes with accounting off")
+// make bench runs the accounting-sensitive benchmarks again in processes of
+// their own, alternately with accounting on and off (whether Python memory
+// is counted is decided when Python starts), so that each "on" figure has an
+// "off" one measured right before it; their results are named
+// BenchmarkX/accounting_on and BenchmarkX/accounting_off.
+var accountingVariant = flag.String("accounting", "", `"on" or "off": start the benchmarks' runtimes so and name their results for it`)
 
 // variant runs f as itself, or as a sub-benchmark named for the accounting
-// mode when it is off.
+// variant.
 func variant(b *testing.B, f func(b *testing.B)) {
-	if *accountingOff {
-		b.Run("accounting_off", f)
-		return
+	switch *accountingVariant {
+	case "":
+		f(b)
+	case "on", "off":
+		b.Run("accounting_"+*accountingVariant, f)
+	default:
+		b.Fatalf("-accounting=%q: want on or off", *accountingVariant)
 	}
-	f(b)
 }
 
 var (
@@ -53,11 +58,11 @@ var (
 func benchRuntime(b *testing.B) *Runtime {
 	benchOnce.Do(func() {
 		var err error
-		benchRT, err = Start(Options{PythonPath: []string{testdata()}, DisableAccounting: *accountingOff})
+		benchRT, err = Start(Options{PythonPath: []string{testdata()}, DisableAccounting: *accountingVariant == "off"})
 		if err != nil {
 			b.Fatal(err)
 		}
-		perMetricRT, err = Start(Options{PythonPath: []string{testdata()}, DisableAccounting: *accountingOff, perMetric: func(m capi.MetricCall) {
+		perMetricRT, err = Start(Options{PythonPath: []string{testdata()}, DisableAccounting: *accountingVariant == "off", perMetric: func(m capi.MetricCall) {
 			if m.Name != "" && len(m.Tags) == 2 {
 				perMetricReceived.Add(1)
 			}
@@ -293,18 +298,20 @@ func BenchmarkSubmit(b *testing.B) {
 // BenchmarkSubmitNewResult: the same with Run, which allocates a new Result
 // (100,000 Metric values) every run.
 func BenchmarkSubmitNewResult(b *testing.B) {
-	chk := benchSubmitCheck(b, benchRuntime(b))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		res, err := chk.Run(context.Background())
-		if err != nil {
-			b.Fatal(err)
+	variant(b, func(b *testing.B) {
+		chk := benchSubmitCheck(b, benchRuntime(b))
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			res, err := chk.Run(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(res.Metrics) != submitCount || len(res.Metrics[submitCount-1].Tags) != 2 {
+				b.Fatalf("received %d metrics", len(res.Metrics))
+			}
 		}
-		if len(res.Metrics) != submitCount || len(res.Metrics[submitCount-1].Tags) != 2 {
-			b.Fatalf("received %d metrics", len(res.Metrics))
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*submitCount), "ns/metric")
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*submitCount), "ns/metric")
+	})
 }
 
 // BenchmarkSubmitPerMetricCallback: the same check, each metric delivered to
@@ -361,8 +368,8 @@ func BenchmarkRunTrivial(b *testing.B) {
 }
 
 // BenchmarkAllocate: a pure-Python loop making and dropping a 64-byte
-// bytes object, one allocation and one free per iteration: with accounting
-// on and off, the allocator hook's cost per allocation.
+// bytes object (b"x" * 64), one allocation and one free per iteration: with
+// accounting on and off, the allocator hook's cost per allocation.
 func BenchmarkAllocate(b *testing.B) {
 	variant(b, func(b *testing.B) {
 		allocate := mustFunction(b, benchRuntime(b), "allocate")

@@ -1,5 +1,6 @@
 """Python side of the benchmarks and function tests."""
 
+import itertools
 import logging
 import threading
 
@@ -50,10 +51,11 @@ def submit_floor(n):
 
 
 def allocate(n):
-    """n allocations and frees of a 64-byte bytes object."""
-    make = bytes
-    for _ in range(n):
-        make(64)
+    """n allocations and frees of a 64-byte bytes object, and nothing else
+    (itertools.repeat yields the same object; a range would make ints)."""
+    piece = b"x"
+    for _ in itertools.repeat(None, n):
+        piece * 64
 
 
 _released = threading.Event()

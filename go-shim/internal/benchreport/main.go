@@ -160,30 +160,48 @@ func main() {
 	pair("call_noop_8_goroutines_p99", "latency p99, 8 goroutines", get("BenchmarkCall8Latency", "p99-ns"),
 		"c_floor_8_goroutines_p99", "the C floor's p99", get("BenchmarkCall8LatencyFloor", "p99-ns"), "reported", nil)
 
-	submitFloor := get("BenchmarkSubmitFloor", "ns/metric")
-	submit := get("BenchmarkSubmit", "ns/metric")
-	callback := get("BenchmarkSubmitPerMetricCallback", "ns/metric")
-	pair("submit_gauge_batched", "a check submits 100,000 gauges (2 tags); all received in Go, per metric", submit,
+	submitFloor := get("BenchmarkSubmitFloor/accounting_off", "ns/metric")
+	submit := get("BenchmarkSubmit/accounting_off", "ns/metric")
+	callback := get("BenchmarkSubmitPerMetricCallback/accounting_off", "ns/metric")
+	pair("submit_gauge_batched", "a check submits 100,000 gauges (2 tags); all received in Go, per metric (accounting off)", submit,
 		"python_loop_noop_builtin", "a pure-Python loop calling a no-op builtin with the same arguments, per call", submitFloor,
 		"≤ 3×", le(3))
-	ratioRounds("BenchmarkSubmit", "ns/metric", "BenchmarkSubmitFloor", "ns/metric")
-	pair("submit_gauge_new_result_each_run", "the same through Check.Run, a new Result (100,000 Metric values) each run", get("BenchmarkSubmitNewResult", "ns/metric"),
+	ratioRounds("BenchmarkSubmit/accounting_off", "ns/metric", "BenchmarkSubmitFloor/accounting_off", "ns/metric")
+	pair("submit_gauge_new_result_each_run", "the same through Check.Run, a new Result (100,000 Metric values) each run", get("BenchmarkSubmitNewResult/accounting_off", "ns/metric"),
 		"python_loop_noop_builtin", "the same floor", submitFloor, "reported", nil)
-	ratioRounds("BenchmarkSubmitNewResult", "ns/metric", "BenchmarkSubmitFloor", "ns/metric")
+	ratioRounds("BenchmarkSubmitNewResult/accounting_off", "ns/metric", "BenchmarkSubmitFloor/accounting_off", "ns/metric")
 	pair("submit_gauge_per_metric_callback", "baseline: the same check, one cgo callback per metric (tags copied)", callback,
 		"python_loop_noop_builtin", "the same floor", submitFloor, "reported", nil)
 	pair("submit_cost_beyond_floor", "pyhost's cost per metric beyond the floor", submit-submitFloor,
 		"per_metric_callback_cost_beyond_floor", "the per-metric-callback baseline's cost beyond the same floor", callback-submitFloor,
 		"≥ 5× smaller (ratio ≤ 0.2)", le(0.2))
 	paired(func(i int) float64 {
-		f := at("BenchmarkSubmitFloor", "ns/metric", i)
-		return (at("BenchmarkSubmit", "ns/metric", i) - f) / (at("BenchmarkSubmitPerMetricCallback", "ns/metric", i) - f)
-	}, rounds("BenchmarkSubmit", "BenchmarkSubmitFloor", "BenchmarkSubmitPerMetricCallback"))
-	pair("check_run_trivial_1_goroutine", "a full run of a check submitting 1 metric, from Go, 1 goroutine", get("BenchmarkRunTrivial", "ns/op"),
+		f := at("BenchmarkSubmitFloor/accounting_off", "ns/metric", i)
+		return (at("BenchmarkSubmit/accounting_off", "ns/metric", i) - f) / (at("BenchmarkSubmitPerMetricCallback/accounting_off", "ns/metric", i) - f)
+	}, rounds("BenchmarkSubmit/accounting_off", "BenchmarkSubmitFloor/accounting_off", "BenchmarkSubmitPerMetricCallback/accounting_off"))
+	pair("check_run_trivial_1_goroutine", "a full run of a check submitting 1 metric, from Go, 1 goroutine (accounting off)", get("BenchmarkRunTrivial/accounting_off", "ns/op"),
 		"c_gilstate_ensure_call_release_1_goroutine", "the call floor above", callFloor, "reported", nil)
-	pair("check_run_trivial_8_goroutines", "the same, 8 goroutines (ns per run = 1/throughput)", get("BenchmarkRunTrivial8", "ns/op"),
+	pair("check_run_trivial_8_goroutines", "the same, 8 goroutines, accounting on (ns per run = 1/throughput)", get("BenchmarkRunTrivial8", "ns/op"),
 		"c_gilstate_ensure_call_release_8_goroutines", "the call floor above, 8 goroutines", call8Floor, "reported", nil)
 
+	// Accounting (each "off" figure from a process of its own, started with
+	// accounting off, in the same round).
+	pair("submit_gauge_batched_accounting_on", "submit_gauge_batched with accounting on (the default)", get("BenchmarkSubmit/accounting_on", "ns/metric"),
+		"submit_gauge_batched", "the same, accounting off", submit,
+		"≤ 1.05×", le(1.05))
+	ratioRounds("BenchmarkSubmit/accounting_on", "ns/metric", "BenchmarkSubmit/accounting_off", "ns/metric")
+	pair("check_run_trivial_accounting_on", "check_run_trivial_1_goroutine with accounting on (the default)", get("BenchmarkRunTrivial/accounting_on", "ns/op"),
+		"check_run_trivial_1_goroutine", "the same, accounting off", get("BenchmarkRunTrivial/accounting_off", "ns/op"),
+		"≤ 1.05×", le(1.05))
+	ratioRounds("BenchmarkRunTrivial/accounting_on", "ns/op", "BenchmarkRunTrivial/accounting_off", "ns/op")
+	allocOn, allocOff := get("BenchmarkAllocate/accounting_on", "ns/allocation"), get("BenchmarkAllocate/accounting_off", "ns/allocation")
+	pair("python_allocation_accounting_on", "a Python loop making and dropping a 64-byte bytes object (one allocation and one free), accounting on, per iteration", allocOn,
+		"python_allocation", "the same, accounting off (CPython's own allocator)", allocOff,
+		"reported", nil)
+	ratioRounds("BenchmarkAllocate/accounting_on", "ns/allocation", "BenchmarkAllocate/accounting_off", "ns/allocation")
+	pair("allocator_hook_per_allocation", "what the accounting allocator adds per allocation and free (the difference of the two rows above)", allocOn-allocOff,
+		"python_allocation", "the plain loop, per iteration", allocOff,
+		"reported", nil)
 	pair("datadog_check_10k_gauges", "a datadog_checks.base check submitting 10,000 gauges (2 tags), run from Go, per run", get("BenchmarkDatadogCheck10k", "ns/run"),
 		"datadog_stub_aggregator_plain_python", "the same check run in plain Python against datadog_checks_base's stub aggregator (median of 50 runs)", get("BenchmarkDatadogCheck10kFloor", "ns/run"),
 		"≤ 1.2×", le(1.2))
@@ -315,6 +333,7 @@ const notes = `
 - **Calls** (` + "`BenchmarkCall*`" + `): ` + "`Function.AppendCall`" + ` of a Python ` + "`def noop(): pass`" + ` through the whole stack (Go API → cgo → C API → engine → Python). At 1 goroutine the goal row comes from ` + "`BenchmarkCallPaired`" + `, which alternates blocks of 10,000 calls of the floor and of pyhost and takes the median of the per-block ratios: measured as separate benchmarks seconds apart (the ` + "`_separate`" + ` row), the ratio of a 100 ns call moves with whatever else the shared machine did in between, far more from round to round. The floor (` + "`internal/benchfloor`" + `) is what a hand-written C binding costs: a cgo call into C doing ` + "`PyGILState_Ensure`" + `, ` + "`PyObject_CallNoArgs`" + ` on the same function and ` + "`PyGILState_Release`" + `, on a thread that keeps its thread state. At 8 goroutines only one thread runs Python at a time: the floor's callers wait for the GIL inside cgo (a futex wait, then a wake-up, per hand-over), while pyhost's wait in Go's scheduler at the call gate (` + "`internal/gate`" + `).
 - **Submissions** (` + "`BenchmarkSubmit*`" + `): a check calls ` + "`self.gauge(name, value, tags)`" + ` 100,000 times; the run's batch is decoded into Go ` + "`Metric`" + ` values and every one is checked to have arrived. ` + "`BenchmarkSubmit`" + ` decodes into a ` + "`Result`" + ` reused from run to run (` + "`Check.RunInto`" + `, what a scheduler does); ` + "`BenchmarkSubmitNewResult`" + ` uses ` + "`Check.Run`" + `, which allocates 100,000 new ` + "`Metric`" + ` values per run. The floor runs the same loop in Python against ` + "`_pyhost.noop`" + `, a builtin that does nothing. The baseline delivers each metric to Go through its own cgo callback with its tags copied, as the Datadog Agent does.
 - **Check runs** (` + "`BenchmarkRunTrivial*`" + `): ` + "`Check.Run`" + ` of a check submitting one gauge, including the ` + "`Result`" + ` decoding; reported against the call floor for scale.
+- **Accounting** (` + "`BenchmarkSubmit`, `BenchmarkRunTrivial`, `BenchmarkAllocate`" + `): accounting is on by default, and whether Python memory is counted is decided when the interpreter starts, so each round also runs them in processes of their own, three times with accounting on and off alternately (` + "`-accounting=on|off`" + `, results named ` + "`BenchmarkX/accounting_on`" + ` and ` + "`BenchmarkX/accounting_off`" + `): the machine drifts by tens of percent over a minute, and each "on" process is compared with the "off" one right after it. The submission rows above and ` + "`check_run_trivial_1_goroutine`" + ` are the accounting-off figures; the ` + "`_accounting_on`" + ` rows are the medians of the 15 adjacent pairs' ratios. ` + "`BenchmarkAllocate`" + ` is a Python loop of ` + "`b\"x\" * 64`" + `, one allocation and one free per iteration: its difference is the allocator hook's cost per allocation.
 - **Memory** (` + "`BenchmarkMemoryPerCheck`" + `): growth of the process's resident set over 1,000 check instances.
 - **Datadog check** (` + "`BenchmarkDatadogCheck10k*`" + `): an unmodified ` + "`datadog_checks.base.AgentCheck`" + ` subclass calling ` + "`self.gauge`" + ` 10,000 times, run through ` + "`Check.Run`" + ` (its submissions go through the ` + "`aggregator`" + ` builtin into the batch and are decoded in Go). The floor is the same check in a plain Python process against ` + "`datadog_checks_base`" + `'s stub aggregator, the way check authors test it.
 - **Scrape** (` + "`internal/agent/aggregate`, `BenchmarkScrape100k*`" + `): the agent's aggregator holding 100,000 flushed gauges, served by ` + "`promhttp.HandlerFor`" + ` into a recorder; the floor is the same series as plain client_golang ` + "`GaugeVec`" + `s behind the same handler.

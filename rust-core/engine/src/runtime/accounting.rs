@@ -52,8 +52,18 @@ static TABLE: [AtomicPtr<Chunk>; CHUNKS] = [const { AtomicPtr::new(null_mut()) }
 static NEXT_OWNER: AtomicU32 = AtomicU32::new(1);
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
+/// The owner this thread's allocations go to, with its counters (NULL:
+/// look them up), so an allocation does not go through the table.
+#[derive(Clone, Copy)]
+struct Current {
+    owner: Owner,
+    counters: *const Counters,
+}
+
 thread_local! {
-    static CURRENT: Cell<Owner> = const { Cell::new(OUTSIDE) };
+    static CURRENT: Cell<Current> = const {
+        Cell::new(Current { owner: OUTSIDE, counters: std::ptr::null() })
+    };
 }
 
 fn chunk(index: usize) -> &'static Chunk {
@@ -115,13 +125,17 @@ pub fn counting_memory() -> bool {
 
 /// Attributes what this thread allocates to `owner` until dropped.
 pub struct Attributing {
-    previous: Owner,
+    previous: Current,
 }
 
 impl Attributing {
     pub fn enter(owner: Owner) -> Attributing {
+        let current = Current {
+            owner,
+            counters: counters(owner),
+        };
         Attributing {
-            previous: CURRENT.with(|c| c.replace(owner)),
+            previous: CURRENT.with(|c| c.replace(current)),
         }
     }
 }
@@ -148,8 +162,7 @@ const MAGIC: u32 = 0x7079_6863; // "chyp"
 const _: () = assert!(std::mem::size_of::<Tag>() == TAG);
 
 #[inline]
-fn credit_alloc(owner: Owner, size: usize) {
-    let c = counters(owner);
+fn credit_alloc(c: &Counters, size: usize) {
     let size = size as u64;
     c.allocated.store(
         c.allocated.load(Ordering::Relaxed).wrapping_add(size),
@@ -174,7 +187,13 @@ fn credit_free(owner: Owner, size: u64) {
 /// `block` is a fresh allocation of at least `TAG` bytes.
 #[inline]
 unsafe fn tag(block: *mut c_void, size: usize) -> *mut c_void {
-    let owner = CURRENT.with(Cell::get);
+    let Current { owner, counters: c } = CURRENT.with(Cell::get);
+    // SAFETY: counters are never freed.
+    let c = if c.is_null() {
+        counters(owner)
+    } else {
+        unsafe { &*c }
+    };
     // SAFETY: the block has room for the tag; allocators align to 16.
     unsafe {
         block.cast::<Tag>().write(Tag {
@@ -183,7 +202,7 @@ unsafe fn tag(block: *mut c_void, size: usize) -> *mut c_void {
             magic: MAGIC,
         });
     }
-    credit_alloc(owner, size);
+    credit_alloc(c, size);
     // SAFETY: within the block.
     unsafe { block.cast::<u8>().add(TAG).cast() }
 }
@@ -380,8 +399,8 @@ mod tests {
     #[test]
     fn credits_balance() {
         let owner = new_owner();
-        credit_alloc(owner, 100);
-        credit_alloc(owner, 50);
+        credit_alloc(counters(owner), 100);
+        credit_alloc(counters(owner), 50);
         credit_free(owner, 100);
         assert_eq!(
             memory(owner),
@@ -397,14 +416,14 @@ mod tests {
         let (a, b) = (new_owner(), new_owner());
         {
             let _outer = Attributing::enter(a);
-            assert_eq!(CURRENT.with(Cell::get), a);
+            assert_eq!(CURRENT.with(Cell::get).owner, a);
             {
                 let _inner = Attributing::enter(b);
-                assert_eq!(CURRENT.with(Cell::get), b);
+                assert_eq!(CURRENT.with(Cell::get).owner, b);
             }
-            assert_eq!(CURRENT.with(Cell::get), a);
+            assert_eq!(CURRENT.with(Cell::get).owner, a);
         }
-        assert_eq!(CURRENT.with(Cell::get), OUTSIDE);
+        assert_eq!(CURRENT.with(Cell::get).owner, OUTSIDE);
     }
 
     #[test]
