@@ -52,7 +52,7 @@ SLEEPING = """
 
 def samples(metrics, name):
     """{check_id: value} of one per-instance series."""
-    pattern = re.compile(r'^%s\{check="[^"]+",check_id="([^"]+)"\} (\S+)$' % name, re.M)
+    pattern = re.compile("^" + name + r'\{check="[^"]+",check_id="([^"]+)"\} (\S+)$', re.M)
     return {cid: float(v) for cid, v in pattern.findall(metrics)}
 
 
