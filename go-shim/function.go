@@ -20,6 +20,7 @@ type Function struct {
 	rt     *Runtime
 	id     uint64
 	closed atomic.Bool
+	meter  atomic.Uint64 // the Meter typed calls are counted under (0: none)
 }
 
 // LoadFunction imports module (a name, or a .py path) and looks up name.
@@ -102,7 +103,7 @@ func (f *Function) InvokeContext(ctx context.Context, args ...any) (any, error) 
 	token := nextToken()
 	done := within(token, ctx)
 	lease := calls.Enter()
-	out, err := capi.InvokeFunction(rid, f.id, e.buf, token, b.result[:0])
+	out, err := capi.InvokeFunction(rid, f.id, e.buf, token, f.meter.Load(), b.result[:0])
 	calls.Leave(lease)
 	done()
 	runtime.KeepAlive(f)
@@ -141,7 +142,7 @@ func (f *Function) invokeArgs(n int, a, b any) (any, error) {
 		buf.args = e.buf[:0]
 	}
 	lease := calls.Enter()
-	out, err := capi.InvokeFunction(rid, f.id, e.buf, nextToken(), buf.result[:0])
+	out, err := capi.InvokeFunction(rid, f.id, e.buf, nextToken(), f.meter.Load(), buf.result[:0])
 	calls.Leave(lease)
 	runtime.KeepAlive(f)
 	if err != nil {

@@ -28,6 +28,8 @@ type HookPoint struct {
 
 	calls, answered, replaced, failed, late atomic.Uint64
 	lastErr                                 atomic.Pointer[error]
+	// meter counts what the installed hooks' calls cost (with accounting on).
+	meter *Meter
 }
 
 // hookSet is what is installed, replaced as a whole.
@@ -44,6 +46,9 @@ type HookStats struct {
 	Late     uint64 // hook calls past the deadline: their answer ignored, passed through
 	// LastError is the latest failure's message ("" if none).
 	LastError string
+	// Usage is what the hook calls cost: their time and the Python memory
+	// they allocated (zero with accounting off).
+	Usage MeterUsage
 }
 
 // Hooks is the hook point named op, made on first use; the same name
@@ -97,8 +102,28 @@ func (h *HookPoint) swap(change func(*hookSet)) {
 	change(next)
 	if next.dispatch == nil && next.completion == nil {
 		next = nil
+	} else if h.rt.accounting {
+		h.metered(next.dispatch, next.completion)
 	}
 	h.set.Store(next)
+}
+
+// metered counts the hooks' calls under the point's meter, made on the
+// first install (a function installed on two points counts under the last).
+// Called under hookSwap.
+func (h *HookPoint) metered(fns ...*Function) {
+	if h.meter == nil {
+		m, err := h.rt.NewMeter()
+		if err != nil {
+			return // the runtime is closing: no call will be made
+		}
+		h.meter = m
+	}
+	for _, fn := range fns {
+		if fn != nil {
+			fn.SetMeter(h.meter)
+		}
+	}
 }
 
 // SetDeadline bounds each hook call: an answer that comes later than d is
@@ -116,6 +141,12 @@ func (h *HookPoint) Stats() HookStats {
 		Errors: h.failed.Load(), Late: h.late.Load()}
 	if e := h.lastErr.Load(); e != nil {
 		st.LastError = (*e).Error()
+	}
+	hookSwap.Lock()
+	m := h.meter
+	hookSwap.Unlock()
+	if m != nil {
+		st.Usage, _ = m.Usage()
 	}
 	return st
 }

@@ -3,6 +3,8 @@ package pyhost
 import (
 	"sync"
 	"time"
+
+	"pyhost.dev/pyhost/internal/capi"
 )
 
 // Usage is what one run cost, measured by the run itself (see
@@ -74,4 +76,72 @@ func (c *Check) Stats() CheckStats {
 	c.usage.mu.Lock()
 	defer c.usage.mu.Unlock()
 	return c.usage.stats
+}
+
+// Meter is the account of a plugin that is not a check — a module, a hook
+// point — so that what it costs can be told apart: typed calls of the
+// Functions given to it (Function.SetMeter) add their time and the Python
+// memory they allocate to it. With accounting off, calls add nothing.
+type Meter struct {
+	rt *Runtime
+	id uint64
+}
+
+// MeterUsage is what the calls made under a Meter cost so far.
+type MeterUsage struct {
+	// Calls ended; InFlight calls going on now.
+	Calls, InFlight uint64
+	// Wall and GILWait are totals over the ended calls, from asking for the
+	// GIL to the end, and the wait to take it.
+	Wall, GILWait time.Duration
+	// CPU is the ended calls' CPU time plus, so far, that of calls going on
+	// that read the CPU clock (a long call, such as a module's serve loop,
+	// shows its CPU time while it runs).
+	CPU time.Duration
+	// Memory is false when Python memory is not counted (see Usage.Memory).
+	Memory bool
+	// Allocated is the Python memory the calls allocated; Retained the part
+	// of it still alive.
+	Allocated, Retained uint64
+}
+
+// NewMeter makes a Meter. Meters are never freed (a process may make
+// about four million); one per plugin is the use.
+func (rt *Runtime) NewMeter() (*Meter, error) {
+	rid, err := rt.handle()
+	if err != nil {
+		return nil, err
+	}
+	id, err := capi.NewMeter(rid)
+	if err != nil {
+		return nil, wrapErr("new meter", err)
+	}
+	return &Meter{rt: rt, id: id}, nil
+}
+
+// Usage reads the meter. It works after the runtime closed.
+func (m *Meter) Usage() (MeterUsage, error) {
+	if m == nil {
+		return MeterUsage{}, ErrClosed
+	}
+	u, err := capi.ReadMeter(m.rt.id, m.id)
+	if err != nil {
+		return MeterUsage{}, wrapErr("read meter", err)
+	}
+	return MeterUsage{
+		Calls: u.Calls, InFlight: u.InFlight,
+		Wall: time.Duration(u.WallNS), GILWait: time.Duration(u.GILWaitNS), CPU: time.Duration(u.CPUNS),
+		Memory: u.Memory, Allocated: u.AllocatedBytes, Retained: u.RetainedBytes,
+	}, nil
+}
+
+// SetMeter counts f's typed calls (Invoke, InvokeContext and the hook
+// points' calls) under m from now on; nil stops counting them. Calls with
+// JSON (Call, AppendCall) are not counted.
+func (f *Function) SetMeter(m *Meter) {
+	if m == nil {
+		f.meter.Store(0)
+		return
+	}
+	f.meter.Store(m.id)
 }

@@ -246,3 +246,99 @@ func TestUsageMemoryIsNotCountedWhenTheFirstRuntimeHasAccountingOff(t *testing.T
 		t.Errorf("usage: %+v", u)
 	}
 }
+
+func TestMeterCountsTypedCallsAndWhatTheyKeep(t *testing.T) {
+	rt, _ := startRuntime(t)
+	m, err := rt.NewMeter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep, err := rt.LoadFunction("metered", "keep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	burn, err := rt.LoadFunction("metered", "burn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep.SetMeter(m)
+	burn.SetMeter(m)
+	for i := 0; i < 4; i++ {
+		if _, err := keep.Invoke(256 << 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := burn.Invoke(0.1); err != nil {
+		t.Fatal(err)
+	}
+	u, err := m.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("meter: %+v", u)
+	if u.Calls != 5 || u.InFlight != 0 || !u.Memory {
+		t.Errorf("usage: %+v", u)
+	}
+	if u.Retained < 4*256<<10 || u.Retained > 4*256<<10+64<<10 || u.Allocated < u.Retained {
+		t.Errorf("4 calls each keeping 256 KiB: retained %d, allocated %d", u.Retained, u.Allocated)
+	}
+	if u.CPU < 25*time.Millisecond || u.CPU > u.Wall+5*time.Millisecond {
+		t.Errorf("a call computing for 100 ms: CPU %v, wall %v", u.CPU, u.Wall)
+	}
+	// Not counted any more.
+	keep.SetMeter(nil)
+	if _, err := keep.Invoke(256 << 10); err != nil {
+		t.Fatal(err)
+	}
+	// (It may free some of the meter's memory: the list grows into a new
+	// buffer, which is no one's.)
+	if v, _ := m.Usage(); v.Calls != 5 || v.Retained > u.Retained || v.Allocated != u.Allocated {
+		t.Errorf("an unmetered call was counted: %+v", v)
+	}
+	// A call going on shows its CPU time so far.
+	burn.SetMeter(m)
+	done := make(chan struct{})
+	go func() { defer close(done); _, _ = burn.Invoke(1.0) }()
+	var during MeterUsage
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if during, _ = m.Usage(); during.InFlight == 1 && during.CPU > u.CPU+100*time.Millisecond {
+			break
+		}
+	}
+	<-done
+	if during.InFlight != 1 || during.CPU <= u.CPU+100*time.Millisecond {
+		t.Errorf("while a 1 s call ran: %+v (before it: CPU %v)", during, u.CPU)
+	}
+	// The figures stay readable after the runtime closed.
+	if err := rt.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if after, err := m.Usage(); err != nil || after.Calls != 6 {
+		t.Errorf("after Close: %+v, %v", after, err)
+	}
+	if _, err := rt.NewMeter(); !errors.Is(err, ErrShutdown) {
+		t.Errorf("NewMeter after Close: %v", err)
+	}
+}
+
+func TestHookPointUsageCountsItsHooks(t *testing.T) {
+	rt, _ := startRuntime(t)
+	remember, err := rt.LoadFunction("metered", "remember")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hp := rt.Hooks("remembered")
+	hp.SetDispatch(remember)
+	op := func(_ context.Context, req any) (any, error) { return req, nil }
+	for i := 0; i < 100; i++ {
+		if _, err := hp.Call(context.Background(), "request", op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u := hp.Stats().Usage
+	t.Logf("hook point: %+v", u)
+	// Each call kept a 7,000-character str.
+	if u.Calls != 100 || u.CPU <= 0 || u.Retained < 100*7000 || u.Allocated < u.Retained {
+		t.Errorf("hook point usage: %+v", u)
+	}
+}

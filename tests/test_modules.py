@@ -3,6 +3,7 @@ status, the HTTP API with its token, the CLI, and the store across a restart."""
 
 import json
 import os
+import re
 import shutil
 import stat
 import textwrap
@@ -175,6 +176,11 @@ def test_modules_in_the_agent(run_agent, agent, tmp_path):
     )
     assert 'pyhost_module_state{module="crashing",state="failed"} 1' in metrics
     assert 'pyhost_module_state{module="needs_lib",state="disabled"} 1' in metrics
+    # What each module costs: the notes module's construction kept memory.
+    retained = re.search(r'^pyhost_module_retained_bytes\{module="notes"\} (\S+)$', metrics, re.M)
+    assert retained and float(retained.group(1)) > 0, metrics[-3000:]
+    assert re.search(r'^pyhost_module_cpu_seconds_total\{module="notes"\} ', metrics, re.M)
+    assert notes["cost"]["calls"] >= 1 and notes["cost"]["in_flight"] >= 1, notes["cost"]
     _, page = a.get("/")
     assert "CHECKS_FAILING" in page and "disabled: the foo library is not installed" in page
     status = a.status()

@@ -61,7 +61,6 @@ type Host struct {
 	rt   *pyhost.Runtime
 	opts Options
 	log  *slog.Logger
-	fns  entryPoints
 	// goModule is the Python module of this host's Go functions; keys name
 	// its modules to the SDK's module host, unique across hosts.
 	goModule string
@@ -76,9 +75,41 @@ type Host struct {
 	unsubscribe func()
 }
 
-// entryPoints are pyhost._modules_host's functions.
+// entryPoints are pyhost._modules_host's functions. Each module has its
+// own, counted under its meter.
 type entryPoints struct {
 	load, serve, notifyLoop, shutdown, command, unload *pyhost.Function
+}
+
+func loadEntryPoints(rt *pyhost.Runtime) (entryPoints, error) {
+	var e entryPoints
+	for _, f := range []struct {
+		name string
+		fn   **pyhost.Function
+	}{
+		{"load", &e.load}, {"serve", &e.serve}, {"notify_loop", &e.notifyLoop},
+		{"shutdown", &e.shutdown}, {"command", &e.command}, {"unload", &e.unload},
+	} {
+		fn, err := rt.LoadFunction("pyhost._modules_host", f.name)
+		if err != nil {
+			e.close()
+			return entryPoints{}, fmt.Errorf("modules: the SDK's module host: %w", err)
+		}
+		*f.fn = fn
+	}
+	return e, nil
+}
+
+func (e entryPoints) all() []*pyhost.Function {
+	return []*pyhost.Function{e.load, e.serve, e.notifyLoop, e.shutdown, e.command, e.unload}
+}
+
+func (e entryPoints) close() {
+	for _, f := range e.all() {
+		if f != nil {
+			_ = f.Close()
+		}
+	}
 }
 
 // hostIDs numbers hosts: module names in Python are process-wide.
@@ -108,38 +139,28 @@ func New(rt *pyhost.Runtime, opts Options) (*Host, error) {
 		goModule: fmt.Sprintf("_pyhost_modules_%d", hostIDs.Add(1))}
 	empty := map[string][]*Module{}
 	h.byKind.Store(&empty)
-	for _, e := range []struct {
-		name string
-		fn   **pyhost.Function
-	}{
-		{"load", &h.fns.load}, {"serve", &h.fns.serve}, {"notify_loop", &h.fns.notifyLoop},
-		{"shutdown", &h.fns.shutdown}, {"command", &h.fns.command}, {"unload", &h.fns.unload},
-	} {
-		fn, err := rt.LoadFunction("pyhost._modules_host", e.name)
-		if err != nil {
-			h.closeFunctions()
-			return nil, fmt.Errorf("modules: the SDK's module host: %w", err)
-		}
-		*e.fn = fn
+	// The SDK's module host is there (each module loads its own entry points).
+	check, err := loadEntryPoints(rt)
+	if err != nil {
+		return nil, err
 	}
-	err := rt.DefineModule(h.goModule, map[string]any{
+	check.close()
+	err = rt.DefineModule(h.goModule, map[string]any{
 		"next_notification": h.nextNotification,
 		"set_health":        h.setHealth,
 	})
 	if err != nil {
-		h.closeFunctions()
 		return nil, fmt.Errorf("modules: %w", err)
 	}
 	h.unsubscribe = rt.OnPublish(h.published)
 	return h, nil
 }
 
-func (h *Host) closeFunctions() {
-	for _, f := range []*pyhost.Function{h.fns.load, h.fns.serve, h.fns.notifyLoop, h.fns.shutdown,
-		h.fns.command, h.fns.unload} {
-		if f != nil {
-			_ = f.Close()
-		}
+// closeFunctions closes the started modules' entry points (once all of
+// them stopped).
+func (h *Host) closeFunctions(ms []*Module) {
+	for _, m := range ms {
+		m.fns.close()
 	}
 }
 
@@ -192,6 +213,20 @@ func (h *Host) Start(name string, options map[string]any) (*Module, error) {
 	h.started = append(h.started, m)
 	h.mu.Unlock()
 
+	fns, err := loadEntryPoints(h.rt)
+	if err != nil {
+		m.finish(Failed, err.Error(), "")
+		return m, fmt.Errorf("module %s: %w", name, err)
+	}
+	m.fns = fns
+	// What the module costs: every call into it (load, serve, notify,
+	// commands) is counted under its meter.
+	if meter, err := h.rt.NewMeter(); err == nil {
+		m.meter = meter
+		for _, f := range fns.all() {
+			f.SetMeter(meter)
+		}
+	}
 	if err := m.load(options); err != nil {
 		return m, err
 	}
@@ -259,7 +294,7 @@ func (h *Host) Stop(ctx context.Context) error {
 		h.unsubscribe()
 	}
 	if len(errs) == 0 {
-		h.closeFunctions()
+		h.closeFunctions(ms)
 	}
 	return errors.Join(errs...)
 }

@@ -14,9 +14,11 @@ import (
 
 // Module is one started module.
 type Module struct {
-	h    *Host
-	name string
-	key  string // the module's name in the SDK's module host
+	h     *Host
+	name  string
+	key   string // the module's name in the SDK's module host
+	fns   entryPoints
+	meter *pyhost.Meter // nil if it could not be made
 
 	queue *queue
 	// ctx bounds everything the module runs: its serve and notification
@@ -79,7 +81,7 @@ func (m *Module) load(options map[string]any) error {
 	if options == nil {
 		options = map[string]any{}
 	}
-	res, err := m.h.fns.load.InvokeContext(m.ctx, m.key, m.name, path, options, m.h.opts.StorePath,
+	res, err := m.fns.load.InvokeContext(m.ctx, m.key, m.name, path, options, m.h.opts.StorePath,
 		m.h.goModule)
 	if err != nil {
 		m.finish(Failed, err.Error(), "")
@@ -179,7 +181,7 @@ func (m *Module) uninstallHooks() {
 
 func (m *Module) notifyLoop() {
 	defer close(m.notified)
-	if _, err := m.h.fns.notifyLoop.InvokeContext(m.notifyCtx, m.key); err != nil && !m.stopping.Load() {
+	if _, err := m.fns.notifyLoop.InvokeContext(m.notifyCtx, m.key); err != nil && !m.stopping.Load() {
 		m.h.log.Error("module notification loop failed", "module", m.name, "err", err)
 	}
 }
@@ -190,7 +192,7 @@ func (m *Module) serveLoop() {
 	crashes := 0
 	for {
 		began := time.Now()
-		res, err := m.h.fns.serve.InvokeContext(m.ctx, m.key)
+		res, err := m.fns.serve.InvokeContext(m.ctx, m.key)
 		if m.stopping.Load() {
 			return
 		}
@@ -291,7 +293,7 @@ func (m *Module) beginStop(ctx context.Context) {
 	m.stopping.Store(true)
 	m.h.unsubscribeModule(m)
 	m.uninstallHooks()
-	if res, err := m.h.fns.shutdown.InvokeContext(ctx, m.key); err != nil {
+	if res, err := m.fns.shutdown.InvokeContext(ctx, m.key); err != nil {
 		m.h.log.Warn("module shutdown() failed", "module", m.name, "err", err)
 	} else if raised, _ := res.(map[string]any); raised != nil {
 		m.h.log.Warn("module shutdown() raised", "module", m.name, "error", str(raised, "type")+": "+str(raised, "message"))
@@ -301,7 +303,7 @@ func (m *Module) beginStop(ctx context.Context) {
 
 // unload drops the module's instance in Python.
 func (m *Module) unload() {
-	if _, err := m.h.fns.unload.Invoke(m.key); err != nil && !errors.Is(err, pyhost.ErrShutdown) {
+	if _, err := m.fns.unload.Invoke(m.key); err != nil && !errors.Is(err, pyhost.ErrShutdown) {
 		m.h.log.Warn("module unload", "module", m.name, "err", err)
 	}
 }
@@ -331,7 +333,7 @@ func (m *Module) Command(ctx context.Context, command string, args map[string]an
 	if args == nil {
 		args = map[string]any{}
 	}
-	res, err := m.h.fns.command.InvokeContext(ctx, m.key, command, args)
+	res, err := m.fns.command.InvokeContext(ctx, m.key, command, args)
 	if err != nil {
 		var pe *pyhost.PythonError
 		if errors.As(err, &pe) {
@@ -367,7 +369,21 @@ func (m *Module) Status() Status {
 		Notifications: m.queue.queued.Load(), Coalesced: m.queue.coalesced.Load(),
 		Dropped: m.queue.dropped.Load(), Backlog: m.queue.backlog(),
 		NotifyErrors: m.notifyErrors.Load(), LastNotifyError: m.lastNotifyError,
+		Cost: m.cost(),
 	}
+}
+
+// cost reads the module's meter.
+func (m *Module) cost() Cost {
+	if m.meter == nil {
+		return Cost{}
+	}
+	u, err := m.meter.Usage()
+	if err != nil {
+		return Cost{}
+	}
+	return Cost{Calls: u.Calls, InFlight: u.InFlight, CPUSeconds: u.CPU.Seconds(), WallSeconds: u.Wall.Seconds(),
+		GILWaitSeconds: u.GILWait.Seconds(), AllocatedBytes: u.Allocated, RetainedBytes: u.Retained}
 }
 
 // waitDone waits for done until ctx ends; a done already closed wins over

@@ -19,6 +19,26 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // Modules the tests load, written into each test's Dir.
 var sources = map[string]string{
+	"costly.py": `
+import time
+import pyhost
+
+class Module(pyhost.Module):
+    def __init__(self):
+        super().__init__()
+        self.kept = []
+
+    def serve(self):
+        while not self.shutting_down:
+            deadline = time.monotonic() + 0.01
+            while time.monotonic() < deadline:
+                sum(range(1000))
+
+    @pyhost.command
+    def hoard(self, kib: int) -> int:
+        self.kept.append(bytearray(kib * 1024))
+        return len(self.kept)
+`,
 	"sample.py": `
 import threading
 import pyhost
@@ -540,5 +560,38 @@ class Module(pyhost.Module):
 	}
 	if err := m.Stop(context.Background()); err != nil {
 		t.Fatalf("Stop again: %v", err)
+	}
+}
+
+func TestAModuleShowsWhatItCosts(t *testing.T) {
+	_, h := newHost(t, Options{})
+	m, err := h.Start("costly", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// serve() computes for as long as the module runs: its CPU time shows
+	// while it does.
+	waitFor(t, "serve's CPU time", func() bool {
+		c := m.Status().Cost
+		return c.InFlight >= 1 && c.CPUSeconds > 0.05
+	})
+	before := m.Status().Cost
+	for i := 0; i < 4; i++ {
+		command(t, m, "hoard", map[string]any{"kib": 256})
+	}
+	after := m.Status().Cost
+	t.Logf("before the commands: %+v; after: %+v", before, after)
+	if grown := after.RetainedBytes - before.RetainedBytes; grown < 4*256<<10 || grown > 4*256<<10+64<<10 {
+		t.Errorf("4 commands each keeping 256 KiB: retained grew %d bytes", grown)
+	}
+	if after.Calls < before.Calls+4 {
+		t.Errorf("commands not counted: %+v then %+v", before, after)
+	}
+	if err := m.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Stopped: nothing goes on, and serve's CPU time is in the total.
+	if c := m.Status().Cost; c.InFlight != 0 || c.CPUSeconds < after.CPUSeconds {
+		t.Errorf("after Stop: %+v", c)
 	}
 }

@@ -56,6 +56,21 @@ type Status struct {
 	Backlog         int    `json:"backlog"`
 	NotifyErrors    uint64 `json:"notify_errors"`
 	LastNotifyError string `json:"last_notify_error,omitempty"`
+	// Cost is what the module's calls cost so far.
+	Cost Cost `json:"cost"`
+}
+
+// Cost is what a module's calls (load, serve, notify, commands; not its
+// hooks, which count under their hook points) cost so far: a serve loop
+// going on shows its CPU time while it runs. Zero with accounting off.
+type Cost struct {
+	Calls          uint64  `json:"calls"`     // calls that ended
+	InFlight       uint64  `json:"in_flight"` // calls going on (serve, the notification loop, commands)
+	CPUSeconds     float64 `json:"cpu_seconds"`
+	WallSeconds    float64 `json:"wall_seconds"` // of the ended calls
+	GILWaitSeconds float64 `json:"gil_wait_seconds"`
+	AllocatedBytes uint64  `json:"allocated_bytes"`
+	RetainedBytes  uint64  `json:"retained_bytes"`
 }
 
 // BaseState is State without a disabled module's reason.

@@ -292,6 +292,27 @@ typedef struct pyhost_buffer {
   size_t cap;
 } pyhost_buffer;
 
+// What the calls made under a meter cost (`pyhost_meter_read`): a meter
+// is a plugin's account (a module, a hook point) that typed calls name.
+typedef struct pyhost_meter_usage {
+  // Calls that ended, and calls going on now.
+  uint64_t calls;
+  uint64_t in_flight;
+  // Totals of the ended calls: from asking for the GIL to the end, and
+  // the wait to take it.
+  uint64_t wall_ns;
+  uint64_t gil_wait_ns;
+  // CPU time of the ended calls, plus so far of those going on that read
+  // the thread's CPU clock (a long call: a module's serve loop).
+  uint64_t cpu_ns;
+  // Python memory the calls allocated, and the part still alive (0
+  // unless `memory` is 1: memory is counted only if the process's first
+  // runtime started with accounting on).
+  uint64_t allocated_bytes;
+  uint64_t retained_bytes;
+  uint8_t memory;
+} pyhost_meter_usage;
+
 // Where a host function's result goes. On entry `ptr`/`cap` lend a
 // buffer the host may fill (then it sets `len`); a result that does not fit
 // goes in memory from `malloc`, with `ptr`/`len` pointing at it and
@@ -468,12 +489,37 @@ pyhost_status pyhost_function_call(struct pyhost_runtime runtime,
                                    struct pyhost_bytes *out_result,
                                    struct pyhost_error **out_error);
 
+// Makes a meter: an account for a plugin that is not a check (a module, a
+// hook point), which typed calls name (`pyhost_function_invoke`'s
+// `meter`) so that their time and the Python memory they allocate are
+// counted under it. Meters are never freed; a process may make about four
+// million.
+//
+// # Safety
+// `out_meter` must be valid for writes; `out_error` NULL or valid for writes.
+pyhost_status pyhost_meter_new(struct pyhost_runtime runtime,
+                               uint64_t *out_meter,
+                               struct pyhost_error **out_error);
+
+// Reads what the calls made under `meter` cost so far (see
+// `pyhost_meter_usage`). Works after the runtime closed, for the figures
+// of its last calls.
+//
+// # Safety
+// `out_usage` must be valid for writes; `out_error` NULL or valid for writes.
+pyhost_status pyhost_meter_read(struct pyhost_runtime runtime,
+                                uint64_t meter,
+                                struct pyhost_meter_usage *out_usage,
+                                struct pyhost_error **out_error);
+
 // Calls a function with typed arguments: `args` is one encoded list of the
 // positional arguments (see the `PYHOST_VALUE_*` tags; empty means none),
 // and the result comes back as one encoded value, in `scratch` when it
 // fits (`*out_len` set, `out_result` left empty), else in `out_result`,
 // owned by the caller. `token` is handed to the host functions Python
-// calls meanwhile (see `pyhost_host_call`); 0 for none.
+// calls meanwhile (see `pyhost_host_call`); 0 for none. `meter` (from
+// `pyhost_meter_new`; 0 for none) is the account the call's cost goes to:
+// its time and the Python memory it allocates (see `pyhost_meter_read`).
 //
 // # Safety
 // As `pyhost_function_call`.
@@ -481,6 +527,7 @@ pyhost_status pyhost_function_invoke(struct pyhost_runtime runtime,
                                      struct pyhost_function function,
                                      struct pyhost_str args,
                                      uint64_t token,
+                                     uint64_t meter,
                                      struct pyhost_buffer scratch,
                                      size_t *out_len,
                                      struct pyhost_bytes *out_result,

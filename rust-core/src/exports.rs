@@ -3,8 +3,8 @@
 
 use pyhost_abi::{
     check_out, ffi_boundary, pyhost_buffer, pyhost_bytes, pyhost_check, pyhost_check_class,
-    pyhost_check_config, pyhost_error, pyhost_function, pyhost_host_call, pyhost_runtime,
-    pyhost_runtime_options, pyhost_status, pyhost_str, Failure, PYHOST_ABI_VERSION,
+    pyhost_check_config, pyhost_error, pyhost_function, pyhost_host_call, pyhost_meter_usage,
+    pyhost_runtime, pyhost_runtime_options, pyhost_status, pyhost_str, Failure, PYHOST_ABI_VERSION,
 };
 
 use crate::loader;
@@ -409,12 +409,61 @@ fn overlap(input: pyhost_str, output: pyhost_buffer) -> bool {
     a < b.wrapping_add(output.cap) && b < a.wrapping_add(input.len)
 }
 
+/// Makes a meter: an account for a plugin that is not a check (a module, a
+/// hook point), which typed calls name (`pyhost_function_invoke`'s
+/// `meter`) so that their time and the Python memory they allocate are
+/// counted under it. Meters are never freed; a process may make about four
+/// million.
+///
+/// # Safety
+/// `out_meter` must be valid for writes; `out_error` NULL or valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn pyhost_meter_new(
+    runtime: pyhost_runtime,
+    out_meter: *mut u64,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    let body = |engine_error: *mut *mut pyhost_error| {
+        check_out(out_meter, "out_meter")?;
+        let engine = loader::loaded()?;
+        // SAFETY: arguments checked above.
+        Ok(unsafe { (engine.table.meter_new)(runtime, out_meter, engine_error) })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { forward(out_error, body) }
+}
+
+/// Reads what the calls made under `meter` cost so far (see
+/// `pyhost_meter_usage`). Works after the runtime closed, for the figures
+/// of its last calls.
+///
+/// # Safety
+/// `out_usage` must be valid for writes; `out_error` NULL or valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn pyhost_meter_read(
+    runtime: pyhost_runtime,
+    meter: u64,
+    out_usage: *mut pyhost_meter_usage,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    let body = |engine_error: *mut *mut pyhost_error| {
+        check_out(out_usage, "out_usage")?;
+        let engine = loader::loaded()?;
+        // SAFETY: arguments checked above.
+        Ok(unsafe { (engine.table.meter_read)(runtime, meter, out_usage, engine_error) })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { forward(out_error, body) }
+}
+
 /// Calls a function with typed arguments: `args` is one encoded list of the
 /// positional arguments (see the `PYHOST_VALUE_*` tags; empty means none),
 /// and the result comes back as one encoded value, in `scratch` when it
 /// fits (`*out_len` set, `out_result` left empty), else in `out_result`,
 /// owned by the caller. `token` is handed to the host functions Python
-/// calls meanwhile (see `pyhost_host_call`); 0 for none.
+/// calls meanwhile (see `pyhost_host_call`); 0 for none. `meter` (from
+/// `pyhost_meter_new`; 0 for none) is the account the call's cost goes to:
+/// its time and the Python memory it allocates (see `pyhost_meter_read`).
 ///
 /// # Safety
 /// As `pyhost_function_call`.
@@ -424,6 +473,7 @@ pub unsafe extern "C" fn pyhost_function_invoke(
     function: pyhost_function,
     args: pyhost_str,
     token: u64,
+    meter: u64,
     scratch: pyhost_buffer,
     out_len: *mut usize,
     out_result: *mut pyhost_bytes,
@@ -450,6 +500,7 @@ pub unsafe extern "C" fn pyhost_function_invoke(
                 function,
                 args,
                 token,
+                meter,
                 scratch,
                 out_len,
                 out_result,

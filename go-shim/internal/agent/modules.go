@@ -230,8 +230,16 @@ var (
 		"1 for each health check a module raises.", []string{"module", "code", "severity"}, nil)
 )
 
+var (
+	descModuleCPU      = prometheus.NewDesc("pyhost_module_cpu_seconds_total", "CPU time of the module's calls (load, serve, notify, commands), serve's so far included.", moduleLabels, nil)
+	descModuleGILWait  = prometheus.NewDesc("pyhost_module_gil_wait_seconds_total", "Time the module's calls waited to take the GIL when they began.", moduleLabels, nil)
+	descModuleAlloc    = prometheus.NewDesc("pyhost_module_allocated_bytes_total", "Python memory the module's calls allocated.", moduleLabels, nil)
+	descModuleRetained = prometheus.NewDesc("pyhost_module_retained_bytes", "Python memory the module's calls allocated that is still alive.", moduleLabels, nil)
+)
+
 var moduleDescs = []*prometheus.Desc{descModuleState, descModuleRestarts, descModuleNotes, descModuleCoalesced,
-	descModuleDropped, descModuleNotifyErrors, descHealth}
+	descModuleDropped, descModuleNotifyErrors, descHealth,
+	descModuleCPU, descModuleGILWait, descModuleAlloc, descModuleRetained}
 
 func (a *Agent) collectModules(ch chan<- prometheus.Metric) {
 	for _, st := range a.ModuleStatuses() {
@@ -244,6 +252,13 @@ func (a *Agent) collectModules(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descModuleNotifyErrors, prometheus.CounterValue, float64(st.NotifyErrors), n)
 		for code, hc := range st.Health {
 			ch <- prometheus.MustNewConstMetric(descHealth, prometheus.GaugeValue, 1, n, code, hc.Severity)
+		}
+		if a.cfg.Accounting {
+			c := st.Cost
+			ch <- prometheus.MustNewConstMetric(descModuleCPU, prometheus.CounterValue, c.CPUSeconds, n)
+			ch <- prometheus.MustNewConstMetric(descModuleGILWait, prometheus.CounterValue, c.GILWaitSeconds, n)
+			ch <- prometheus.MustNewConstMetric(descModuleAlloc, prometheus.CounterValue, float64(c.AllocatedBytes), n)
+			ch <- prometheus.MustNewConstMetric(descModuleRetained, prometheus.GaugeValue, float64(c.RetainedBytes), n)
 		}
 	}
 }

@@ -17,11 +17,11 @@ typedef struct {
 	uintptr_t aux;
 } pyhost_go_invoke_result;
 
-static pyhost_go_invoke_result pyhost_go_function_invoke(pyhost_runtime rt, pyhost_function fn, pyhost_str args, uint64_t token, pyhost_buffer scratch) {
+static pyhost_go_invoke_result pyhost_go_function_invoke(pyhost_runtime rt, pyhost_function fn, pyhost_str args, uint64_t token, uint64_t meter, pyhost_buffer scratch) {
 	size_t len = 0;
 	pyhost_bytes owned = {0};
 	pyhost_error *error = NULL;
-	pyhost_status status = pyhost_function_invoke(rt, fn, args, token, scratch, &len, &owned, &error);
+	pyhost_status status = pyhost_function_invoke(rt, fn, args, token, meter, scratch, &len, &owned, &error);
 	pyhost_go_invoke_result r = {status, len, owned.ptr, status == PYHOST_STATUS_OK ? owned.cap : (uintptr_t)error};
 	return r;
 }
@@ -159,13 +159,13 @@ func Publish(rt uint64, name string, value []byte) (uint64, error) {
 
 // InvokeFunction calls pyhost_function_invoke, appending the encoded result
 // to dst; as CallFunction, dst's spare capacity is the scratch buffer.
-func InvokeFunction(rt, fn uint64, args []byte, token uint64, dst []byte) ([]byte, error) {
+func InvokeFunction(rt, fn uint64, args []byte, token, meter uint64, dst []byte) ([]byte, error) {
 	spare := dst[len(dst):cap(dst)]
 	var scratch C.pyhost_buffer
 	if len(spare) > 0 && !overlaps(args, spare) {
 		scratch = C.pyhost_buffer{ptr: (*C.uint8_t)(unsafe.Pointer(&spare[0])), cap: C.size_t(len(spare))}
 	}
-	r := C.pyhost_go_function_invoke(C.pyhost_runtime{id: C.uint64_t(rt)}, C.pyhost_function{id: C.uint64_t(fn)}, viewBytes(args), C.uint64_t(token), scratch)
+	r := C.pyhost_go_function_invoke(C.pyhost_runtime{id: C.uint64_t(rt)}, C.pyhost_function{id: C.uint64_t(fn)}, viewBytes(args), C.uint64_t(token), C.uint64_t(meter), scratch)
 	if uint32(r.status) != StatusOK {
 		return dst, check(C.pyhost_status(r.status), C.pyhost_go_invoke_error(r.aux))
 	}
@@ -173,6 +173,36 @@ func InvokeFunction(rt, fn uint64, args []byte, token uint64, dst []byte) ([]byt
 		return dst[:len(dst)+int(r.len)], nil
 	}
 	return append(dst, takeBytes(C.pyhost_bytes{ptr: r.owned, len: r.len, cap: C.size_t(r.aux)})...), nil
+}
+
+// MeterUsage mirrors pyhost_meter_usage.
+type MeterUsage struct {
+	Calls, InFlight, WallNS, GILWaitNS, CPUNS, AllocatedBytes, RetainedBytes uint64
+	Memory                                                                   bool
+}
+
+// NewMeter calls pyhost_meter_new.
+func NewMeter(rt uint64) (uint64, error) {
+	var meter C.uint64_t
+	var err *C.pyhost_error
+	status := C.pyhost_meter_new(C.pyhost_runtime{id: C.uint64_t(rt)}, &meter, &err)
+	if e := check(status, err); e != nil {
+		return 0, e
+	}
+	return uint64(meter), nil
+}
+
+// ReadMeter calls pyhost_meter_read.
+func ReadMeter(rt, meter uint64) (MeterUsage, error) {
+	var u C.pyhost_meter_usage
+	var err *C.pyhost_error
+	status := C.pyhost_meter_read(C.pyhost_runtime{id: C.uint64_t(rt)}, C.uint64_t(meter), &u, &err)
+	if e := check(status, err); e != nil {
+		return MeterUsage{}, e
+	}
+	return MeterUsage{Calls: uint64(u.calls), InFlight: uint64(u.in_flight), WallNS: uint64(u.wall_ns),
+		GILWaitNS: uint64(u.gil_wait_ns), CPUNS: uint64(u.cpu_ns), AllocatedBytes: uint64(u.allocated_bytes),
+		RetainedBytes: uint64(u.retained_bytes), Memory: u.memory != 0}, nil
 }
 
 // answerHostCall runs a module's answer and writes its result for C. A

@@ -80,7 +80,7 @@ func FuzzInvokeFunction(f *testing.F) {
 	}
 	f.Add(append(deep, ValueNone), uint16(32))
 	f.Fuzz(func(t *testing.T, args []byte, scratch uint16) {
-		out, err := InvokeFunction(rt, fn, args, 0, make([]byte, 0, int(scratch)))
+		out, err := InvokeFunction(rt, fn, args, 0, 0, make([]byte, 0, int(scratch)))
 		if err != nil {
 			if s := status(err); s != StatusInvalidArgument && s != StatusPythonException {
 				t.Fatalf("invoke with %x: status %d: %v", args, s, err)

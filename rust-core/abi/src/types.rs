@@ -206,6 +206,29 @@ pub struct pyhost_function {
     pub id: u64,
 }
 
+/// What the calls made under a meter cost (`pyhost_meter_read`): a meter
+/// is a plugin's account (a module, a hook point) that typed calls name.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct pyhost_meter_usage {
+    /// Calls that ended, and calls going on now.
+    pub calls: u64,
+    pub in_flight: u64,
+    /// Totals of the ended calls: from asking for the GIL to the end, and
+    /// the wait to take it.
+    pub wall_ns: u64,
+    pub gil_wait_ns: u64,
+    /// CPU time of the ended calls, plus so far of those going on that read
+    /// the thread's CPU clock (a long call: a module's serve loop).
+    pub cpu_ns: u64,
+    /// Python memory the calls allocated, and the part still alive (0
+    /// unless `memory` is 1: memory is counted only if the process's first
+    /// runtime started with accounting on).
+    pub allocated_bytes: u64,
+    pub retained_bytes: u64,
+    pub memory: u8,
+}
+
 /// Receives Python log records. `level` is the Python logging level (10 DEBUG
 /// … 50 CRITICAL). The strings are valid for the duration of the call only.
 /// It is called without the GIL held, from whatever thread logged.
@@ -403,6 +426,14 @@ pub struct pyhost_engine_table {
         usize,
         *mut *mut pyhost_error,
     ) -> pyhost_status,
+    pub meter_new:
+        unsafe extern "C" fn(pyhost_runtime, *mut u64, *mut *mut pyhost_error) -> pyhost_status,
+    pub meter_read: unsafe extern "C" fn(
+        pyhost_runtime,
+        u64,
+        *mut pyhost_meter_usage,
+        *mut *mut pyhost_error,
+    ) -> pyhost_status,
     pub state_publish: unsafe extern "C" fn(
         pyhost_runtime,
         pyhost_str,
@@ -414,6 +445,7 @@ pub struct pyhost_engine_table {
         pyhost_runtime,
         pyhost_function,
         pyhost_str,
+        u64,
         u64,
         pyhost_buffer,
         *mut usize,

@@ -8,8 +8,8 @@ use std::time::Duration;
 use pyhost_abi::value::{Encoder, Sink};
 use pyhost_abi::{
     ffi_boundary, pyhost_buffer, pyhost_bytes, pyhost_check, pyhost_check_class,
-    pyhost_check_config, pyhost_error, pyhost_function, pyhost_host_call, pyhost_runtime,
-    pyhost_runtime_options, pyhost_status, pyhost_str, Failure,
+    pyhost_check_config, pyhost_error, pyhost_function, pyhost_host_call, pyhost_meter_usage,
+    pyhost_runtime, pyhost_runtime_options, pyhost_status, pyhost_str, Failure,
 };
 use pyo3::Python;
 
@@ -391,11 +391,67 @@ impl Sink for ScratchSink<'_> {
 }
 
 /// The hot path of typed calls, like `function_call`.
+pub unsafe extern "C" fn meter_new(
+    runtime: pyhost_runtime,
+    out_meter: *mut u64,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    let body = || {
+        sessions::find(runtime)?.check_open()?;
+        let owner = accounting::new_owner();
+        if owner == accounting::OUTSIDE {
+            return Err(Failure::new(
+                pyhost_status::PYHOST_STATUS_CONFLICT,
+                "this process has made all the meters it can",
+            ));
+        }
+        // SAFETY: the core checked `out_meter` for NULL.
+        unsafe { out_meter.write(u64::from(owner)) };
+        Ok(())
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
+}
+
+pub unsafe extern "C" fn meter_read(
+    runtime: pyhost_runtime,
+    meter: u64,
+    out_usage: *mut pyhost_meter_usage,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    let body = || {
+        sessions::find(runtime)?;
+        if !accounting::is_owner(meter) {
+            return Err(Failure::new(
+                pyhost_status::PYHOST_STATUS_INVALID_HANDLE,
+                format!("no meter {meter}"),
+            ));
+        }
+        let u = accounting::meter_usage(meter as u32);
+        let usage = pyhost_meter_usage {
+            calls: u.calls,
+            in_flight: u.in_flight,
+            wall_ns: u.wall_ns,
+            gil_wait_ns: u.gil_wait_ns,
+            cpu_ns: u.cpu_ns,
+            allocated_bytes: u.memory.allocated,
+            retained_bytes: u.memory.retained,
+            memory: u8::from(accounting::counting_memory()),
+        };
+        // SAFETY: the core checked `out_usage` for NULL.
+        unsafe { out_usage.write(usage) };
+        Ok(())
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
+}
+
 pub unsafe extern "C" fn function_invoke(
     runtime: pyhost_runtime,
     function: pyhost_function,
     args: pyhost_str,
     token: u64,
+    meter: u64,
     scratch: pyhost_buffer,
     out_len: *mut usize,
     out_result: *mut pyhost_bytes,
@@ -420,9 +476,19 @@ pub unsafe extern "C" fn function_invoke(
                 spilled: None,
             },
         };
+        let metered = meter != 0 && session.accounting;
+        if meter != 0 && !accounting::is_owner(meter) {
+            return Err(Failure::new(
+                pyhost_status::PYHOST_STATUS_INVALID_HANDLE,
+                format!("no meter {meter}"),
+            ));
+        }
+        // When the call asked for the GIL: its wait is timed from here.
+        let asked = metered.then(accounting::ticks);
         let called = with_python_direct(|py| {
             let _call = session.enter(py)?;
             let _within = calls::enter(token);
+            let _metered = asked.map(|asked| accounting::MeteredCall::start(meter as u32, asked));
             invoke::invoke(py, session, function.id, args, &mut out)
         });
         if called.is_err() {

@@ -37,6 +37,8 @@ static TABLE: pyhost_engine_table = pyhost_engine_table {
     function_call: entries::function_call,
     function_free: entries::function_free,
     module_define: entries::module_define,
+    meter_new: entries::meter_new,
+    meter_read: entries::meter_read,
     state_publish: entries::state_publish,
     function_invoke: entries::function_invoke,
     bytes_free: entries::bytes_free,

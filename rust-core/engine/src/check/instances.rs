@@ -1,7 +1,7 @@
 //! Check instances: a class called with its name and configuration, bound
 //! to a check id and a sink; freeing one.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,7 +13,7 @@ use pyo3::types::{PyList, PyTuple};
 
 use super::classes::{CLASSES, HELPERS};
 use super::sinks::{self, Sink};
-use crate::runtime::accounting::{self, Attributing, Owner};
+use crate::runtime::accounting::{self, Attributing, ClockState, Owner};
 use crate::runtime::convert;
 use crate::runtime::errors::{py_fail, python_failure};
 use crate::runtime::gil_cell::GilCell;
@@ -42,10 +42,8 @@ pub struct CheckEntry {
     pub freed: AtomicBool,
     /// Whose Python memory the instance's construction and runs allocate.
     pub owner: Owner,
-    /// How long the previous run held the GIL, and how many runs since one
-    /// read the CPU clock: what `run` decides the clock by.
-    pub last_run_ns: AtomicU64,
-    pub cpu_estimated_runs: AtomicU32,
+    /// What the run clock decides by (the previous run's length).
+    pub clock: ClockState,
 }
 
 /// The run in progress, as cancellation needs it. Read and written only
@@ -164,8 +162,7 @@ pub fn new(
         busy: AtomicBool::new(false),
         freed: AtomicBool::new(false),
         owner,
-        last_run_ns: AtomicU64::new(u64::MAX),
-        cpu_estimated_runs: AtomicU32::new(0),
+        clock: ClockState::default(),
     });
     CHECKS.insert(py, session.id, entry).inspect_err(|_| {
         sinks::close_if(py, config.check_id, &sink);

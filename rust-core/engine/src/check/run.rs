@@ -17,7 +17,7 @@ use pyo3::types::PyString;
 use super::cancel::{self, CheckCancelled};
 use super::instances::{CheckEntry, RunState, CHECKS};
 use super::sinks;
-use crate::runtime::accounting::{self, Attributing};
+use crate::runtime::accounting::{self, Attributing, Timing};
 use crate::runtime::calls;
 use crate::runtime::errors::python_failure;
 use crate::runtime::sessions::Session;
@@ -137,65 +137,36 @@ pub fn run(
     Ok(batch)
 }
 
-/// A run is timed with the monotonic clock; its CPU time comes from the
-/// thread's CPU clock, a system call costing about a quarter of a trivial
-/// run, read only when that is small beside the run: when the check's
-/// previous run held the GIL for at least `EXACT_CPU_FROM_NS`, and on every
-/// `EXACT_CPU_EVERY`th run in any case. A run timed without it counts its
-/// time holding the GIL as CPU time (too high by whatever it waited on I/O,
-/// at most about `EXACT_CPU_FROM_NS` for a check whose runs stay short).
-const EXACT_CPU_FROM_NS: u64 = 50_000;
-const EXACT_CPU_EVERY: u32 = 128;
-
+/// A run's timing (see `accounting::Timing` for when it reads the CPU
+/// clock) and the owner's memory before it.
 struct Meter {
-    /// When the run asked for the GIL and when it took it (`accounting::ticks`).
-    asked: u64,
-    began: u64,
-    gil_wait_ns: u64,
-    cpu_began: Option<u64>,
+    timing: Timing,
     allocated_before: u64,
 }
 
 impl Meter {
     fn start(entry: &CheckEntry, asked: u64) -> Meter {
-        let began = accounting::ticks();
-        let estimated = entry.cpu_estimated_runs.load(Ordering::Relaxed);
-        let exact = entry.last_run_ns.load(Ordering::Relaxed) >= EXACT_CPU_FROM_NS
-            || estimated + 1 >= EXACT_CPU_EVERY;
-        entry
-            .cpu_estimated_runs
-            .store(if exact { 0 } else { estimated + 1 }, Ordering::Relaxed);
         Meter {
-            asked,
-            began,
-            gil_wait_ns: accounting::ticks_between(asked, began),
-            cpu_began: exact.then(accounting::thread_cpu_ns),
+            timing: Timing::start(asked, &entry.clock),
             allocated_before: accounting::memory(entry.owner).allocated,
         }
     }
 
     fn stop(self, entry: &CheckEntry) -> Usage {
-        let cpu_now = self.cpu_began.map(|_| accounting::thread_cpu_ns());
-        let ended = accounting::ticks();
-        let held = accounting::ticks_between(self.began, ended);
-        entry.last_run_ns.store(held, Ordering::Relaxed);
+        let t = self.timing.stop(&entry.clock);
         let memory = accounting::memory(entry.owner);
         let mut flags = 0;
-        let cpu_ns = match (self.cpu_began, cpu_now) {
-            (Some(began), Some(now)) => {
-                flags |= PYHOST_USAGE_CPU_EXACT;
-                now.saturating_sub(began)
-            }
-            _ => held,
-        };
+        if t.cpu_exact {
+            flags |= PYHOST_USAGE_CPU_EXACT;
+        }
         if accounting::counting_memory() {
             flags |= PYHOST_USAGE_MEMORY;
         }
         Usage {
             flags,
-            wall_ns: accounting::ticks_between(self.asked, ended),
-            cpu_ns,
-            gil_wait_ns: self.gil_wait_ns,
+            wall_ns: t.wall_ns,
+            cpu_ns: t.cpu_ns,
+            gil_wait_ns: t.gil_wait_ns,
             allocated_bytes: memory.allocated.saturating_sub(self.allocated_before),
             retained_bytes: memory.retained,
         }

@@ -44,6 +44,17 @@ struct Counters {
     allocated: AtomicU64,
     /// Bytes of the owner's blocks not freed yet.
     live: AtomicI64,
+    /// Metered calls (see `MeteredCall`): how many ended, their totals, and
+    /// the state `Timing` decides the CPU clock by.
+    calls: AtomicU64,
+    wall_ns: AtomicU64,
+    cpu_ns: AtomicU64,
+    gil_wait_ns: AtomicU64,
+    clock: ClockState,
+    /// Metered calls going on that read the CPU clock: their thread's CPU
+    /// clock and its reading at their start, so a long call (a module's
+    /// serve()) shows its CPU time while it runs.
+    in_flight: std::sync::Mutex<Vec<(libc::clockid_t, u64)>>,
 }
 
 type Chunk = [Counters; CHUNK];
@@ -101,6 +112,13 @@ pub fn new_owner() -> Owner {
     }
     counters(id); // its chunk exists before any block is tagged with it
     id
+}
+
+/// Whether `owner` was handed out by `new_owner` (0, outside, is not).
+pub fn is_owner(owner: u64) -> bool {
+    owner != 0
+        && owner < u64::from(NEXT_OWNER.load(Ordering::Relaxed))
+        && (owner as usize) < CHUNK * CHUNKS
 }
 
 /// An owner's memory: bytes allocated by its runs ever, and still alive.
@@ -335,6 +353,188 @@ pub unsafe fn install_allocator() {
         unsafe { ffi::PyMem_SetAllocator(domain, &mut tagging) };
     }
     INSTALLED.store(true, Ordering::Relaxed);
+}
+
+/// A run or metered call is timed with the run clock; its CPU time comes
+/// from the thread's CPU clock, a system call costing about a quarter of a
+/// trivial check run, read only when that is small beside the call: when
+/// the previous call (of the same check or meter) held the GIL for at least
+/// `EXACT_CPU_FROM_NS`, and on every `EXACT_CPU_EVERY`th call in any case. A
+/// call timed without it counts its time holding the GIL as CPU time (too
+/// high by whatever it waited on I/O, at most about `EXACT_CPU_FROM_NS` for
+/// calls that stay short).
+pub const EXACT_CPU_FROM_NS: u64 = 50_000;
+pub const EXACT_CPU_EVERY: u32 = 128;
+
+/// What `Timing` decides the CPU clock by, kept per check or meter.
+pub struct ClockState {
+    /// How long the previous call held the GIL (u64::MAX: none yet).
+    last_ns: AtomicU64,
+    /// Calls since one read the CPU clock.
+    estimated: AtomicU32,
+}
+
+impl Default for ClockState {
+    fn default() -> Self {
+        ClockState {
+            last_ns: AtomicU64::new(u64::MAX),
+            estimated: AtomicU32::new(0),
+        }
+    }
+}
+
+/// A call being timed: started once it holds the GIL.
+pub struct Timing {
+    asked: u64,
+    began: u64,
+    cpu_began: Option<u64>,
+}
+
+/// What a call took.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Timed {
+    /// From asking for the GIL to the end.
+    pub wall_ns: u64,
+    pub cpu_ns: u64,
+    /// Read from the thread's CPU clock (else the time holding the GIL).
+    pub cpu_exact: bool,
+    pub gil_wait_ns: u64,
+}
+
+impl Timing {
+    /// `asked` is when the call asked for the GIL (`ticks`).
+    pub fn start(asked: u64, state: &ClockState) -> Timing {
+        let began = ticks();
+        let estimated = state.estimated.load(Ordering::Relaxed);
+        let exact = state.last_ns.load(Ordering::Relaxed) >= EXACT_CPU_FROM_NS
+            || estimated + 1 >= EXACT_CPU_EVERY;
+        state
+            .estimated
+            .store(if exact { 0 } else { estimated + 1 }, Ordering::Relaxed);
+        Timing {
+            asked,
+            began,
+            cpu_began: exact.then(thread_cpu_ns),
+        }
+    }
+
+    pub fn stop(self, state: &ClockState) -> Timed {
+        let cpu_now = self.cpu_began.map(|_| thread_cpu_ns());
+        let ended = ticks();
+        let held = ticks_between(self.began, ended);
+        state.last_ns.store(held, Ordering::Relaxed);
+        let (cpu_ns, cpu_exact) = match (self.cpu_began, cpu_now) {
+            (Some(began), Some(now)) => (now.saturating_sub(began), true),
+            _ => (held, false),
+        };
+        Timed {
+            wall_ns: ticks_between(self.asked, ended),
+            cpu_ns,
+            cpu_exact,
+            gil_wait_ns: ticks_between(self.asked, self.began),
+        }
+    }
+}
+
+/// A call made under a meter (an owner a host created for a module or a
+/// hook point): its allocations go to the owner, and its time is added to
+/// the owner's totals when it ends, however it ends. Made and dropped with
+/// the GIL held.
+pub struct MeteredCall {
+    counters: &'static Counters,
+    timing: Option<Timing>,
+    in_flight: Option<(libc::clockid_t, u64)>,
+    _attributing: Attributing,
+}
+
+impl MeteredCall {
+    /// `owner` must pass `is_owner`.
+    pub fn start(owner: Owner, asked: u64) -> MeteredCall {
+        let counters = counters(owner);
+        let attributing = Attributing::enter(owner);
+        let timing = Timing::start(asked, &counters.clock);
+        let in_flight = timing.cpu_began.and_then(|cpu| {
+            let mut clock: libc::clockid_t = 0;
+            // SAFETY: this thread's own id; the clock is valid while the
+            // thread lives, and it is taken out of the list before the call
+            // (and so the thread) ends.
+            let found = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
+            (found == 0).then_some((clock, cpu))
+        });
+        if let Some(entry) = in_flight {
+            lock(&counters.in_flight).push(entry);
+        }
+        MeteredCall {
+            counters,
+            timing: Some(timing),
+            in_flight,
+            _attributing: attributing,
+        }
+    }
+}
+
+impl Drop for MeteredCall {
+    fn drop(&mut self) {
+        let c = self.counters;
+        if let Some(entry) = self.in_flight {
+            let mut going = lock(&c.in_flight);
+            if let Some(at) = going.iter().position(|e| *e == entry) {
+                going.swap_remove(at);
+            }
+        }
+        let Some(timing) = self.timing.take() else {
+            return;
+        };
+        let t = timing.stop(&c.clock);
+        for (counter, v) in [
+            (&c.calls, 1),
+            (&c.wall_ns, t.wall_ns),
+            (&c.cpu_ns, t.cpu_ns),
+            (&c.gil_wait_ns, t.gil_wait_ns),
+        ] {
+            counter.store(
+                counter.load(Ordering::Relaxed).wrapping_add(v),
+                Ordering::Relaxed,
+            );
+        }
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A meter's totals: its ended calls, plus the CPU time so far of those
+/// going on that read the CPU clock.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MeterUsage {
+    pub calls: u64,
+    pub in_flight: u64,
+    pub wall_ns: u64,
+    pub cpu_ns: u64,
+    pub gil_wait_ns: u64,
+    pub memory: Memory,
+}
+
+pub fn meter_usage(owner: Owner) -> MeterUsage {
+    let c = counters(owner);
+    // Read under the lock: a call leaves the list before its thread can end.
+    let (in_flight, live) = {
+        let going = lock(&c.in_flight);
+        let live: u64 = going
+            .iter()
+            .map(|&(id, began)| clock(id).saturating_sub(began))
+            .sum();
+        (going.len() as u64, live)
+    };
+    MeterUsage {
+        calls: c.calls.load(Ordering::Relaxed),
+        in_flight,
+        wall_ns: c.wall_ns.load(Ordering::Relaxed),
+        cpu_ns: c.cpu_ns.load(Ordering::Relaxed) + live,
+        gil_wait_ns: c.gil_wait_ns.load(Ordering::Relaxed),
+        memory: memory(owner),
+    }
 }
 
 static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
