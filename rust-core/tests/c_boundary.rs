@@ -81,6 +81,16 @@ fn null_pointers_are_invalid_arguments() {
     };
     assert_eq!(status, pyhost_status::PYHOST_STATUS_INVALID_ARGUMENT);
     assert!(message(err).contains("scratch is NULL"));
+    let mut err = ptr::null_mut();
+    // SAFETY: as above.
+    let status = unsafe { pyhost_meter_new(rt, ptr::null_mut(), &mut err) };
+    assert_eq!(status, pyhost_status::PYHOST_STATUS_INVALID_ARGUMENT);
+    assert_eq!(message(err), "out_meter is NULL");
+    let mut err = ptr::null_mut();
+    // SAFETY: as above.
+    let status = unsafe { pyhost_meter_read(rt, 1, ptr::null_mut(), &mut err) };
+    assert_eq!(status, pyhost_status::PYHOST_STATUS_INVALID_ARGUMENT);
+    assert_eq!(message(err), "out_usage is NULL");
     // A NULL error pointer is allowed: the status alone reports.
     // SAFETY: NULL out_error is part of the contract.
     let status = unsafe { pyhost_runtime_start(ptr::null(), &mut rt, ptr::null_mut()) };

@@ -62,6 +62,13 @@ func TestHandlesAreValidatedOnEveryCall(t *testing.T) {
 		{"check id as runtime", run(chk, chk), StatusInvalidHandle},
 		{"bad args JSON", func() error { _, err := CallFunction(rt, fn, []byte("[1,"), nil); return err }(), StatusInvalidArgument},
 		{"args not an array", func() error { _, err := CallFunction(rt, fn, []byte(`{"a":1}`), nil); return err }(), StatusInvalidArgument},
+		{"zero meter", func() error { _, err := ReadMeter(rt, 0); return err }(), StatusInvalidHandle},
+		{"garbage meter", func() error { _, err := ReadMeter(rt, 0xdeadbeef); return err }(), StatusInvalidHandle},
+		{"invoke with a garbage meter", func() error {
+			_, err := InvokeFunction(rt, fn, []byte{ValueList, 0, 0, 0, 0}, 0, 0xdeadbeef, nil)
+			return err
+		}(), StatusInvalidHandle},
+		{"meter of a garbage runtime", func() error { _, err := NewMeter(0xdeadbeef); return err }(), StatusInvalidHandle},
 	}
 	for _, c := range cases {
 		if got := status(c.err); got != c.want {
@@ -102,6 +109,9 @@ func TestHandlesAreValidatedOnEveryCall(t *testing.T) {
 	}
 	if _, err := CallFunction(rt, fn, nil, nil); status(err) != StatusShutdown {
 		t.Errorf("call after shutdown: %v", err)
+	}
+	if _, err := NewMeter(rt); status(err) != StatusShutdown {
+		t.Errorf("meter after shutdown: %v", err)
 	}
 }
 
