@@ -14,4 +14,4 @@ class LeakCheck(AgentCheck):
         if size:
             self.kept.append(bytearray(size))
         scratch = [str(i) for i in range(instance.get("churn", 10_000))]
-        self.gauge("leak.kept", len(self.kept), tags=["n:%d" % len(scratch)])
+        self.gauge("leak.kept", len(self.kept), tags=[f"n:{len(scratch)}"])
