@@ -77,15 +77,27 @@ thread_local! {
     };
 }
 
+#[inline]
 fn chunk(index: usize) -> &'static Chunk {
     let p = TABLE[index].load(Ordering::Acquire);
     if !p.is_null() {
         // SAFETY: chunks are leaked once published and never freed.
         return unsafe { &*p };
     }
-    let fresh = Box::into_raw(Box::new(std::array::from_fn::<Counters, CHUNK, _>(|_| {
-        Counters::default()
-    })));
+    new_chunk(index)
+}
+
+/// Makes and publishes chunk `index`: out of line, so that the allocator's
+/// path through `chunk` stays a load and a branch (a chunk is large, and
+/// making one inline gave every caller a large stack frame to probe).
+#[cold]
+#[inline(never)]
+fn new_chunk(index: usize) -> &'static Chunk {
+    let counters: Box<[Counters]> = (0..CHUNK).map(|_| Counters::default()).collect();
+    let fresh: Box<Chunk> = counters
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("CHUNK counters"));
+    let fresh = Box::into_raw(fresh);
     match TABLE[index].compare_exchange(null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
         // SAFETY: just published; never freed.
         Ok(_) => unsafe { &*fresh },
