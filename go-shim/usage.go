@@ -135,6 +135,18 @@ func (m *Meter) Usage() (MeterUsage, error) {
 	}, nil
 }
 
+// UnattributedMemory is the Python memory allocated outside every check
+// run and metered call — imports, configuration, calls no meter counts —
+// and the part of it still alive, in bytes (0, 0 when memory is not
+// counted). It works after the runtime closed.
+func (rt *Runtime) UnattributedMemory() (allocated, retained uint64, err error) {
+	u, err := capi.ReadMeter(rt.id, 0)
+	if err != nil {
+		return 0, 0, wrapErr("read unattributed memory", err)
+	}
+	return u.AllocatedBytes, u.RetainedBytes, nil
+}
+
 // SetMeter counts f's typed calls (Invoke, InvokeContext and the hook
 // points' calls) under m from now on; nil stops counting them. Calls with
 // JSON (Call, AppendCall) are not counted.

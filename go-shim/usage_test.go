@@ -321,6 +321,29 @@ func TestMeterCountsTypedCallsAndWhatTheyKeep(t *testing.T) {
 	}
 }
 
+func TestMemoryOutsideRunsIsCountedApart(t *testing.T) {
+	rt, _ := startRuntime(t)
+	keep, err := rt.LoadFunction("metered", "keep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, before, err := rt.UnattributedMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An unmetered call: its memory is no plugin's.
+	if _, err := keep.Invoke(512 << 10); err != nil {
+		t.Fatal(err)
+	}
+	allocated, after, err := rt.UnattributedMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after < before+512<<10 || allocated < after {
+		t.Errorf("unattributed memory: retained %d -> %d, allocated %d", before, after, allocated)
+	}
+}
+
 func TestHookPointUsageCountsItsHooks(t *testing.T) {
 	rt, _ := startRuntime(t)
 	remember, err := rt.LoadFunction("metered", "remember")

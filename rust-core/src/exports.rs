@@ -434,8 +434,10 @@ pub unsafe extern "C" fn pyhost_meter_new(
 }
 
 /// Reads what the calls made under `meter` cost so far (see
-/// `pyhost_meter_usage`). Works after the runtime closed, for the figures
-/// of its last calls.
+/// `pyhost_meter_usage`). Meter 0 is the Python memory allocated outside
+/// every check run and metered call (imports, configuration, the host's
+/// own calls): its `allocated_bytes` and `retained_bytes`. Works after the
+/// runtime closed, for the figures of its last calls.
 ///
 /// # Safety
 /// `out_usage` must be valid for writes; `out_error` NULL or valid for writes.

@@ -9,6 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"pyhost.dev/pyhost/internal/agent/config"
 )
 
 const leakingCheck = `
@@ -146,6 +149,9 @@ func TestAgentSaysWhichCheckCostsTheMost(t *testing.T) {
 	if v := metricValue(t, metrics, "pyhost_check_cpu_seconds_total", "burning"); v < 0.02 {
 		t.Errorf("pyhost_check_cpu_seconds_total of the burning check = %v", v)
 	}
+	if !strings.Contains(metrics, "\npyhost_python_unattributed_retained_bytes ") || st.Unattributed.RetainedBytes == 0 {
+		t.Errorf("unattributed memory: %+v", st.Unattributed)
+	}
 	metricValue(t, metrics, "pyhost_check_gil_wait_seconds_total", "steady")
 	metricValue(t, metrics, "pyhost_check_queue_wait_seconds_total", "steady")
 }
@@ -179,5 +185,28 @@ func TestAccountingOff(t *testing.T) {
 	}
 	if _, page := get(t, a, "/"); !strings.Contains(page, "Accounting is off") {
 		t.Error("the status page does not say accounting is off")
+	}
+}
+
+// A run abandoned as stuck still costs what it cost: when it returns at
+// last, its time is in the instance's figures.
+func TestAnAbandonedRunIsCounted(t *testing.T) {
+	cfg := layout(t,
+		map[string]string{"stuck": stuckCheck},
+		map[string]string{"stuck.yaml": "instances:\n  - seconds: 2\n    pyhost_run_timeout: 0.3\n    min_collection_interval: 60\n"})
+	cfg.CancelGrace = config.Duration(300 * time.Millisecond)
+	a, _ := startAgent(t, cfg)
+	waitFor(t, a, "the run to be abandoned", func(st Status) bool {
+		s := instance(st, "stuck")
+		return s != nil && s.Abandoned == 1
+	})
+	st := waitFor(t, a, "the abandoned run to return", func(st Status) bool {
+		s := instance(st, "stuck")
+		return s.State != "stuck" && s.Cost.WallSeconds > 0
+	})
+	c := instance(st, "stuck").Cost
+	// It slept 2 s: a wall time that long, almost no CPU.
+	if c.WallSeconds < 1.9 || c.CPUSeconds > 0.2 {
+		t.Errorf("the abandoned run's cost: %+v", c)
 	}
 }

@@ -33,6 +33,9 @@ type Status struct {
 	Problems      []Problem     `json:"problems"`
 	// Accounting: the checks' Cost is measured (the accounting option).
 	Accounting bool `json:"accounting"`
+	// Unattributed is the Python memory allocated outside every check run
+	// and module call (imports, configuration, the agent's own Python).
+	Unattributed UnattributedMemory `json:"unattributed_memory"`
 	// Modules are the long-running modules, in start order; Health every
 	// health check they raise.
 	Modules []modules.Status `json:"modules"`
@@ -72,6 +75,12 @@ type CheckStatus struct {
 	Metadata  map[string]string `json:"metadata"`
 	LastError *RunError         `json:"last_error"` // the latest failed run's error, even if later runs were clean
 	Cost      Cost              `json:"cost"`
+}
+
+// UnattributedMemory is Python memory no check or module is charged with.
+type UnattributedMemory struct {
+	AllocatedBytes uint64 `json:"allocated_bytes"`
+	RetainedBytes  uint64 `json:"retained_bytes"`
 }
 
 // Cost is what an instance's runs cost so far (docs/agent.md, "What each
@@ -191,6 +200,9 @@ func (a *Agent) Status() Status {
 		Problems:      make([]Problem, 0, len(a.problems)),
 		Modules:       a.ModuleStatuses(),
 		Health:        a.Health(),
+	}
+	if a.cfg.Accounting {
+		st.Unattributed.AllocatedBytes, st.Unattributed.RetainedBytes, _ = a.rt.UnattributedMemory()
 	}
 	stats := a.sched.Stats()
 	for i, inst := range a.instances {

@@ -27,6 +27,8 @@ var (
 	descQueue    = prometheus.NewDesc("pyhost_check_queue_wait_seconds_total", "Time the instance's runs waited between their due time and their start.", instLabels, nil)
 	descAlloc    = prometheus.NewDesc("pyhost_check_allocated_bytes_total", "Python memory allocated during the instance's runs.", instLabels, nil)
 	descRetained = prometheus.NewDesc("pyhost_check_retained_bytes", "Python memory the instance's runs allocated that is still alive (as of its latest run).", instLabels, nil)
+	descOutAlloc = prometheus.NewDesc("pyhost_python_unattributed_allocated_bytes_total", "Python memory allocated outside every check run and module call (imports, configuration, the agent's own Python).", nil, nil)
+	descOutKept  = prometheus.NewDesc("pyhost_python_unattributed_retained_bytes", "Python memory allocated outside every check run and module call that is still alive.", nil, nil)
 	descStuckAll = prometheus.NewDesc("pyhost_stuck_runs", "Runs abandoned as stuck that have not returned.", nil, nil)
 	descProblems = prometheus.NewDesc("pyhost_config_problems", "Configuration problems found at start (those checks are skipped).", nil, nil)
 	descSeries   = prometheus.NewDesc("pyhost_series", "Series currently exported from check submissions.", nil, nil)
@@ -37,7 +39,7 @@ var (
 
 func (t telemetry) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRuns, descErrors, descTimeouts, descWarnings, descSkipped,
-		descDuration, descMetrics, descStuck, descAbandon, descLate, descCPU, descGILWait, descQueue, descAlloc, descRetained, descStuckAll, descProblems, descSeries, descUp, descBuild} {
+		descDuration, descMetrics, descStuck, descAbandon, descLate, descCPU, descGILWait, descQueue, descAlloc, descRetained, descOutAlloc, descOutKept, descStuckAll, descProblems, descSeries, descUp, descBuild} {
 		ch <- d
 	}
 	for _, d := range moduleDescs {
@@ -71,6 +73,12 @@ func (t telemetry) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descGILWait, prometheus.CounterValue, u.GILWait.Seconds(), lv...)
 			ch <- prometheus.MustNewConstMetric(descAlloc, prometheus.CounterValue, float64(u.Allocated), lv...)
 			ch <- prometheus.MustNewConstMetric(descRetained, prometheus.GaugeValue, float64(u.Retained), lv...)
+		}
+	}
+	if a.cfg.Accounting {
+		if allocated, retained, err := a.rt.UnattributedMemory(); err == nil {
+			ch <- prometheus.MustNewConstMetric(descOutAlloc, prometheus.CounterValue, float64(allocated))
+			ch <- prometheus.MustNewConstMetric(descOutKept, prometheus.GaugeValue, float64(retained))
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(descStuckAll, prometheus.GaugeValue, float64(a.sched.Stuck()))

@@ -62,13 +62,16 @@ func TestHandlesAreValidatedOnEveryCall(t *testing.T) {
 		{"check id as runtime", run(chk, chk), StatusInvalidHandle},
 		{"bad args JSON", func() error { _, err := CallFunction(rt, fn, []byte("[1,"), nil); return err }(), StatusInvalidArgument},
 		{"args not an array", func() error { _, err := CallFunction(rt, fn, []byte(`{"a":1}`), nil); return err }(), StatusInvalidArgument},
-		{"zero meter", func() error { _, err := ReadMeter(rt, 0); return err }(), StatusInvalidHandle},
 		{"garbage meter", func() error { _, err := ReadMeter(rt, 0xdeadbeef); return err }(), StatusInvalidHandle},
 		{"invoke with a garbage meter", func() error {
 			_, err := InvokeFunction(rt, fn, []byte{ValueList, 0, 0, 0, 0}, 0, 0xdeadbeef, nil)
 			return err
 		}(), StatusInvalidHandle},
 		{"meter of a garbage runtime", func() error { _, err := NewMeter(0xdeadbeef); return err }(), StatusInvalidHandle},
+	}
+	// Meter 0 is the account of what no run or meter allocated.
+	if outside, err := ReadMeter(rt, 0); err != nil || outside.Calls != 0 {
+		t.Errorf("meter 0: %+v, %v", outside, err)
 	}
 	for _, c := range cases {
 		if got := status(c.err); got != c.want {

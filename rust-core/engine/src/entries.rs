@@ -421,7 +421,8 @@ pub unsafe extern "C" fn meter_read(
 ) -> pyhost_status {
     let body = || {
         sessions::find(runtime)?;
-        if !accounting::is_owner(meter) {
+        // Meter 0 reads the account of everything outside runs and meters.
+        if meter != 0 && !accounting::is_owner(meter) {
             return Err(Failure::new(
                 pyhost_status::PYHOST_STATUS_INVALID_HANDLE,
                 format!("no meter {meter}"),
