@@ -26,11 +26,11 @@ import (
 
 const submitCount = 100000
 
-// make bench runs the accounting-sensitive benchmarks again in processes of
-// their own, alternately with accounting on and off (whether Python memory
-// is counted is decided when Python starts), so that each "on" figure has an
-// "off" one measured right before it; their results are named
-// BenchmarkX/accounting_on and BenchmarkX/accounting_off.
+// make bench runs the accounting-sensitive benchmarks again in a process of
+// their own with accounting off (-accounting=off: whether Python memory is
+// counted is decided when Python starts); their results are then named
+// BenchmarkX/accounting_off. (The on/off goal rows come from
+// BenchmarkAccountingPaired, which interleaves two such processes.)
 var accountingVariant = flag.String("accounting", "", `"on" or "off": start the benchmarks' runtimes so and name their results for it`)
 
 // variant runs f as itself, or as a sub-benchmark named for the accounting
