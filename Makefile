@@ -193,6 +193,8 @@ bench: rust ## Benchmarks (5 rounds); writes target/bench/results.json and docs/
 	  test $${PIPESTATUS[0]} = 0 || exit 1; \
 	  $(GO) test -run '^$$' -bench '^Benchmark(Submit|SubmitFloor|SubmitNewResult|SubmitPerMetricCallback|RunTrivial|Allocate)$$' \
 	    -count 1 . -args -accounting=off | tee -a $(CURDIR)/target/bench/raw.txt; \
+	  test $${PIPESTATUS[0]} = 0 || exit 1; \
+	  $(GO) test -run '^$$' -bench AccountingPaired -benchtime 3s ./internal/accountingbench | tee -a $(CURDIR)/target/bench/raw.txt; \
 	  test $${PIPESTATUS[0]} = 0 || exit 1; done
 	cd go-shim && $(GO) test -run '^$$' -bench 'Scrape100k' -benchtime 10x -count 5 ./internal/agent/aggregate | tee -a $(CURDIR)/target/bench/raw.txt
 	cd go-shim && $(GO) test -run '^$$' -bench 'Agent1000' -benchtime 1x -count 5 -timeout 30m ./internal/agent | tee -a $(CURDIR)/target/bench/raw.txt

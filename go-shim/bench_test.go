@@ -30,7 +30,7 @@ const submitCount = 100000
 // their own with accounting off (-accounting=off: whether Python memory is
 // counted is decided when Python starts); their results are then named
 // BenchmarkX/accounting_off. (The on/off goal rows come from
-// BenchmarkAccountingPaired, which interleaves two such processes.)
+// internal/accountingbench, which interleaves two such processes.)
 var accountingVariant = flag.String("accounting", "", `"on" or "off": start the benchmarks' runtimes so and name their results for it`)
 
 // variant runs f as itself, or as a sub-benchmark named for the accounting
