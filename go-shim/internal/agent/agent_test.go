@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -557,5 +558,49 @@ func TestAgentPublishesItsStateForPlugins(t *testing.T) {
 			t.Fatalf("the reader never saw the agent's state; /metrics:\n%s", body)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// The summaries published for plugins say what /status says of each
+// instance (they are made apart from Status, for speed).
+func TestCheckSummariesAgreeWithStatus(t *testing.T) {
+	cfg := layout(t,
+		map[string]string{"raising": raisingCheck, "good": goodCheck},
+		map[string]string{
+			"raising.yaml": "instances:\n  - min_collection_interval: 0.05\n",
+			"good.yaml":    "instances:\n  - v: 1\n    min_collection_interval: 0.05\n  - v: 2\n    min_collection_interval: 3600\n",
+		})
+	a, stop := startAgent(t, cfg)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ran := 0
+		for _, cs := range a.Status().Instances {
+			if cs.Runs >= 2 {
+				ran++
+			}
+		}
+		if ran >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the checks did not run")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	st := a.Status()
+	want := make(map[string]any, len(st.Instances))
+	states := map[string]bool{}
+	for _, cs := range st.Instances {
+		want[cs.CheckID] = checkSummary(cs)
+		states[cs.State] = true
+	}
+	if !states["error"] || !states["ok"] {
+		t.Fatalf("want instances in error and ok, got states %v", states)
+	}
+	if got := a.checkSummaries(); !reflect.DeepEqual(got, want) {
+		t.Errorf("summaries:\n%v\nwant (from Status):\n%v", got, want)
 	}
 }
