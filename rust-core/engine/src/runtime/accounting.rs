@@ -789,7 +789,8 @@ mod tests {
         let ctx = (d as *mut Domain).cast::<c_void>();
         let owner = new_owner();
         let _in_run = Attributing::enter(owner);
-        let fill = |p: *mut c_void, n: usize| unsafe { std::ptr::write_bytes(p.cast::<u8>(), 0xa5, n) };
+        let fill =
+            |p: *mut c_void, n: usize| unsafe { std::ptr::write_bytes(p.cast::<u8>(), 0xa5, n) };
         // A 1-byte block, freed, is taken back for 16 bytes: its class's largest.
         let a = tagged_malloc(ctx, 1);
         tagged_free(ctx, a);
@@ -803,10 +804,20 @@ mod tests {
         fill(c, 300);
         let z = tagged_calloc(ctx, 3, 7);
         // SAFETY: 21 bytes just allocated.
-        assert!(unsafe { std::slice::from_raw_parts(z.cast::<u8>(), 21) }.iter().all(|&x| x == 0));
-        assert_eq!(memory(owner), Memory { allocated: 1 + 16 + 10 + 300 + 21, retained: 321 });
+        assert!(unsafe { std::slice::from_raw_parts(z.cast::<u8>(), 21) }
+            .iter()
+            .all(|&x| x == 0));
+        assert_eq!(
+            memory(owner),
+            Memory {
+                allocated: 1 + 16 + 10 + 300 + 21,
+                retained: 321
+            }
+        );
         // More frees of one class than the cache holds go to the allocator.
-        let many: Vec<_> = (0..DEPTH + 8).map(|i| tagged_malloc(ctx, 40 + i % 8)).collect();
+        let many: Vec<_> = (0..DEPTH + 8)
+            .map(|i| tagged_malloc(ctx, 40 + i % 8))
+            .collect();
         for &p in &many {
             fill(p, 40);
         }
