@@ -187,3 +187,47 @@ def test_accounting_off(run_agent, agent, layout, tmp_path):
     proc = agent("check", "leaking", "--config", str(config), *layout.args())
     assert proc.returncode == 0, proc.stderr
     assert "COST" not in proc.stdout
+
+
+CHURNING = """
+    import random
+    import threading
+    from pyhost import AgentCheck
+
+    def churn(seed, rounds):
+        rnd = random.Random(seed)
+        for _ in range(rounds):
+            kept = []
+            for _ in range(200):
+                n = rnd.randrange(1, 400)
+                kept.append((b"x" * n, [n] * (n % 40), {str(n): n}, bytearray(n)))
+            grown = bytearray()
+            for _ in range(64):  # reallocations through every size class
+                grown.extend(b"y" * rnd.randrange(1, 48))
+            while kept:
+                kept.pop(rnd.randrange(len(kept)))
+
+    class Churning(AgentCheck):
+        def check(self, instance):
+            threads = [threading.Thread(target=churn, args=(i, 20)) for i in range(4)]
+            for t in threads:
+                t.start()
+            churn(99, 20)  # the check's own thread, switching the GIL with them
+            for t in threads:
+                t.join()
+            self.gauge("churning.done", 1)
+"""
+
+
+def test_memory_churned_across_threads_is_all_given_back(agent, layout):
+    """Blocks of every size, made and freed by five threads taking turns with
+    the GIL (through the allocator's block cache): the check's run ends with
+    nothing retained, run after run, and the agent survives it."""
+    layout.check("churning", CHURNING)
+    layout.config("churning.yaml", "instances:\n  - {}\n")
+    proc = agent("check", "churning", "--times", "4", "--pause", "0s", "--json", *layout.args())
+    assert proc.returncode == 0, proc.stderr
+    costs = json.loads(proc.stdout)["run_costs"]
+    assert len(costs) == 4, costs
+    assert all(c["allocated_bytes"] > 1 << 20 for c in costs), costs
+    assert max(c["retained_bytes"] for c in costs) - costs[0]["retained_bytes"] < 256 << 10, costs
