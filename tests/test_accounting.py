@@ -5,6 +5,7 @@
 import json
 import re
 
+import pytest
 from conftest import wait_until
 
 LEAKING = """
@@ -219,13 +220,19 @@ CHURNING = """
 """
 
 
-def test_memory_churned_across_threads_is_all_given_back(agent, layout):
+@pytest.mark.parametrize("pythonmalloc", [None, "debug"])
+def test_memory_churned_across_threads_is_all_given_back(agent, layout, pythonmalloc):
     """Blocks of every size, made and freed by five threads taking turns with
     the GIL (through the allocator's block cache): the check's run ends with
-    nothing retained, run after run, and the agent survives it."""
+    nothing retained, run after run, and the agent survives it. Under
+    PYTHONMALLOC=debug, CPython's own hooks (beneath the wrapper) also check
+    that the GIL is held for every allocation and that no block overflows."""
     layout.check("churning", CHURNING)
     layout.config("churning.yaml", "instances:\n  - {}\n")
-    proc = agent("check", "churning", "--times", "4", "--pause", "0s", "--json", *layout.args())
+    env = {"PYTHONMALLOC": pythonmalloc} if pythonmalloc else None
+    proc = agent(
+        "check", "churning", "--times", "4", "--pause", "0s", "--json", *layout.args(), env=env
+    )
     assert proc.returncode == 0, proc.stderr
     costs = json.loads(proc.stdout)["run_costs"]
     assert len(costs) == 4, costs
