@@ -65,27 +65,7 @@ func (a *Agent) checkSummaries() map[string]any {
 	stats := a.sched.Stats()
 	summary := make(map[string]any, len(a.instances))
 	for i, inst := range a.instances {
-		s := stats[i]
-		var warnings []string
-		if last := a.lasts[i].Load(); last != nil {
-			warnings = last.warnings
-		}
-		cs := CheckStatus{
-			Check:          inst.Config.Check,
-			State:          state(s, warnings),
-			Runs:           s.Runs,
-			Errors:         s.Errors,
-			Warnings:       s.Warnings,
-			LastDurationMS: float64(s.LastDuration.Microseconds()) / 1000,
-		}
-		if !s.LastRun.IsZero() {
-			t := s.LastRun
-			cs.LastRun = &t
-		}
-		if cs.State == "error" || cs.State == "timeout" {
-			cs.LastError = redactRunError(a.secrets, NewRunError(s.LastFailure))
-		}
-		summary[inst.Check.ID()] = checkSummary(cs)
+		summary[inst.Check.ID()] = checkSummary(a.instanceStatus(i, inst, stats[i]))
 	}
 	return summary
 }

@@ -208,31 +208,19 @@ func (a *Agent) Status() Status {
 	for i, inst := range a.instances {
 		s := stats[i]
 		timeout := runTimeout(a.cfg, inst.Config)
-		cs := CheckStatus{
-			Check:           inst.Config.Check,
-			CheckID:         inst.Check.ID(),
-			Source:          inst.Source,
-			ConfigFile:      inst.Config.File,
-			IntervalSeconds: inst.Config.Interval.Seconds(),
-			TimeoutSeconds:  timeout.Seconds(),
-			Runs:            s.Runs,
-			Errors:          s.Errors,
-			Warnings:        s.Warnings,
-			Skipped:         s.Skipped,
-			Timeouts:        s.Timeouts,
-			Abandoned:       s.Abandoned,
-			LateDropped:     a.lateDropped[i].Load(),
-			LastDurationMS:  float64(s.LastDuration.Microseconds()) / 1000,
-			AvgDurationMS:   float64(s.AvgDuration.Microseconds()) / 1000,
-			MetricsLastRun:  s.LastMetrics,
-			LastWarnings:    []string{},
-			Metadata:        map[string]string{},
-			LastError:       redactRunError(a.secrets, NewRunError(s.LastFailure)),
-		}
-		if !s.LastRun.IsZero() {
-			t := s.LastRun
-			cs.LastRun = &t
-		}
+		cs := a.instanceStatus(i, inst, s)
+		cs.Source = inst.Source
+		cs.ConfigFile = inst.Config.File
+		cs.IntervalSeconds = inst.Config.Interval.Seconds()
+		cs.TimeoutSeconds = timeout.Seconds()
+		cs.Skipped = s.Skipped
+		cs.Timeouts = s.Timeouts
+		cs.Abandoned = s.Abandoned
+		cs.LateDropped = a.lateDropped[i].Load()
+		cs.AvgDurationMS = float64(s.AvgDuration.Microseconds()) / 1000
+		cs.MetricsLastRun = s.LastMetrics
+		cs.LastWarnings = []string{}
+		cs.Metadata = map[string]string{}
 		if last := a.lasts[i].Load(); last != nil {
 			cs.SeriesLastRun = last.series
 			if last.metadata != nil {
@@ -243,7 +231,6 @@ func (a *Agent) Status() Status {
 			}
 		}
 		cs.Cost = costOf(s, inst.Check.Stats(), time.Since(a.started))
-		cs.State = state(s, cs.LastWarnings)
 		st.Instances = append(st.Instances, cs)
 	}
 	for _, p := range a.problems {
@@ -252,6 +239,31 @@ func (a *Agent) Status() Status {
 		st.Problems = append(st.Problems, pr)
 	}
 	return st
+}
+
+// instanceStatus is what both Status and the summaries published for
+// plugins (checkSummaries) say of instance i: its name, runs, last run,
+// state and last error.
+func (a *Agent) instanceStatus(i int, inst *Instance, s schedule.Stats) CheckStatus {
+	cs := CheckStatus{
+		Check:          inst.Config.Check,
+		CheckID:        inst.Check.ID(),
+		Runs:           s.Runs,
+		Errors:         s.Errors,
+		Warnings:       s.Warnings,
+		LastDurationMS: float64(s.LastDuration.Microseconds()) / 1000,
+		LastError:      redactRunError(a.secrets, NewRunError(s.LastFailure)),
+	}
+	if !s.LastRun.IsZero() {
+		t := s.LastRun
+		cs.LastRun = &t
+	}
+	var warnings []string
+	if last := a.lasts[i].Load(); last != nil {
+		warnings = last.warnings
+	}
+	cs.State = state(s, warnings)
+	return cs
 }
 
 func state(s schedule.Stats, warnings []string) string {
