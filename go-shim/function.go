@@ -21,6 +21,9 @@ type Function struct {
 	id     uint64
 	closed atomic.Bool
 	meter  atomic.Uint64 // the Meter typed calls are counted under (0: none)
+	// encodedResults: a direct call has returned a value that is not a
+	// scalar, so later ones lend space for one.
+	encodedResults atomic.Bool
 }
 
 // LoadFunction imports module (a name, or a .py path) and looks up name.
@@ -85,6 +88,13 @@ func (f *Function) InvokeContext(ctx context.Context, args ...any) (any, error) 
 	if err != nil {
 		return nil, err
 	}
+	var direct capi.DirectArgs
+	if directArgs(&direct, args) {
+		token, done := callToken(ctx)
+		v, err := f.invokeDirect(rid, &direct, token)
+		done()
+		return v, err
+	}
 	// Heap buffers, recycled: the engine holds these pointers while Python
 	// runs, and Python may call Go on this goroutine meanwhile, which may
 	// grow (and move) its stack, so they cannot be on the stack.
@@ -100,8 +110,7 @@ func (f *Function) InvokeContext(ctx context.Context, args ...any) (any, error) 
 	if cap(e.buf) <= 1<<16 {
 		b.args = e.buf[:0]
 	}
-	token := nextToken()
-	done := within(token, ctx)
+	token, done := callToken(ctx)
 	lease := calls.Enter()
 	out, err := capi.InvokeFunction(rid, f.id, e.buf, token, f.meter.Load(), b.result[:0])
 	calls.Leave(lease)
@@ -117,8 +126,10 @@ func (f *Function) InvokeContext(ctx context.Context, args ...any) (any, error) 
 	return v, nil
 }
 
-// invokeArgs is Invoke of one or two arguments with no context: the hook
-// path (see hooks.go), without the variadic slice or context registration.
+// invokeArgs is Invoke of n (one or two) arguments a and b with no
+// context: the hook path (see hooks.go), without the variadic slice, the
+// context registration or a token of its own (Go functions the hook calls
+// get the context of the call the hook runs in, if any).
 func (f *Function) invokeArgs(n int, a, b any) (any, error) {
 	if f == nil || f.closed.Load() {
 		return nil, ErrClosed
@@ -126,6 +137,14 @@ func (f *Function) invokeArgs(n int, a, b any) (any, error) {
 	rid, err := f.rt.handle()
 	if err != nil {
 		return nil, err
+	}
+	args := capi.DirectArgs{N: n}
+	var ok bool
+	if args.V[0], ok = direct(a); ok && n == 2 {
+		args.V[1], ok = direct(b)
+	}
+	if ok {
+		return f.invokeDirect(rid, &args, 0)
 	}
 	buf := invokeBuffers.Get().(*invokeBuffer)
 	e := encoder{buf: buf.args[:0]}
@@ -142,7 +161,7 @@ func (f *Function) invokeArgs(n int, a, b any) (any, error) {
 		buf.args = e.buf[:0]
 	}
 	lease := calls.Enter()
-	out, err := capi.InvokeFunction(rid, f.id, e.buf, nextToken(), f.meter.Load(), buf.result[:0])
+	out, err := capi.InvokeFunction(rid, f.id, e.buf, 0, f.meter.Load(), buf.result[:0])
 	calls.Leave(lease)
 	runtime.KeepAlive(f)
 	if err != nil {
@@ -155,6 +174,59 @@ func (f *Function) invokeArgs(n int, a, b any) (any, error) {
 		return nil, fmt.Errorf("pyhost: invoke function: the result: %w", err)
 	}
 	return v, nil
+}
+
+// invokeDirect is a typed call whose arguments cross in place (see
+// direct), as does a scalar result. Space for an encoded result is lent
+// only once the function has returned one: most results of hot calls (a
+// hook's None, a count) need none.
+func (f *Function) invokeDirect(rid uint64, args *capi.DirectArgs, token uint64) (any, error) {
+	var buf *invokeBuffer
+	var scratch []byte
+	if f.encodedResults.Load() {
+		buf = invokeBuffers.Get().(*invokeBuffer)
+		scratch = buf.result[:0]
+	}
+	lease := calls.Enter()
+	tag, bits, out, err := capi.InvokeDirect(rid, f.id, args, token, f.meter.Load(), scratch)
+	calls.Leave(lease)
+	runtime.KeepAlive(f)
+	var v any
+	switch {
+	case err != nil:
+		err = wrapErr("invoke function", err)
+	case tag != capi.ValueEncoded:
+		if v, err = scalarValue(tag, bits); err != nil {
+			err = fmt.Errorf("pyhost: invoke function: the result: %w", err)
+		}
+	default:
+		if buf == nil {
+			f.encodedResults.Store(true)
+		}
+		if v, err = decodeValue(out); err != nil {
+			err = fmt.Errorf("pyhost: invoke function: the result: %w", err)
+		}
+	}
+	if buf != nil {
+		invokeBuffers.Put(buf)
+	}
+	return v, err
+}
+
+// directArgs fills d with args passed in place, when there are at most two
+// and each can be (see direct).
+func directArgs(d *capi.DirectArgs, args []any) bool {
+	if len(args) > len(d.V) {
+		return false
+	}
+	for i, a := range args {
+		var ok bool
+		if d.V[i], ok = direct(a); !ok {
+			return false
+		}
+	}
+	d.N = len(args)
+	return true
 }
 
 // invokeBuffer holds one Invoke's encoded arguments and lent result space.

@@ -217,13 +217,11 @@ func (h *HookPoint) run(fn *Function, req, res any, withResult bool) (any, bool)
 	if deadline > 0 {
 		start = time.Now()
 	}
-	var out any
-	var err error
+	n := 1
 	if withResult {
-		out, err = fn.invoke2(req, res)
-	} else {
-		out, err = fn.invoke1(req)
+		n = 2
 	}
+	out, err := fn.invokeArgs(n, req, res)
 	if err != nil {
 		h.failed.Add(1)
 		failure := fmt.Errorf("hook %s: %w", h.name, err) // its own variable: err stays on the stack
@@ -237,16 +235,6 @@ func (h *HookPoint) run(fn *Function, req, res any, withResult bool) (any, bool)
 		return nil, false
 	}
 	return out, true
-}
-
-// invoke1 and invoke2 are Invoke without the variadic slice and with no
-// context: the hot path of hooks.
-func (f *Function) invoke1(a any) (any, error) {
-	return f.invokeArgs(1, a, nil)
-}
-
-func (f *Function) invoke2(a, b any) (any, error) {
-	return f.invokeArgs(2, a, b)
 }
 
 // LoadHooks imports module (a name, or a .py path) and installs every hook

@@ -107,6 +107,17 @@ func within(token uint64, ctx context.Context) func() {
 	}
 }
 
+// callToken numbers a typed call whose context Go functions it calls get
+// (see within); 0, and nothing to register, while no Go function takes a
+// context.
+func callToken(ctx context.Context) (uint64, func()) {
+	if !ctxFuncsSet.Load() {
+		return 0, noop
+	}
+	token := nextToken()
+	return token, within(token, ctx)
+}
+
 // cancelCall cancels the context Go functions called by host call token got
 // (Check.Cancel: the run is being stopped).
 func cancelCall(token uint64) {

@@ -183,6 +183,53 @@ func TestUsageShowsAGILStarvedCheckWaiting(t *testing.T) {
 	}
 }
 
+// A metered call times its GIL wait only when the GIL looked taken as it
+// asked: this checks that such a call beside a computing one still shows it.
+func TestMeterShowsAGILStarvedCallWaiting(t *testing.T) {
+	rt, logs := startRuntime(t)
+	hog := loadCheck(t, rt, "slow.py", map[string]any{"seconds": 1.5})
+	m, err := rt.NewMeter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep, err := rt.LoadFunction("metered", "keep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep.SetMeter(m)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if _, err := hog.Run(context.Background()); err != nil {
+			t.Errorf("hog: %v", err)
+		}
+	}()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+		if _, ok := logs.find("slow check started"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the computing check did not start")
+		}
+	}
+	for i := 0; i < 5; i++ {
+		time.Sleep(20 * time.Millisecond) // the hog has the GIL back each time
+		if _, err := keep.Invoke(0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, err := m.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("5 calls beside a computing check waited %v for the GIL (wall %v)", u.GILWait, u.Wall)
+	wg.Wait()
+	if u.Calls != 5 || u.GILWait < 5*time.Millisecond || u.GILWait > u.Wall {
+		t.Errorf("5 metered calls beside a computing check: %+v, want several ms of GIL wait", u)
+	}
+}
+
 func TestUsageSurvivesACancelledRun(t *testing.T) {
 	rt, _ := startRuntime(t)
 	chk := loadCheck(t, rt, "spin.py", map[string]any{"seconds": 30})

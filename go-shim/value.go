@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"pyhost.dev/pyhost/internal/capi"
 )
@@ -225,6 +226,64 @@ func (e *encoder) value(v any, depth int) error {
 		return e.reflect(reflect.ValueOf(v), depth)
 	}
 	return nil
+}
+
+// direct is v passed in place (capi.Direct), when it is nil, a bool, an
+// integer, a finite float, a string or a byte slice: the common arguments
+// of hot calls, which then need no encoding and no buffer. A string's
+// bytes are checked for UTF-8 by the library as Python copies them.
+func direct(v any) (capi.Direct, bool) {
+	switch x := v.(type) {
+	case nil:
+		return capi.Direct{Tag: capi.ValueNone}, true
+	case string:
+		return capi.Direct{Tag: capi.ValueStr, Ptr: unsafe.StringData(x), Len: len(x)}, true
+	case int:
+		return directInt(int64(x)), true
+	case int64:
+		return directInt(x), true
+	case bool:
+		if x {
+			return capi.Direct{Tag: capi.ValueTrue}, true
+		}
+		return capi.Direct{Tag: capi.ValueFalse}, true
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return capi.Direct{}, false // the encoder says why it cannot cross
+		}
+		return capi.Direct{Tag: capi.ValueFloat, Bits: math.Float64bits(x)}, true
+	case []byte:
+		return capi.Direct{Tag: capi.ValueBytes, Ptr: unsafe.SliceData(x), Len: len(x)}, true
+	case int32:
+		return directInt(int64(x)), true
+	case uint64:
+		if x > math.MaxInt64 {
+			return capi.Direct{Tag: capi.ValueUint, Bits: x}, true
+		}
+		return directInt(int64(x)), true
+	case uint32:
+		return directInt(int64(x)), true
+	}
+	return capi.Direct{}, false
+}
+
+func directInt(v int64) capi.Direct { return capi.Direct{Tag: capi.ValueInt, Bits: uint64(v)} }
+
+// scalarValue is a scalar result passed in place, as decodeValue gives it.
+func scalarValue(tag byte, bits uint64) (any, error) {
+	switch tag {
+	case capi.ValueNone:
+		return nil, nil
+	case capi.ValueTrue:
+		return true, nil
+	case capi.ValueFalse:
+		return false, nil
+	case capi.ValueInt:
+		return int64(bits), nil
+	case capi.ValueFloat:
+		return math.Float64frombits(bits), nil
+	}
+	return nil, &ValueError{Msg: fmt.Sprintf("unknown tag %d", tag)}
 }
 
 func mapKeys[V any](m map[string]V) func(func(string) bool) {

@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 // The ABI version of this header; compare with `pyhost_abi_version()`.
-#define PYHOST_ABI_VERSION 4
+#define PYHOST_ABI_VERSION 5
 
 // First four bytes of every batch ("PHB1", little-endian).
 #define PYHOST_BATCH_MAGIC 826427472
@@ -91,6 +91,9 @@
 // A dict: a u32 count, then that many (key, value) pairs; a key is a u32
 // length and UTF-8 bytes.
 #define PYHOST_VALUE_DICT 10
+
+// Not a value's tag: a `pyhost_direct_value` that holds one encoded value.
+#define PYHOST_VALUE_ENCODED 255
 
 // How deep lists and dicts may nest in one value.
 #define PYHOST_VALUE_MAX_DEPTH 64
@@ -313,6 +316,20 @@ typedef struct pyhost_meter_usage {
   uint8_t memory;
 } pyhost_meter_usage;
 
+// One argument or result of a direct typed call
+// (`pyhost_function_invoke_direct`), passed in place rather than in the
+// value encoding: `tag` is a `PYHOST_VALUE_*` tag. NONE, FALSE, TRUE: no
+// payload. INT, UINT, FLOAT: `bits` is the i64, the u64 or the f64's bits
+// (finite only). STR, BYTES: `ptr` and `len` borrow the bytes (UTF-8 for
+// STR), for the call only. `PYHOST_VALUE_ENCODED`: `ptr` and `len` are one
+// value in the value encoding (a list, a dict, a big integer …).
+typedef struct pyhost_direct_value {
+  uint8_t tag;
+  uint64_t bits;
+  const uint8_t *ptr;
+  size_t len;
+} pyhost_direct_value;
+
 // Where a host function's result goes. On entry `ptr`/`cap` lend a
 // buffer the host may fill (then it sets `len`); a result that does not fit
 // goes in memory from `malloc`, with `ptr`/`len` pointing at it and
@@ -534,6 +551,31 @@ pyhost_status pyhost_function_invoke(struct pyhost_runtime runtime,
                                      size_t *out_len,
                                      struct pyhost_bytes *out_result,
                                      struct pyhost_error **out_error);
+
+// `pyhost_function_invoke` with the arguments and a result of few words
+// passed in place (see `pyhost_direct_value`): scalars, strings and byte
+// strings cross without the value encoding, and any other value as one
+// encoded value (tag `PYHOST_VALUE_ENCODED`). `args` holds `count`
+// arguments (NULL when `count` is 0). A result that is None, a bool, an
+// int within int64 or a float comes back in `*out_value`; any other comes
+// back encoded, as from `pyhost_function_invoke`: `out_value->tag` is
+// `PYHOST_VALUE_ENCODED` and the value is in `scratch` (`out_value->len`
+// bytes) or, when it did not fit, in `out_result`, owned by the caller.
+//
+// # Safety
+// `args` must be NULL or point to `count` values whose `ptr`/`len` spans
+// are readable for the call; `out_value` and `out_result` valid for writes;
+// `scratch` writable for `cap` bytes; `out_error` NULL or valid for writes.
+pyhost_status pyhost_function_invoke_direct(struct pyhost_runtime runtime,
+                                            struct pyhost_function function,
+                                            const struct pyhost_direct_value *args,
+                                            size_t count,
+                                            uint64_t token,
+                                            uint64_t meter,
+                                            struct pyhost_buffer scratch,
+                                            struct pyhost_direct_value *out_value,
+                                            struct pyhost_bytes *out_result,
+                                            struct pyhost_error **out_error);
 
 // Frees a function handle.
 //

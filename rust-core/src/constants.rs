@@ -5,7 +5,7 @@
 use pyhost_abi::{batch, value};
 
 /// The ABI version of this header; compare with `pyhost_abi_version()`.
-pub const PYHOST_ABI_VERSION: u32 = 4;
+pub const PYHOST_ABI_VERSION: u32 = 5;
 
 /// First four bytes of every batch ("PHB1", little-endian).
 pub const PYHOST_BATCH_MAGIC: u32 = 0x3142_4850;
@@ -65,6 +65,8 @@ pub const PYHOST_VALUE_LIST: u8 = 9;
 /// A dict: a u32 count, then that many (key, value) pairs; a key is a u32
 /// length and UTF-8 bytes.
 pub const PYHOST_VALUE_DICT: u8 = 10;
+/// Not a value's tag: a `pyhost_direct_value` that holds one encoded value.
+pub const PYHOST_VALUE_ENCODED: u8 = 255;
 /// How deep lists and dicts may nest in one value.
 pub const PYHOST_VALUE_MAX_DEPTH: u32 = 64;
 
@@ -82,6 +84,7 @@ const _: () = {
     assert!(PYHOST_VALUE_BYTES == value::PYHOST_VALUE_BYTES);
     assert!(PYHOST_VALUE_LIST == value::PYHOST_VALUE_LIST);
     assert!(PYHOST_VALUE_DICT == value::PYHOST_VALUE_DICT);
+    assert!(PYHOST_VALUE_ENCODED == value::PYHOST_VALUE_ENCODED);
     assert!(PYHOST_VALUE_MAX_DEPTH as usize == value::MAX_DEPTH);
     assert!(PYHOST_BATCH_METRIC == batch::PYHOST_BATCH_METRIC);
     assert!(PYHOST_BATCH_SERVICE_CHECK == batch::PYHOST_BATCH_SERVICE_CHECK);

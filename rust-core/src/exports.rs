@@ -3,8 +3,9 @@
 
 use pyhost_abi::{
     check_out, ffi_boundary, pyhost_buffer, pyhost_bytes, pyhost_check, pyhost_check_class,
-    pyhost_check_config, pyhost_error, pyhost_function, pyhost_host_call, pyhost_meter_usage,
-    pyhost_runtime, pyhost_runtime_options, pyhost_status, pyhost_str, Failure, PYHOST_ABI_VERSION,
+    pyhost_check_config, pyhost_direct_value, pyhost_error, pyhost_function, pyhost_host_call,
+    pyhost_meter_usage, pyhost_runtime, pyhost_runtime_options, pyhost_status, pyhost_str, Failure,
+    PYHOST_ABI_VERSION,
 };
 
 use crate::loader;
@@ -505,6 +506,67 @@ pub unsafe extern "C" fn pyhost_function_invoke(
                 meter,
                 scratch,
                 out_len,
+                out_result,
+                engine_error,
+            )
+        })
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { forward(out_error, body) }
+}
+
+/// `pyhost_function_invoke` with the arguments and a result of few words
+/// passed in place (see `pyhost_direct_value`): scalars, strings and byte
+/// strings cross without the value encoding, and any other value as one
+/// encoded value (tag `PYHOST_VALUE_ENCODED`). `args` holds `count`
+/// arguments (NULL when `count` is 0). A result that is None, a bool, an
+/// int within int64 or a float comes back in `*out_value`; any other comes
+/// back encoded, as from `pyhost_function_invoke`: `out_value->tag` is
+/// `PYHOST_VALUE_ENCODED` and the value is in `scratch` (`out_value->len`
+/// bytes) or, when it did not fit, in `out_result`, owned by the caller.
+///
+/// # Safety
+/// `args` must be NULL or point to `count` values whose `ptr`/`len` spans
+/// are readable for the call; `out_value` and `out_result` valid for writes;
+/// `scratch` writable for `cap` bytes; `out_error` NULL or valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn pyhost_function_invoke_direct(
+    runtime: pyhost_runtime,
+    function: pyhost_function,
+    args: *const pyhost_direct_value,
+    count: usize,
+    token: u64,
+    meter: u64,
+    scratch: pyhost_buffer,
+    out_value: *mut pyhost_direct_value,
+    out_result: *mut pyhost_bytes,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    let body = |engine_error: *mut *mut pyhost_error| {
+        check_out(out_value, "out_value")?;
+        check_out(out_result, "out_result")?;
+        if scratch.ptr.is_null() && scratch.cap != 0 {
+            return Err(Failure::invalid_argument(
+                "scratch is NULL with a non-zero capacity",
+            ));
+        }
+        if args.is_null() && count != 0 {
+            return Err(Failure::invalid_argument(
+                "args is NULL with a non-zero count",
+            ));
+        }
+        let engine = loader::loaded()?;
+        // SAFETY: arguments checked above; the engine checks each value.
+        Ok(unsafe {
+            (engine.table.function_invoke_direct)(
+                runtime,
+                function,
+                args,
+                count,
+                token,
+                meter,
+                scratch,
+                out_value,
                 out_result,
                 engine_error,
             )

@@ -5,7 +5,7 @@
 use std::ptr;
 
 use pyhost_abi::{
-    pyhost_buffer, pyhost_bytes, pyhost_check, pyhost_error, pyhost_runtime,
+    pyhost_buffer, pyhost_bytes, pyhost_check, pyhost_direct_value, pyhost_error, pyhost_runtime,
     pyhost_runtime_options, pyhost_status, pyhost_str,
 };
 use pyhost_core::*;
@@ -91,6 +91,54 @@ fn null_pointers_are_invalid_arguments() {
     let status = unsafe { pyhost_meter_read(rt, 1, ptr::null_mut(), &mut err) };
     assert_eq!(status, pyhost_status::PYHOST_STATUS_INVALID_ARGUMENT);
     assert_eq!(message(err), "out_usage is NULL");
+    // The direct typed call: NULL out-pointers, NULL arguments with a count.
+    let function = pyhost_abi::pyhost_function { id: 1 };
+    let mut value = pyhost_direct_value::NONE;
+    for (args, count, out_value, out_result, expected) in [
+        (
+            ptr::null(),
+            0,
+            ptr::null_mut(),
+            &mut out as *mut pyhost_bytes,
+            "out_value is NULL",
+        ),
+        (
+            ptr::null(),
+            0,
+            &mut value as *mut pyhost_direct_value,
+            ptr::null_mut(),
+            "out_result is NULL",
+        ),
+        (
+            ptr::null(),
+            2,
+            &mut value as *mut pyhost_direct_value,
+            &mut out as *mut pyhost_bytes,
+            "args is NULL with a non-zero count",
+        ),
+    ] {
+        let mut err = ptr::null_mut();
+        // SAFETY: as above.
+        let status = unsafe {
+            pyhost_function_invoke_direct(
+                rt,
+                function,
+                args,
+                count,
+                0,
+                0,
+                pyhost_buffer {
+                    ptr: ptr::null_mut(),
+                    cap: 0,
+                },
+                out_value,
+                out_result,
+                &mut err,
+            )
+        };
+        assert_eq!(status, pyhost_status::PYHOST_STATUS_INVALID_ARGUMENT);
+        assert_eq!(message(err), expected);
+    }
     // A NULL error pointer is allowed: the status alone reports.
     // SAFETY: NULL out_error is part of the contract.
     let status = unsafe { pyhost_runtime_start(ptr::null(), &mut rt, ptr::null_mut()) };

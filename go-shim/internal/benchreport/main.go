@@ -231,9 +231,13 @@ func main() {
 		"c_extension_to_go_noop", "the C extension holding it", get("BenchmarkPythonToGoNoopFloor", "ns/op"),
 		"reported", nil)
 	ratioRounds("BenchmarkPythonToGoNoopFloorGILReleased", "ns/op", "BenchmarkPythonToGoNoopFloor", "ns/op")
-	pair("call_typed_add_1_goroutine", "Go → Python typed: Function.Invoke(2, 3) of def add(a, b): return a + b, 1 goroutine", get("BenchmarkInvokeAdd", "ns/op"),
-		"c_binding_add", "cgo → C: PyGILState_Ensure, two PyLong_FromLongLong, the call, PyLong_AsLongLong, Release, thread state kept", get("BenchmarkInvokeAddFloor", "ns/op"),
+	pair("call_typed_add_1_goroutine", "Go → Python typed: Function.Invoke(2, 3) of def add(a, b): return a + b, 1 goroutine (interleaved with its floor in blocks of 10,000 calls)", get("BenchmarkInvokeAddPaired", "ns/call"),
+		"c_binding_add", "cgo → C: PyGILState_Ensure, two PyLong_FromLongLong, the call, PyLong_AsLongLong, Release, thread state kept", get("BenchmarkInvokeAddPaired", "floor-ns/call"),
 		"≤ 1.5×", le(1.5))
+	paired(func(i int) float64 { return at("BenchmarkInvokeAddPaired", "ratio", i) }, rounds("BenchmarkInvokeAddPaired"))
+	pair("call_typed_add_1_goroutine_separate", "the same, measured as two separate benchmarks seconds apart", get("BenchmarkInvokeAdd", "ns/op"),
+		"c_binding_add_separate", "the C binding as its own benchmark", get("BenchmarkInvokeAddFloor", "ns/op"),
+		"reported", nil)
 	ratioRounds("BenchmarkInvokeAdd", "ns/op", "BenchmarkInvokeAddFloor", "ns/op")
 	pair("call_typed_add_8_goroutines", "the same, 8 goroutines (ns per call = 1/throughput)", get("BenchmarkInvokeAdd8", "ns/op"),
 		"c_binding_add_8_goroutines", "the C binding, 8 goroutines", get("BenchmarkInvokeAdd8Floor", "ns/op"),
@@ -258,9 +262,13 @@ func main() {
 		"≤ 0.256 (≥ 3.9× faster, glupy's figure)", le(0.256))
 	ratioRounds("BenchmarkGlupyIncludeWorkloadCached", "ns/op", "BenchmarkGlupyIncludeWorkloadVanilla", "ns/op")
 	hookNoop := get("BenchmarkHookDispatchNoop", "ns/op")
-	pair("hook_dispatch_noop_1_goroutine", "HookPoint.Call of a request (a short str) with a dispatch hook that passes, per call, 1 goroutine", hookNoop,
-		"c_gilstate_ensure_call_release_1_goroutine", "the call floor (a no-argument no-op through C)", callFloor,
+	pair("hook_dispatch_noop_1_goroutine", "HookPoint.Call of a request (a short str) with a dispatch hook that passes, per call, 1 goroutine, metered (accounting on); interleaved with the floor in blocks of 10,000 calls", get("BenchmarkHookDispatchPaired", "ns/call"),
+		"c_gilstate_ensure_call_release_1_goroutine", "the call floor (a no-argument no-op through C)", get("BenchmarkHookDispatchPaired", "floor-ns/call"),
 		"≤ 1.3×", le(1.3))
+	paired(func(i int) float64 { return at("BenchmarkHookDispatchPaired", "ratio", i) }, rounds("BenchmarkHookDispatchPaired"))
+	pair("hook_dispatch_noop_1_goroutine_separate", "the same, measured as two separate benchmarks seconds apart", hookNoop,
+		"c_gilstate_ensure_call_release_1_goroutine_separate", "the floor as its own benchmark", callFloor,
+		"reported", nil)
 	ratioRounds("BenchmarkHookDispatchNoop", "ns/op", "BenchmarkCallFloor", "ns/op")
 	pair("hook_passthrough_no_hook", "HookPoint.Call with no hook installed, per call", get("BenchmarkHookPassthrough", "ns/op"),
 		"c_gilstate_ensure_call_release_1_goroutine", "the call floor", callFloor,

@@ -52,6 +52,31 @@ impl pyhost_status {
     }
 }
 
+/// One argument or result of a direct typed call
+/// (`pyhost_function_invoke_direct`), passed in place rather than in the
+/// value encoding: `tag` is a `PYHOST_VALUE_*` tag. NONE, FALSE, TRUE: no
+/// payload. INT, UINT, FLOAT: `bits` is the i64, the u64 or the f64's bits
+/// (finite only). STR, BYTES: `ptr` and `len` borrow the bytes (UTF-8 for
+/// STR), for the call only. `PYHOST_VALUE_ENCODED`: `ptr` and `len` are one
+/// value in the value encoding (a list, a dict, a big integer …).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct pyhost_direct_value {
+    pub tag: u8,
+    pub bits: u64,
+    pub ptr: *const u8,
+    pub len: usize,
+}
+
+impl pyhost_direct_value {
+    pub const NONE: pyhost_direct_value = pyhost_direct_value {
+        tag: crate::value::PYHOST_VALUE_NONE,
+        bits: 0,
+        ptr: ptr::null(),
+        len: 0,
+    };
+}
+
 /// A borrowed UTF-8 (or byte) view, valid for the duration of the call only.
 /// `ptr` may be NULL when `len` is 0.
 #[repr(C)]
@@ -449,6 +474,18 @@ pub struct pyhost_engine_table {
         u64,
         pyhost_buffer,
         *mut usize,
+        *mut pyhost_bytes,
+        *mut *mut pyhost_error,
+    ) -> pyhost_status,
+    pub function_invoke_direct: unsafe extern "C" fn(
+        pyhost_runtime,
+        pyhost_function,
+        *const pyhost_direct_value,
+        usize,
+        u64,
+        u64,
+        pyhost_buffer,
+        *mut pyhost_direct_value,
         *mut pyhost_bytes,
         *mut *mut pyhost_error,
     ) -> pyhost_status,

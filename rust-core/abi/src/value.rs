@@ -39,6 +39,9 @@ pub const PYHOST_VALUE_LIST: u8 = 9;
 /// A dict with string keys.
 pub const PYHOST_VALUE_DICT: u8 = 10;
 
+/// Not a value's tag: a `pyhost_direct_value` holding one encoded value.
+pub const PYHOST_VALUE_ENCODED: u8 = 255;
+
 /// How deep lists and dicts may nest.
 pub const MAX_DEPTH: usize = 64;
 

@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use pyhost_abi::value::{Encoder, Sink};
+use pyhost_abi::value::{Encoder, Sink, PYHOST_VALUE_ENCODED};
 use pyhost_abi::{
     ffi_boundary, pyhost_buffer, pyhost_bytes, pyhost_check, pyhost_check_class,
-    pyhost_check_config, pyhost_error, pyhost_function, pyhost_host_call, pyhost_meter_usage,
-    pyhost_runtime, pyhost_runtime_options, pyhost_status, pyhost_str, Failure,
+    pyhost_check_config, pyhost_direct_value, pyhost_error, pyhost_function, pyhost_host_call,
+    pyhost_meter_usage, pyhost_runtime, pyhost_runtime_options, pyhost_status, pyhost_str, Failure,
 };
 use pyo3::Python;
 
@@ -355,6 +355,36 @@ struct ScratchSink<'a> {
     spilled: Option<Vec<u8>>,
 }
 
+impl ScratchSink<'_> {
+    /// A sink writing into the caller's lent `scratch` first.
+    ///
+    /// # Safety
+    /// `scratch` is writable for `cap` bytes for the call (NULL only with
+    /// `cap` 0).
+    unsafe fn lent<'a>(scratch: pyhost_buffer) -> ScratchSink<'a> {
+        let scratch: &mut [u8] = if scratch.cap == 0 {
+            &mut []
+        } else {
+            // SAFETY: as the caller promised.
+            unsafe { std::slice::from_raw_parts_mut(scratch.ptr, scratch.cap) }
+        };
+        ScratchSink {
+            scratch,
+            len: 0,
+            spilled: None,
+        }
+    }
+
+    /// The length written, and what spilled beyond the scratch (empty when
+    /// all of it fit).
+    fn finish(self) -> (usize, pyhost_bytes) {
+        match self.spilled {
+            None => (self.len, pyhost_bytes::EMPTY),
+            Some(v) => (v.len(), pyhost_bytes::from_vec(v)),
+        }
+    }
+}
+
 impl Sink for ScratchSink<'_> {
     #[inline]
     fn put(&mut self, bytes: &[u8]) {
@@ -463,43 +493,14 @@ pub unsafe extern "C" fn function_invoke(
         // SAFETY: valid for the call; the core checked that it does not
         // overlap `scratch`.
         let args = unsafe { args.as_bytes() }?;
-        let scratch: &mut [u8] = if scratch.cap == 0 {
-            &mut []
-        } else {
-            // SAFETY: the caller lends `cap` writable bytes for this call (the
-            // core checked the pointer is not NULL when cap > 0).
-            unsafe { std::slice::from_raw_parts_mut(scratch.ptr, scratch.cap) }
-        };
+        // SAFETY: the core checked `scratch` (C API contract).
         let mut out = Encoder {
-            buf: ScratchSink {
-                scratch,
-                len: 0,
-                spilled: None,
-            },
+            buf: unsafe { ScratchSink::lent(scratch) },
         };
-        let metered = meter != 0 && session.accounting;
-        if meter != 0 && !accounting::is_owner(meter) {
-            return Err(Failure::new(
-                pyhost_status::PYHOST_STATUS_INVALID_HANDLE,
-                format!("no meter {meter}"),
-            ));
-        }
-        // When the call asked for the GIL: its wait is timed from here.
-        let asked = metered.then(accounting::ticks);
-        let called = with_python_direct(|py| {
-            let _call = session.enter(py)?;
-            let _within = calls::enter(token);
-            let _metered = asked.map(|asked| accounting::MeteredCall::start(meter as u32, asked));
+        typed_call(session, token, meter, |py| {
             invoke::invoke(py, session, function.id, args, &mut out)
-        });
-        if called.is_err() {
-            with_python(|_| ());
-        }
-        called?;
-        let (len, owned) = match out.buf.spilled {
-            None => (out.buf.len, pyhost_bytes::EMPTY),
-            Some(v) => (v.len(), pyhost_bytes::from_vec(v)),
-        };
+        })?;
+        let (len, owned) = out.buf.finish();
         // SAFETY: the core checked out_len and out_result for NULL.
         unsafe {
             out_len.write(len);
@@ -509,6 +510,89 @@ pub unsafe extern "C" fn function_invoke(
     };
     // SAFETY: out_error is NULL or writable (C API contract).
     unsafe { ffi_boundary(out_error, body) }
+}
+
+pub unsafe extern "C" fn function_invoke_direct(
+    runtime: pyhost_runtime,
+    function: pyhost_function,
+    args: *const pyhost_direct_value,
+    count: usize,
+    token: u64,
+    meter: u64,
+    scratch: pyhost_buffer,
+    out_value: *mut pyhost_direct_value,
+    out_result: *mut pyhost_bytes,
+    out_error: *mut *mut pyhost_error,
+) -> pyhost_status {
+    let body = || {
+        let session = sessions::find(runtime)?;
+        let args: &[pyhost_direct_value] = if count == 0 {
+            &[]
+        } else {
+            // SAFETY: the core checked `args` for NULL; `count` values.
+            unsafe { std::slice::from_raw_parts(args, count) }
+        };
+        // SAFETY: the core checked `scratch` (C API contract).
+        let mut out = Encoder {
+            buf: unsafe { ScratchSink::lent(scratch) },
+        };
+        let direct = typed_call(session, token, meter, |py| {
+            invoke::invoke_direct(py, session, function.id, args, &mut out)
+        })?;
+        let value = match direct {
+            Some(v) => v,
+            None => {
+                let (len, owned) = out.buf.finish();
+                // SAFETY: the core checked out_result for NULL.
+                unsafe { out_result.write(owned) };
+                pyhost_direct_value {
+                    tag: PYHOST_VALUE_ENCODED,
+                    bits: 0,
+                    ptr: std::ptr::null(),
+                    len,
+                }
+            }
+        };
+        // SAFETY: the core checked out_value for NULL.
+        unsafe { out_value.write(value) };
+        Ok(())
+    };
+    // SAFETY: out_error is NULL or writable (C API contract).
+    unsafe { ffi_boundary(out_error, body) }
+}
+
+/// Runs `call` holding the GIL as a typed call: `token` is the host call
+/// token Go functions called meanwhile receive, and `meter` (0: none) the
+/// account its time and Python memory go to.
+#[inline(always)]
+fn typed_call<R>(
+    session: &'static Session,
+    token: u64,
+    meter: u64,
+    call: impl for<'py> FnOnce(Python<'py>) -> Result<R, Failure>,
+) -> Result<R, Failure> {
+    let metered = meter != 0 && session.accounting;
+    if meter != 0 && !accounting::is_owner(meter) {
+        return Err(Failure::new(
+            pyhost_status::PYHOST_STATUS_INVALID_HANDLE,
+            format!("no meter {meter}"),
+        ));
+    }
+    // When the call asked for the GIL: its wait is timed from here.
+    let asked = metered.then(|| (accounting::ticks(), accounting::gil_may_be_held()));
+    let called = with_python_direct(|py| {
+        let _call = session.enter(py)?;
+        let _within = calls::enter(token);
+        let _metered = asked
+            .map(|(asked, waited)| accounting::MeteredCall::start(meter as u32, asked, waited));
+        call(py)
+    });
+    if called.is_err() {
+        // An error may have left Python objects for pyo3 to release at
+        // its next attach; attach now so they do not pile up.
+        with_python(|_| ());
+    }
+    called
 }
 
 pub unsafe extern "C" fn module_define(

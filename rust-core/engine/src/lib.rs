@@ -41,6 +41,7 @@ static TABLE: pyhost_engine_table = pyhost_engine_table {
     meter_read: entries::meter_read,
     state_publish: entries::state_publish,
     function_invoke: entries::function_invoke,
+    function_invoke_direct: entries::function_invoke_direct,
     bytes_free: entries::bytes_free,
     error_free: entries::error_free,
 };

@@ -3,7 +3,7 @@
 //! straight from them.
 
 use pyhost_abi::value::{Encoder, Sink};
-use pyhost_abi::Failure;
+use pyhost_abi::{pyhost_direct_value, Failure};
 use pyo3::prelude::*;
 
 use super::values;
@@ -29,4 +29,27 @@ pub fn invoke<B: Sink>(
         values::CallError::Raised(e) => py_fail(py)(e),
     })?;
     values::encode(&result, out).map_err(py_fail(py))
+}
+
+/// Calls `function` with arguments passed in place: its result in place
+/// when it is a scalar (see `values::direct_result`), else None with the
+/// result appended, encoded, to `out`.
+#[inline]
+pub fn invoke_direct<B: Sink>(
+    py: Python<'_>,
+    session: &Session,
+    function: u64,
+    args: &[pyhost_direct_value],
+    out: &mut Encoder<B>,
+) -> Result<Option<pyhost_direct_value>, Failure> {
+    let function = functions::get(py, session, function)?;
+    let result = values::call_direct(py, &function, args).map_err(|e| match e {
+        values::CallError::Arguments(e) => Failure::invalid_argument(e.value(py).to_string()),
+        values::CallError::Raised(e) => py_fail(py)(e),
+    })?;
+    if let Some(v) = values::direct_result(&result) {
+        return Ok(Some(v));
+    }
+    values::encode(&result, out).map_err(py_fail(py))?;
+    Ok(None)
 }

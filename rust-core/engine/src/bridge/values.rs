@@ -11,7 +11,10 @@
 use std::ffi::c_char;
 use std::ptr;
 
-use pyhost_abi::value::{DecodeError, Decoder, Encoder, Item, Sink, MAX_DEPTH};
+use pyhost_abi::pyhost_direct_value;
+
+use crate::runtime::gil_cell::GilCell;
+use pyhost_abi::value::{self, DecodeError, Decoder, Encoder, Item, Sink, MAX_DEPTH};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -282,6 +285,244 @@ pub fn call_with_arguments<'py>(
     };
     // SAFETY: a new reference, or NULL with an exception set.
     unsafe { Bound::from_owned_ptr_or_err(py, result) }.map_err(CallError::Raised)
+}
+
+/// Calls `function` with arguments passed in place (see
+/// `pyhost_direct_value`), by vectorcall from the stack.
+pub fn call_direct<'py>(
+    py: Python<'py>,
+    function: &Bound<'py, PyAny>,
+    args: &[pyhost_direct_value],
+) -> Result<Bound<'py, PyAny>, CallError> {
+    let mut shared = Shared::default();
+    let argument = |i: usize, shared: &mut Shared<'py>| {
+        from_direct(py, &args[i], shared).map_err(|e| {
+            CallError::Arguments(PyValueError::new_err(format!(
+                "argument {}: {}",
+                i + 1,
+                e.value(py)
+            )))
+        })
+    };
+    if args.len() > STACK_ARGUMENTS {
+        let mut items = Vec::with_capacity(args.len());
+        for i in 0..args.len() {
+            items.push(argument(i, &mut shared)?);
+        }
+        let tuple = PyTuple::new(py, items).map_err(CallError::Arguments)?;
+        return function.call1(tuple).map_err(CallError::Raised);
+    }
+    if args.len() <= 2 {
+        call_held::<2>(py, function, args.len(), |i| argument(i, &mut shared))
+    } else {
+        call_held::<STACK_ARGUMENTS>(py, function, args.len(), |i| argument(i, &mut shared))
+    }
+}
+
+/// Calls `function` by vectorcall with `count` (at most N) arguments that
+/// `argument` makes, held on the stack.
+#[inline(always)]
+fn call_held<'py, const N: usize>(
+    py: Python<'py>,
+    function: &Bound<'py, PyAny>,
+    count: usize,
+    mut argument: impl FnMut(usize) -> Result<Bound<'py, PyAny>, CallError>,
+) -> Result<Bound<'py, PyAny>, CallError> {
+    let mut held = Held::<N> {
+        ptrs: [ptr::null_mut(); N],
+        len: 0,
+    };
+    for i in 0..count {
+        held.ptrs[i] = argument(i)?.into_ptr();
+        held.len = i + 1;
+    }
+    // SAFETY: `held.len` live arguments, owned until `held` drops.
+    let result = unsafe {
+        ffi::PyObject_Vectorcall(
+            function.as_ptr(),
+            held.ptrs.as_ptr(),
+            held.len,
+            ptr::null_mut(),
+        )
+    };
+    drop(held);
+    // SAFETY: a new reference, or NULL with an exception set.
+    unsafe { Bound::from_owned_ptr_or_err(py, result) }.map_err(CallError::Raised)
+}
+
+/// Arguments on the stack, each a reference owned until drop.
+struct Held<const N: usize> {
+    ptrs: [*mut ffi::PyObject; N],
+    len: usize,
+}
+
+impl<const N: usize> Drop for Held<N> {
+    fn drop(&mut self) {
+        for &p in &self.ptrs[..self.len] {
+            // SAFETY: an owned reference; the GIL is held where Held lives.
+            unsafe { ffi::Py_DECREF(p) };
+        }
+    }
+}
+
+/// Short ASCII strings passed in place (a hook's request key, a name: the
+/// arguments that repeat on a hot path) are made once and shared, from a
+/// direct-mapped table of the last str made for each slot. A str is
+/// immutable, so sharing one shows only to `is`; a hit costs a hash and a
+/// compare instead of an allocation, a copy and later a free, and the str
+/// keeps its hash cached for the dict lookups a hook makes with it. The
+/// table keeps at most `STR_SLOTS` strings of at most `SHORT` bytes alive.
+const STR_SLOTS: usize = 256;
+
+struct StrTable([*mut ffi::PyObject; STR_SLOTS]);
+
+// SAFETY: the pointers are only touched with the GIL held (GilCell).
+unsafe impl Send for StrTable {}
+
+static STRS: GilCell<StrTable> = GilCell::new(StrTable([ptr::null_mut(); STR_SLOTS]));
+
+fn cached_str<'py>(py: Python<'py>, b: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    if b.len() > SHORT || !b.is_ascii() {
+        return new_str(py, b);
+    }
+    let mut h = rustc_hash::FxHasher::default();
+    std::hash::Hasher::write(&mut h, b);
+    let slot = std::hash::Hasher::finish(&h) as usize % STR_SLOTS;
+    // SAFETY: the closure reads the table and increments a count: no Python
+    // code runs.
+    let hit = unsafe {
+        STRS.with(py, |t| {
+            let p = t.0[slot];
+            (!p.is_null() && ascii_bytes(p) == b).then(|| {
+                ffi::Py_INCREF(p);
+                p
+            })
+        })
+    };
+    if let Some(p) = hit {
+        // SAFETY: the new reference taken above.
+        return Ok(unsafe { Bound::from_owned_ptr(py, p) });
+    }
+    let s = new_str(py, b)?;
+    let kept = s.clone().into_ptr();
+    // SAFETY: a pointer swap: no Python code runs.
+    let old = unsafe { STRS.with(py, |t| std::mem::replace(&mut t.0[slot], kept)) };
+    if !old.is_null() {
+        // SAFETY: the table's reference to the str it held; a str's
+        // deallocation runs no Python code.
+        unsafe { ffi::Py_DECREF(old) };
+    }
+    Ok(s)
+}
+
+/// The characters of a compact ASCII str (as `new_str` makes from ASCII
+/// bytes), as bytes.
+///
+/// # Safety
+/// `p` is a live compact ASCII str.
+unsafe fn ascii_bytes<'a>(p: *mut ffi::PyObject) -> &'a [u8] {
+    // SAFETY: as the caller promised; its data is its length in bytes.
+    unsafe {
+        std::slice::from_raw_parts(
+            ffi::PyUnicode_DATA(p).cast::<u8>(),
+            ffi::PyUnicode_GET_LENGTH(p) as usize,
+        )
+    }
+}
+
+/// The Python object of one value passed in place.
+fn from_direct<'py>(
+    py: Python<'py>,
+    a: &pyhost_direct_value,
+    shared: &mut Shared<'py>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let bytes = || -> PyResult<&[u8]> {
+        if a.len == 0 {
+            Ok(&[])
+        } else if a.ptr.is_null() {
+            Err(PyValueError::new_err("NULL bytes with a non-zero length"))
+        } else {
+            // SAFETY: the caller lends `len` readable bytes for the call.
+            Ok(unsafe { std::slice::from_raw_parts(a.ptr, a.len) })
+        }
+    };
+    // SAFETY (each arm): constructors returning new references or NULL with
+    // an exception set.
+    let made = match a.tag {
+        value::PYHOST_VALUE_NONE => return Ok(py.None().into_bound(py)),
+        value::PYHOST_VALUE_FALSE => return Ok(PyBool::new(py, false).to_owned().into_any()),
+        value::PYHOST_VALUE_TRUE => return Ok(PyBool::new(py, true).to_owned().into_any()),
+        value::PYHOST_VALUE_INT => unsafe { ffi::PyLong_FromLongLong(a.bits as i64) },
+        value::PYHOST_VALUE_UINT => unsafe { ffi::PyLong_FromUnsignedLongLong(a.bits) },
+        value::PYHOST_VALUE_FLOAT => {
+            let f = f64::from_bits(a.bits);
+            if !f.is_finite() {
+                return Err(bad(DecodeError::NotFinite));
+            }
+            unsafe { ffi::PyFloat_FromDouble(f) }
+        }
+        value::PYHOST_VALUE_STR => return cached_str(py, bytes()?),
+        value::PYHOST_VALUE_BYTES => {
+            let b = bytes()?;
+            unsafe {
+                ffi::PyBytes_FromStringAndSize(
+                    b.as_ptr().cast::<c_char>(),
+                    b.len() as ffi::Py_ssize_t,
+                )
+            }
+        }
+        value::PYHOST_VALUE_ENCODED => {
+            let mut d = Decoder::unchecked_text(bytes()?);
+            let v = decode_at(py, &mut d, Shape::Owned, shared, 1)?;
+            d.finish().map_err(bad)?;
+            return Ok(v);
+        }
+        tag => return Err(bad(DecodeError::UnknownTag(tag))),
+    };
+    // SAFETY: as above.
+    unsafe { Bound::from_owned_ptr_or_err(py, made) }
+}
+
+/// `obj` as a result passed in place, when it is None, a bool, an int
+/// within int64 or a finite float; None when it is to be encoded.
+#[inline]
+pub fn direct_result(obj: &Bound<'_, PyAny>) -> Option<pyhost_direct_value> {
+    let p = obj.as_ptr();
+    let scalar = |tag, bits| pyhost_direct_value {
+        tag,
+        bits,
+        ptr: ptr::null(),
+        len: 0,
+    };
+    // SAFETY: identity and exact type checks of a live object; reads of an
+    // exact int or float.
+    unsafe {
+        if p == ffi::Py_None() {
+            return Some(scalar(value::PYHOST_VALUE_NONE, 0));
+        }
+        if p == ffi::Py_True() {
+            return Some(scalar(value::PYHOST_VALUE_TRUE, 0));
+        }
+        if p == ffi::Py_False() {
+            return Some(scalar(value::PYHOST_VALUE_FALSE, 0));
+        }
+        if ffi::PyLong_CheckExact(p) != 0 {
+            let mut overflow = 0;
+            let v = ffi::PyLong_AsLongLongAndOverflow(p, &mut overflow);
+            if overflow == 0 && (v != -1 || ffi::PyErr_Occurred().is_null()) {
+                return Some(scalar(value::PYHOST_VALUE_INT, v as u64));
+            }
+            ffi::PyErr_Clear();
+            return None;
+        }
+        if ffi::PyFloat_CheckExact(p) != 0 {
+            let f = ffi::PyFloat_AS_DOUBLE(p);
+            return f
+                .is_finite()
+                .then(|| scalar(value::PYHOST_VALUE_FLOAT, f.to_bits()));
+        }
+    }
+    None
 }
 
 /// The positional arguments one encoded list holds, as a tuple (an empty

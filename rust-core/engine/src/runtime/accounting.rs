@@ -535,7 +535,11 @@ pub struct Timed {
 impl Timing {
     /// `asked` is when the call asked for the GIL (`ticks`).
     pub fn start(asked: u64, state: &ClockState) -> Timing {
-        let began = ticks();
+        Timing::started(asked, ticks(), state)
+    }
+
+    /// As `start`, for a call that began holding the GIL at `began`.
+    pub fn started(asked: u64, began: u64, state: &ClockState) -> Timing {
         let estimated = state.estimated.load(Ordering::Relaxed);
         let exact = state.last_ns.load(Ordering::Relaxed) >= EXACT_CPU_FROM_NS
             || estimated + 1 >= EXACT_CPU_EVERY;
@@ -579,11 +583,15 @@ pub struct MeteredCall {
 }
 
 impl MeteredCall {
-    /// `owner` must pass `is_owner`.
-    pub fn start(owner: Owner, asked: u64) -> MeteredCall {
+    /// `owner` must pass `is_owner`; `asked` is when the call asked for
+    /// the GIL, and `waited` whether it may have waited for it (see
+    /// `gil_may_be_held`): if not, its GIL wait is zero and the clock is not
+    /// read again, a third of what timing a short call costs.
+    pub fn start(owner: Owner, asked: u64, waited: bool) -> MeteredCall {
         let counters = counters(owner);
         let attributing = Attributing::enter(owner);
-        let timing = Timing::start(asked, &counters.clock);
+        let began = if waited { ticks() } else { asked };
+        let timing = Timing::started(asked, began, &counters.clock);
         let in_flight = timing.cpu_began.and_then(|cpu| {
             let mut clock: libc::clockid_t = 0;
             // SAFETY: this thread's own id; the clock is valid while the
@@ -665,6 +673,24 @@ pub fn meter_usage(owner: Owner) -> MeterUsage {
         cpu_ns: c.cpu_ns.load(Ordering::Relaxed) + live,
         gil_wait_ns: c.gil_wait_ns.load(Ordering::Relaxed),
         memory: memory(owner),
+    }
+}
+
+/// Whether another thread may hold the GIL now, so that taking it may
+/// wait. On CPython 3.11 the interpreter's current thread state is one per
+/// process, NULL while no thread holds the GIL (a thread that just took it
+/// may not have set it yet: such a wait, rare and short, counts as time
+/// holding the GIL). Later versions keep it per thread: always yes there.
+#[inline]
+pub fn gil_may_be_held() -> bool {
+    #[cfg(not(Py_3_12))]
+    {
+        // SAFETY: a plain read of the interpreter's current thread state.
+        !unsafe { pyo3::ffi::compat::PyThreadState_GetUnchecked() }.is_null()
+    }
+    #[cfg(Py_3_12)]
+    {
+        true
     }
 }
 

@@ -16,16 +16,23 @@ pub fn current() -> u64 {
 }
 
 /// Marks this thread as inside host call `token` until the guard drops
-/// (nested calls restore the outer token).
+/// (nested calls restore the outer token). Token 0 marks nothing: a call
+/// without a token of its own stays inside the one it is nested in.
+#[inline]
 pub fn enter(token: u64) -> Within {
-    Within(TOKEN.try_with(|t| t.replace(token)).unwrap_or(0))
+    if token == 0 {
+        return Within(None);
+    }
+    Within(TOKEN.try_with(|t| t.replace(token)).ok())
 }
 
-pub struct Within(u64);
+pub struct Within(Option<u64>);
 
 impl Drop for Within {
+    #[inline]
     fn drop(&mut self) {
-        let outer = self.0;
-        let _ = TOKEN.try_with(|t| t.set(outer));
+        if let Some(outer) = self.0 {
+            let _ = TOKEN.try_with(|t| t.set(outer));
+        }
     }
 }
