@@ -87,26 +87,6 @@ func BenchmarkInvokeAddFloor(b *testing.B) {
 	}
 }
 
-// BenchmarkInvokeAddPaired measures BenchmarkInvokeAdd's call and its
-// floor interleaved (see interleaved).
-func BenchmarkInvokeAddPaired(b *testing.B) {
-	add := mustFunction(b, bridgeBench(b), "add")
-	b.ResetTimer()
-	interleaved(b, func(n int) {
-		for range n {
-			if v := benchfloor.CallAdd(2, 3); v != 5 {
-				b.Fatalf("add(2, 3) = %d", v)
-			}
-		}
-	}, func(n int) {
-		for range n {
-			if v, err := add.Invoke(2, 3); err != nil || v != int64(5) {
-				b.Fatalf("add(2, 3) = %v, %v", v, err)
-			}
-		}
-	})
-}
-
 func BenchmarkInvokeAdd8(b *testing.B) {
 	add := mustFunction(b, bridgeBench(b), "add")
 	b.ResetTimer()

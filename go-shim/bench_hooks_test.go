@@ -59,22 +59,3 @@ func BenchmarkHookPassthrough(b *testing.B) {
 		}
 	}
 }
-
-// BenchmarkHookDispatchPaired measures BenchmarkHookDispatchNoop's call
-// and the call floor interleaved (see interleaved).
-func BenchmarkHookDispatchPaired(b *testing.B) {
-	hp := hookPoint(b, "bench.dispatch.paired", true)
-	ctx := context.Background()
-	b.ResetTimer()
-	interleaved(b, floorCalls(b), func(n int) {
-		for range n {
-			if _, err := hp.Call(ctx, "index.php", passOp); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.StopTimer()
-	if st := hp.Stats(); st.Errors != 0 || st.Calls < uint64(b.N) {
-		b.Fatalf("stats: %+v", st)
-	}
-}

@@ -163,48 +163,6 @@ func BenchmarkCallPaired(b *testing.B) {
 	b.ReportMetric(medianOf(ratios), "ratio")
 }
 
-// floorCalls makes n calls of the call floor.
-func floorCalls(b *testing.B) func(n int) {
-	return func(n int) {
-		for range n {
-			if err := benchfloor.Call(); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-}
-
-// interleaved measures a subject and its floor in alternating blocks of
-// callBlock calls (each pair in alternating order), and reports the median
-// of each and the median of the per-block-pair ratios. Measured as separate
-// benchmarks seconds apart, the ratio of a 100 ns call on a shared machine
-// moves with whatever else the machine did in between; blocks a
-// millisecond apart see nearly the same load. Each block function makes
-// its n calls in a loop of its own: no indirect call per call.
-func interleaved(b *testing.B, floor, subject func(n int)) {
-	var floors, subjects, ratios []float64
-	timed := func(block func(int), n int) float64 {
-		start := time.Now()
-		block(n)
-		return float64(time.Since(start)) / float64(n)
-	}
-	for block, done := 0, 0; done < b.N; block, done = block+1, done+callBlock {
-		n := min(callBlock, b.N-done)
-		// Alternate which goes first, so that whatever one block leaves
-		// behind (caches, clock speed) favours neither side.
-		var f, s float64
-		if block%2 == 0 {
-			f, s = timed(floor, n), timed(subject, n)
-		} else {
-			s, f = timed(subject, n), timed(floor, n)
-		}
-		floors, subjects, ratios = append(floors, f), append(subjects, s), append(ratios, s/f)
-	}
-	b.ReportMetric(medianOf(subjects), "ns/call")
-	b.ReportMetric(medianOf(floors), "floor-ns/call")
-	b.ReportMetric(medianOf(ratios), "ratio")
-}
-
 func medianOf(vs []float64) float64 {
 	s := append([]float64(nil), vs...)
 	sort.Float64s(s)

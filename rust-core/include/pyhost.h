@@ -536,7 +536,8 @@ pyhost_status pyhost_meter_read(struct pyhost_runtime runtime,
 // and the result comes back as one encoded value, in `scratch` when it
 // fits (`*out_len` set, `out_result` left empty), else in `out_result`,
 // owned by the caller. `token` is handed to the host functions Python
-// calls meanwhile (see `pyhost_host_call`); 0 for none. `meter` (from
+// calls meanwhile (see `pyhost_host_call`); 0 for none of its own (they
+// get the token of the host call this one is nested in, if any). `meter` (from
 // `pyhost_meter_new`; 0 for none) is the account the call's cost goes to:
 // its time and the Python memory it allocates (see `pyhost_meter_read`).
 //
