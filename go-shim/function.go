@@ -20,10 +20,11 @@ type Function struct {
 	rt     *Runtime
 	id     uint64
 	closed atomic.Bool
-	meter  atomic.Uint64 // the Meter typed calls are counted under (0: none)
 	// encodedResults: a direct call has returned a value that is not a
-	// scalar, so later ones lend space for one.
+	// scalar, so later ones lend space for one. (Beside closed, in the
+	// padding before meter: the struct stays 32 bytes.)
 	encodedResults atomic.Bool
+	meter          atomic.Uint64 // the Meter typed calls are counted under (0: none)
 }
 
 // LoadFunction imports module (a name, or a .py path) and looks up name.
@@ -90,11 +91,20 @@ func (f *Function) InvokeContext(ctx context.Context, args ...any) (any, error) 
 	}
 	var direct capi.DirectArgs
 	if directArgs(&direct, args) {
+		if !ctxFuncsSet.Load() {
+			return f.invokeDirect(rid, &direct, 0) // no context to register
+		}
 		token, done := callToken(ctx)
 		v, err := f.invokeDirect(rid, &direct, token)
 		done()
 		return v, err
 	}
+	return f.invokeEncoded(ctx, rid, args)
+}
+
+// invokeEncoded is Invoke with the arguments encoded: any number of them,
+// of any kind the value encoding maps.
+func (f *Function) invokeEncoded(ctx context.Context, rid uint64, args []any) (any, error) {
 	// Heap buffers, recycled: the engine holds these pointers while Python
 	// runs, and Python may call Go on this goroutine meanwhile, which may
 	// grow (and move) its stack, so they cannot be on the stack.
