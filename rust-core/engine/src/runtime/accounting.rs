@@ -163,10 +163,12 @@ pub struct Attributing {
 
 impl Attributing {
     pub fn enter(owner: Owner) -> Attributing {
-        let current = Current {
-            owner,
-            counters: counters(owner),
-        };
+        Attributing::enter_with(owner, counters(owner))
+    }
+
+    /// As `enter`, given the owner's counters.
+    fn enter_with(owner: Owner, counters: &'static Counters) -> Attributing {
+        let current = Current { owner, counters };
         Attributing {
             previous: CURRENT.with(|c| c.replace(current)),
         }
@@ -490,12 +492,15 @@ pub unsafe fn install_allocator() {
 /// from the thread's CPU clock, a system call costing about a quarter of a
 /// trivial check run, read only when that is small beside the call: when
 /// the previous call (of the same check or meter) held the GIL for at least
-/// `EXACT_CPU_FROM_NS`, and on every `EXACT_CPU_EVERY`th call in any case. A
-/// call timed without it counts its time holding the GIL as CPU time (too
-/// high by whatever it waited on I/O, at most about `EXACT_CPU_FROM_NS` for
-/// calls that stay short).
+/// `EXACT_CPU_FROM_NS`, and on every `EXACT_CPU_EVERY`th run in any case
+/// (`METERED_EXACT_CPU_EVERY`th metered call: a hook call is a tenth of a
+/// trivial run, and would pay ten times as much of its time for the same
+/// rate). A call timed without it counts its time holding the GIL as CPU
+/// time (too high by whatever it waited on I/O, at most about
+/// `EXACT_CPU_FROM_NS` for calls that stay short).
 pub const EXACT_CPU_FROM_NS: u64 = 50_000;
 pub const EXACT_CPU_EVERY: u32 = 128;
+pub const METERED_EXACT_CPU_EVERY: u32 = 1024;
 
 /// What `Timing` decides the CPU clock by, kept per check or meter.
 pub struct ClockState {
@@ -533,16 +538,17 @@ pub struct Timed {
 }
 
 impl Timing {
-    /// `asked` is when the call asked for the GIL (`ticks`).
+    /// `asked` is when the run asked for the GIL (`ticks`).
     pub fn start(asked: u64, state: &ClockState) -> Timing {
-        Timing::started(asked, ticks(), state)
+        Timing::started(asked, ticks(), state, EXACT_CPU_EVERY)
     }
 
-    /// As `start`, for a call that began holding the GIL at `began`.
-    pub fn started(asked: u64, began: u64, state: &ClockState) -> Timing {
+    /// As `start`, for a call that began holding the GIL at `began` and
+    /// reads the CPU clock on every `every`th call at least.
+    pub fn started(asked: u64, began: u64, state: &ClockState, every: u32) -> Timing {
         let estimated = state.estimated.load(Ordering::Relaxed);
-        let exact = state.last_ns.load(Ordering::Relaxed) >= EXACT_CPU_FROM_NS
-            || estimated + 1 >= EXACT_CPU_EVERY;
+        let exact =
+            state.last_ns.load(Ordering::Relaxed) >= EXACT_CPU_FROM_NS || estimated + 1 >= every;
         state
             .estimated
             .store(if exact { 0 } else { estimated + 1 }, Ordering::Relaxed);
@@ -589,9 +595,9 @@ impl MeteredCall {
     /// read again, a third of what timing a short call costs.
     pub fn start(owner: Owner, asked: u64, waited: bool) -> MeteredCall {
         let counters = counters(owner);
-        let attributing = Attributing::enter(owner);
+        let attributing = Attributing::enter_with(owner, counters);
         let began = if waited { ticks() } else { asked };
-        let timing = Timing::started(asked, began, &counters.clock);
+        let timing = Timing::started(asked, began, &counters.clock, METERED_EXACT_CPU_EVERY);
         let in_flight = timing.cpu_began.and_then(|cpu| {
             let mut clock: libc::clockid_t = 0;
             // SAFETY: this thread's own id; the clock is valid while the
