@@ -6,6 +6,7 @@ package pyhost
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -90,5 +91,55 @@ func interleaved(b *testing.B, floor, subject func(n int)) {
 	}
 	b.ReportMetric(medianOf(subjects), "ns/call")
 	b.ReportMetric(medianOf(floors), "floor-ns/call")
+	b.ReportMetric(medianOf(ratios), "ratio")
+}
+
+// BenchmarkHostStateGet10kPaired measures BenchmarkHostStateGet10k's get
+// and its floor (json.loads of the same records) in alternating pairs, each
+// pair in alternating order, and reports the medians and the median of the
+// per-pair ratios: each is ~10 ms, long enough to time one at a time, and
+// a pair's two halves see the same load on a shared machine.
+func BenchmarkHostStateGet10kPaired(b *testing.B) {
+	rt := bridgeBench(b)
+	records := stateRecords()
+	text, err := json.Marshal(records)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := mustFunction(b, rt, "set_json").Invoke(string(text)); err != nil {
+		b.Fatal(err)
+	}
+	measureGet := mustFunction(b, rt, "measure_get")
+	measureLoads := mustFunction(b, rt, "measure_json_loads")
+	get := func() float64 {
+		if err := rt.Publish("pyhost.bench.state", records); err != nil {
+			b.Fatal(err)
+		}
+		ns, err := measureGet.Invoke("pyhost.bench.state")
+		if err != nil {
+			b.Fatal(err)
+		}
+		return float64(ns.(int64))
+	}
+	loads := func() float64 {
+		ns, err := measureLoads.Invoke()
+		if err != nil {
+			b.Fatal(err)
+		}
+		return float64(ns.(int64))
+	}
+	var gets, floors, ratios []float64
+	b.ResetTimer()
+	for i := range b.N {
+		var g, f float64
+		if i%2 == 0 {
+			g, f = get(), loads()
+		} else {
+			f, g = loads(), get()
+		}
+		gets, floors, ratios = append(gets, g), append(floors, f), append(ratios, g/f)
+	}
+	b.ReportMetric(medianOf(gets), "ns/get")
+	b.ReportMetric(medianOf(floors), "floor-ns/get")
 	b.ReportMetric(medianOf(ratios), "ratio")
 }
