@@ -145,11 +145,11 @@ func TestUsageShortRunsEstimateCPUAndReadItNowAndThen(t *testing.T) {
 	}
 }
 
-func TestUsageShowsAGILStarvedCheckWaiting(t *testing.T) {
-	rt, logs := startRuntime(t)
+// computeBeside runs a check that computes, holding the GIL, for 1.5 s,
+// and returns once it computes; the returned func waits for its end.
+func computeBeside(t *testing.T, rt *Runtime, logs *testLogs) func() {
+	t.Helper()
 	hog := loadCheck(t, rt, "slow.py", map[string]any{"seconds": 1.5})
-	victim := loadCheck(t, rt, "trivial.py", nil)
-	runN(t, victim, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -166,6 +166,14 @@ func TestUsageShowsAGILStarvedCheckWaiting(t *testing.T) {
 			t.Fatal("the computing check did not start")
 		}
 	}
+	return wg.Wait
+}
+
+func TestUsageShowsAGILStarvedCheckWaiting(t *testing.T) {
+	rt, logs := startRuntime(t)
+	victim := loadCheck(t, rt, "trivial.py", nil)
+	runN(t, victim, 1)
+	hogDone := computeBeside(t, rt, logs)
 	before := victim.Stats().GILWait
 	for i := 0; i < 5; i++ {
 		// Spaced out, so that the hog has the GIL back each time: a run
@@ -175,7 +183,7 @@ func TestUsageShowsAGILStarvedCheckWaiting(t *testing.T) {
 	}
 	waited := victim.Stats().GILWait - before
 	t.Logf("5 runs beside a computing check waited %v for the GIL", waited)
-	wg.Wait()
+	hogDone()
 	// Each run waits for the hog to be made to drop the GIL, which takes
 	// CPython's switch interval (5 ms).
 	if waited < 5*time.Millisecond {
@@ -187,7 +195,6 @@ func TestUsageShowsAGILStarvedCheckWaiting(t *testing.T) {
 // asked: this checks that such a call beside a computing one still shows it.
 func TestMeterShowsAGILStarvedCallWaiting(t *testing.T) {
 	rt, logs := startRuntime(t)
-	hog := loadCheck(t, rt, "slow.py", map[string]any{"seconds": 1.5})
 	m, err := rt.NewMeter()
 	if err != nil {
 		t.Fatal(err)
@@ -197,22 +204,7 @@ func TestMeterShowsAGILStarvedCallWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 	keep.SetMeter(m)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if _, err := hog.Run(context.Background()); err != nil {
-			t.Errorf("hog: %v", err)
-		}
-	}()
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
-		if _, ok := logs.find("slow check started"); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the computing check did not start")
-		}
-	}
+	hogDone := computeBeside(t, rt, logs)
 	for i := 0; i < 5; i++ {
 		time.Sleep(20 * time.Millisecond) // the hog has the GIL back each time
 		if _, err := keep.Invoke(0); err != nil {
@@ -224,7 +216,7 @@ func TestMeterShowsAGILStarvedCallWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("5 calls beside a computing check waited %v for the GIL (wall %v)", u.GILWait, u.Wall)
-	wg.Wait()
+	hogDone()
 	if u.Calls != 5 || u.GILWait < 5*time.Millisecond || u.GILWait > u.Wall {
 		t.Errorf("5 metered calls beside a computing check: %+v, want several ms of GIL wait", u)
 	}
