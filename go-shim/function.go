@@ -91,9 +91,6 @@ func (f *Function) InvokeContext(ctx context.Context, args ...any) (any, error) 
 	}
 	var direct capi.DirectArgs
 	if directArgs(&direct, args) {
-		if !ctxFuncsSet.Load() {
-			return f.invokeDirect(rid, &direct, 0) // no context to register
-		}
 		token, done := callToken(ctx)
 		v, err := f.invokeDirect(rid, &direct, token)
 		done()

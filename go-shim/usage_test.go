@@ -195,15 +195,8 @@ func TestUsageShowsAGILStarvedCheckWaiting(t *testing.T) {
 // asked: this checks that such a call beside a computing one still shows it.
 func TestMeterShowsAGILStarvedCallWaiting(t *testing.T) {
 	rt, logs := startRuntime(t)
-	m, err := rt.NewMeter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keep, err := rt.LoadFunction("metered", "keep")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keep.SetMeter(m)
+	m, fns := metered(t, rt, "keep")
+	keep := fns[0]
 	hogDone := computeBeside(t, rt, logs)
 	for i := 0; i < 5; i++ {
 		time.Sleep(20 * time.Millisecond) // the hog has the GIL back each time
@@ -286,22 +279,30 @@ func TestUsageMemoryIsNotCountedWhenTheFirstRuntimeHasAccountingOff(t *testing.T
 	}
 }
 
-func TestMeterCountsTypedCallsAndWhatTheyKeep(t *testing.T) {
-	rt, _ := startRuntime(t)
+// metered loads the named functions of testdata/metered.py under a new
+// meter.
+func metered(t *testing.T, rt *Runtime, names ...string) (*Meter, []*Function) {
+	t.Helper()
 	m, err := rt.NewMeter()
 	if err != nil {
 		t.Fatal(err)
 	}
-	keep, err := rt.LoadFunction("metered", "keep")
-	if err != nil {
-		t.Fatal(err)
+	var fns []*Function
+	for _, name := range names {
+		fn, err := rt.LoadFunction("metered", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn.SetMeter(m)
+		fns = append(fns, fn)
 	}
-	burn, err := rt.LoadFunction("metered", "burn")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keep.SetMeter(m)
-	burn.SetMeter(m)
+	return m, fns
+}
+
+func TestMeterCountsTypedCallsAndWhatTheyKeep(t *testing.T) {
+	rt, _ := startRuntime(t)
+	m, fns := metered(t, rt, "keep", "burn")
+	keep, burn := fns[0], fns[1]
 	for i := 0; i < 4; i++ {
 		if _, err := keep.Invoke(256 << 10); err != nil {
 			t.Fatal(err)

@@ -22,20 +22,27 @@ func encodedStr(s string) []byte {
 	return append(binary.LittleEndian.AppendUint32([]byte{ValueStr}, uint32(len(s))), s...)
 }
 
-// TestDirectCallsPassValuesInPlace sends every kind of direct argument to
-// copy.copy (which returns what it is given) and checks each result: a
-// scalar in place, anything else encoded, in the scratch buffer when it
-// fits and handed over when it does not.
-func TestDirectCallsPassValuesInPlace(t *testing.T) {
+// startWith opens a runtime (shut down after the test) and loads
+// module.name.
+func startWith(t *testing.T, module, name string) (rt, fn uint64) {
+	t.Helper()
 	rt, err := Start(StartOptions{PythonPath: []string{testdata()}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = Shutdown(rt, 1000) })
-	same, err := LoadFunction(rt, "copy", "copy")
-	if err != nil {
+	if fn, err = LoadFunction(rt, module, name); err != nil {
 		t.Fatal(err)
 	}
+	return rt, fn
+}
+
+// TestDirectCallsPassValuesInPlace sends every kind of direct argument to
+// copy.copy (which returns what it is given) and checks each result: a
+// scalar in place, anything else encoded, in the scratch buffer when it
+// fits and handed over when it does not.
+func TestDirectCallsPassValuesInPlace(t *testing.T) {
+	rt, same := startWith(t, "copy", "copy")
 	call := func(arg Direct, scratch []byte) (byte, uint64, []byte, error) {
 		args := DirectArgs{N: 1, V: [2]Direct{arg}}
 		return InvokeDirect(rt, same, &args, 0, 0, scratch)
@@ -94,15 +101,7 @@ func TestDirectCallsPassValuesInPlace(t *testing.T) {
 // TestDirectCallsRefuseBadArguments: each bad argument is INVALID_ARGUMENT
 // naming what is wrong, never a crash.
 func TestDirectCallsRefuseBadArguments(t *testing.T) {
-	rt, err := Start(StartOptions{PythonPath: []string{testdata()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = Shutdown(rt, 1000) })
-	add, err := LoadFunction(rt, "benchmod", "add")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt, add := startWith(t, "benchmod", "add")
 	deep := []byte{}
 	for range 1000 {
 		deep = append(deep, ValueList, 1, 0, 0, 0)

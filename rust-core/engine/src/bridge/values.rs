@@ -266,25 +266,14 @@ pub fn call_with_arguments<'py>(
         return function.call1(args).map_err(CallError::Raised);
     }
     let mut shared = Shared::default();
-    let mut held: [Option<Bound<'py, PyAny>>; STACK_ARGUMENTS] = Default::default();
-    for slot in held.iter_mut().take(count) {
-        *slot = Some(
+    let mut held = Held::<STACK_ARGUMENTS>::new();
+    for _ in 0..count {
+        held.push(
             decode_at(py, &mut d, Shape::Owned, &mut shared, 1).map_err(CallError::Arguments)?,
         );
     }
     d.finish().map_err(|e| CallError::Arguments(bad(e)))?;
-    let mut ptrs = [ptr::null_mut::<ffi::PyObject>(); STACK_ARGUMENTS];
-    for (p, held) in ptrs.iter_mut().zip(&held) {
-        if let Some(h) = held {
-            *p = h.as_ptr();
-        }
-    }
-    // SAFETY: `count` live borrowed arguments (held until after the call).
-    let result = unsafe {
-        ffi::PyObject_Vectorcall(function.as_ptr(), ptrs.as_ptr(), count, ptr::null_mut())
-    };
-    // SAFETY: a new reference, or NULL with an exception set.
-    unsafe { Bound::from_owned_ptr_or_err(py, result) }.map_err(CallError::Raised)
+    held.call(function)
 }
 
 /// Calls `function` with arguments passed in place (see
@@ -313,47 +302,66 @@ pub fn call_direct<'py>(
         return function.call1(tuple).map_err(CallError::Raised);
     }
     if args.len() <= 2 {
-        call_held::<2>(py, function, args.len(), |i| argument(i, &mut shared))
+        hold_and_call::<2>(function, args.len(), |i| argument(i, &mut shared))
     } else {
-        call_held::<STACK_ARGUMENTS>(py, function, args.len(), |i| argument(i, &mut shared))
+        hold_and_call::<STACK_ARGUMENTS>(function, args.len(), |i| argument(i, &mut shared))
     }
 }
 
-/// Calls `function` by vectorcall with `count` (at most N) arguments that
-/// `argument` makes, held on the stack.
+/// Calls `function` with `count` (at most N) arguments that `argument`
+/// makes, held on the stack.
 #[inline(always)]
-fn call_held<'py, const N: usize>(
-    py: Python<'py>,
+fn hold_and_call<'py, const N: usize>(
     function: &Bound<'py, PyAny>,
     count: usize,
     mut argument: impl FnMut(usize) -> Result<Bound<'py, PyAny>, CallError>,
 ) -> Result<Bound<'py, PyAny>, CallError> {
-    let mut held = Held::<N> {
-        ptrs: [ptr::null_mut(); N],
-        len: 0,
-    };
+    let mut held = Held::<N>::new();
     for i in 0..count {
-        held.ptrs[i] = argument(i)?.into_ptr();
-        held.len = i + 1;
+        held.push(argument(i)?);
     }
-    // SAFETY: `held.len` live arguments, owned until `held` drops.
-    let result = unsafe {
-        ffi::PyObject_Vectorcall(
-            function.as_ptr(),
-            held.ptrs.as_ptr(),
-            held.len,
-            ptr::null_mut(),
-        )
-    };
-    drop(held);
-    // SAFETY: a new reference, or NULL with an exception set.
-    unsafe { Bound::from_owned_ptr_or_err(py, result) }.map_err(CallError::Raised)
+    held.call(function)
 }
 
-/// Arguments on the stack, each a reference owned until drop.
+/// Up to N arguments on the stack, each a reference owned until drop, for
+/// a vectorcall: no tuple.
 struct Held<const N: usize> {
     ptrs: [*mut ffi::PyObject; N],
     len: usize,
+}
+
+impl<const N: usize> Held<N> {
+    #[inline(always)]
+    fn new() -> Held<N> {
+        Held {
+            ptrs: [ptr::null_mut(); N],
+            len: 0,
+        }
+    }
+
+    /// Appends an argument (the caller makes at most N).
+    #[inline(always)]
+    fn push(&mut self, arg: Bound<'_, PyAny>) {
+        self.ptrs[self.len] = arg.into_ptr();
+        self.len += 1;
+    }
+
+    /// Calls `function` with the arguments held, then drops them.
+    #[inline(always)]
+    fn call<'py>(self, function: &Bound<'py, PyAny>) -> Result<Bound<'py, PyAny>, CallError> {
+        // SAFETY: `len` live arguments, owned until `self` drops below.
+        let result = unsafe {
+            ffi::PyObject_Vectorcall(
+                function.as_ptr(),
+                self.ptrs.as_ptr(),
+                self.len,
+                ptr::null_mut(),
+            )
+        };
+        drop(self);
+        // SAFETY: a new reference, or NULL with an exception set.
+        unsafe { Bound::from_owned_ptr_or_err(function.py(), result) }.map_err(CallError::Raised)
+    }
 }
 
 impl<const N: usize> Drop for Held<N> {
