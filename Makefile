@@ -53,7 +53,8 @@ export PYHOST_EXPECT_VERSION := $(PYTHON_VERSION)
 export PYHOST_EXPECT_LIBDIR := $(PYTHON_LIBDIR)
 
 .PHONY: help all run build rust agent venv tools prometheus pkgconf install header check-header fmt lint \
-        test test-rust test-go test-stress test-python test-e2e bench fuzz soak clean demo-glupy
+        test test-rust test-go test-stress test-python test-e2e bench bench-compare fuzz soak clean demo-glupy \
+        compare-run bench-report
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -70,9 +71,9 @@ $(VENV_PY):
 	$(PYTHON_BASE) -m venv $(VENV)
 	$(VENV_PY) -m pip install --quiet --upgrade pip
 
-venv: $(VENV)/.installed ## Create .venv with the SDK (editable), datadog-checks-base, pytest, mypy and ruff
-$(VENV)/.installed: $(VENV_PY) python-sdk/pyproject.toml requirements/datadog-checks.txt
-	$(VENV_PY) -m pip install --quiet -e 'python-sdk[test]' 'ruff==0.17.6' -r requirements/datadog-checks.txt
+venv: $(VENV)/.installed ## Create .venv with the SDK (editable), datadog-checks-base, pytest, mypy, ruff, msgpack and matplotlib
+$(VENV)/.installed: $(VENV_PY) python-sdk/pyproject.toml requirements/datadog-checks.txt requirements/bench.txt
+	$(VENV_PY) -m pip install --quiet -e 'python-sdk[test]' 'ruff==0.17.6' -r requirements/datadog-checks.txt -r requirements/bench.txt
 	touch $@
 
 tools: $(CBINDGEN) ## Install the pinned cbindgen into .tools
@@ -127,7 +128,8 @@ fmt: venv ## Format Rust, Go and Python sources
 	cargo fmt --all
 	cd go-shim && gofmt -w .
 	cd examples/glupy && gofmt -w .
-	$(VENV)/bin/ruff format python-sdk go-shim/testdata tests tools examples
+	cd bench/compare && gofmt -w .
+	$(VENV)/bin/ruff format python-sdk go-shim/testdata tests tools examples bench
 
 lint: rust ## cargo fmt --check, clippy -D warnings, go vet, gofmt, ruff, mypy --strict, the engine's layering
 	cargo fmt --all -- --check
@@ -136,8 +138,10 @@ lint: rust ## cargo fmt --check, clippy -D warnings, go vet, gofmt, ruff, mypy -
 	cd go-shim && $(GO) vet ./...
 	cd examples/glupy && test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
 	cd examples/glupy && $(GO) vet ./...
-	$(VENV)/bin/ruff check python-sdk go-shim/testdata tests tools examples
-	$(VENV)/bin/ruff format --check python-sdk go-shim/testdata tests tools examples
+	cd bench/compare && test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
+	cd bench/compare && $(GO) vet ./...
+	$(VENV)/bin/ruff check python-sdk go-shim/testdata tests tools examples bench
+	$(VENV)/bin/ruff format --check python-sdk go-shim/testdata tests tools examples bench
 	cd python-sdk && $(VENV)/bin/mypy --strict src
 	$(VENV_PY) tools/check_layers.py
 
@@ -149,9 +153,10 @@ test-rust: rust ## Rust unit and integration tests
 test-python: venv ## The SDK and example checks with plain pytest (no agent)
 	$(VENV)/bin/pytest -q python-sdk
 
-test-go: rust ## Go tests with the race detector (the glupy demo's included)
+test-go: rust ## Go tests with the race detector (the glupy demo's and the comparison's included)
 	cd go-shim && $(GO) test -race -count=1 ./...
 	cd examples/glupy && $(GO) test -race -count=1 ./...
+	cd bench/compare && $(GO) test -race -count=1 .
 
 demo-glupy: rust ## The glupy demo: a Python negative-lookup cache as hooks on a Go lookup service (vanilla vs cached)
 	cd examples/glupy && $(GO) run .
@@ -201,7 +206,23 @@ bench: rust ## Benchmarks (5 rounds); writes target/bench/results.json and docs/
 	cd go-shim && $(GO) test -run '^$$' -bench 'ModuleCommandHTTP' -count 5 ./internal/agent | tee -a $(CURDIR)/target/bench/raw.txt
 	cd go-shim && $(GO) test -run '^$$' -bench . -count 5 ./modules | tee -a $(CURDIR)/target/bench/raw.txt
 	cd examples/glupy && $(GO) test -run '^$$' -bench . -count 5 | tee -a $(CURDIR)/target/bench/raw.txt
+	$(MAKE) --no-print-directory compare-run
+	$(MAKE) --no-print-directory bench-report
+
+# The three ways compared: the same workloads as a Go function, through
+# pyhost, and in a Python worker process over a Unix socket (msgpack).
+bench-compare: rust ## The comparison: Go vs pyhost vs a Python RPC worker, 1/8/64 callers; plots in docs/compare/
+	$(MAKE) --no-print-directory compare-run
+	@if [ -s target/bench/raw.txt ]; then $(MAKE) --no-print-directory bench-report; fi
+
+compare-run:
+	mkdir -p target/bench
+	cd bench/compare && $(GO) run . -python $(VENV_PY) -out $(CURDIR)/target/bench/compare.json
+	$(VENV_PY) bench/compare/plot.py target/bench/compare.json docs/compare target/bench/scaling.json
+
+bench-report:
 	cd go-shim && $(GO) run ./internal/benchreport -in $(CURDIR)/target/bench/raw.txt \
+	  -compare $(CURDIR)/target/bench/compare.json \
 	  -json $(CURDIR)/target/bench/results.json -md $(CURDIR)/docs/benchmarks.md -cmd "make bench"
 
 clean: ## Remove build outputs (keeps .venv and .tools)

@@ -80,6 +80,7 @@ func main() {
 	jsonOut := flag.String("json", "", "results.json to write")
 	mdOut := flag.String("md", "", "markdown report to write")
 	command := flag.String("cmd", "make bench", "the command that produced the input")
+	compareIn := flag.String("compare", "", "bench/compare's figures (compare.json), if any")
 	flag.Parse()
 	f, err := os.Open(*in)
 	if err != nil {
@@ -301,6 +302,19 @@ func main() {
 	pair("module_command_http_p99", "the same, p99", get("BenchmarkModuleCommandHTTP", "p99-ns"),
 		"http_post_go_handler_p99", "the Go handler, p99", get("BenchmarkModuleCommandHTTPFloor", "p99-ns"), "reported", nil)
 
+	cmp, err := readCompare(*compareIn)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if cmp != nil {
+		for _, r := range cmp.Results {
+			met := r.Met
+			results = append(results, result{Name: r.Name, NsPerOp: r.NsPerOp, FloorName: r.FloorName, FloorNsPerOp: r.FloorNsPerOp, Ratio: r.Ratio,
+				what: r.What, floorIs: r.Floor, goal: r.Goal, met: &met})
+		}
+	}
+
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(results, "", "  ")
 		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
@@ -328,6 +342,9 @@ func main() {
 	if rss := get("BenchmarkAgent1000Checks", "rss-bytes"); rss > 0 {
 		fmt.Fprintf(&md, "\nAgent with 1,000 check instances at a 1 s interval: resident set **%.1f MiB** (the whole process: Go runtime, embedded Python, 1,000 instances), %.0f runs/s, %.0f skipped runs over the %s window.\n",
 			rss/(1<<20), get("BenchmarkAgent1000Checks", "runs/s"), get("BenchmarkAgent1000Checks", "skipped"), "10 s")
+	}
+	if cmp != nil {
+		cmp.markdown(&md)
 	}
 	md.WriteString(notes)
 	if *mdOut != "" {
