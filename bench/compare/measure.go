@@ -42,6 +42,7 @@ var workloads = []workload{
 	{"metrics_10k", "A metric-heavy check: 10,000 metrics with tags, all received in Go", "run", []int{1, 8}, map[string]int{wayGo: 400, wayPyhost: 16, wayRPC: 16}},
 	{"cpu_bound", "A CPU-bound check: 20,000 steps of integer arithmetic", "unit", []int{1, 8, 64}, map[string]int{wayGo: 8192, wayPyhost: 128, wayRPC: 128}},
 	{"io_bound", "An I/O-bound check: 50 ms of waiting", "run", []int{1, 8, 64}, map[string]int{wayGo: 1, wayPyhost: 1, wayRPC: 1}},
+	{"glupy_lookup", "The glupy lookup workload: 1,000 lookups with a negative-lookup cache (50 µs a probe)", "workload", []int{1}, map[string]int{wayGo: 1, wayPyhost: 1, wayRPC: 1}},
 	{"python_to_go", "Python calling Go: 1,000 calls of a Go no-op per op", "op", []int{1, 8}, map[string]int{wayGo: 2000, wayPyhost: 100, wayRPC: 4}},
 }
 

@@ -3,9 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
+	"time"
 
+	"example.com/glupy/lookup"
 	"pyhost.dev/pyhost"
 )
 
@@ -26,6 +30,12 @@ const (
 	goLoopCalls = 1000  // Go calls per op of the Python → Go workload
 	metricTagsM = 16    // workloads.TAGS_MOD
 	metricName  = "compare.metric"
+	// The glupy demo's lookup workload: 1,000 lookups of 50 files over 10
+	// include directories, each probe a stat plus a 50 µs round trip.
+	glupyDirs    = 10
+	glupyFiles   = 50
+	glupyLookups = 1000
+	glupyDelay   = 50 * time.Microsecond
 )
 
 // op is one operation of a workload, as one caller makes it; it checks
@@ -41,6 +51,13 @@ type env struct {
 	goCalled atomic.Int64 // calls of the Go no-op Python makes
 	checks   atomic.Int64 // check instances made (each caller has its own)
 	cpuWant  int64        // cpu_work(cpuSteps), computed in Go
+	// The glupy workload: its include directories (under root), lookups,
+	// and the service whose hook points run negative_cache.py.
+	root       string
+	glupy      *lookup.Workload
+	dirs       []string
+	service    *lookup.Service
+	cacheReset *pyhost.Function
 }
 
 // The Go way's functions are called through variables, so that the
@@ -90,6 +107,10 @@ func newEnv(python, here string) (*env, error) {
 			return nil, err
 		}
 	}
+	if err := e.glupySetUp(here); err != nil {
+		e.close()
+		return nil, err
+	}
 	if e.worker, err = startWorker(python, here); err != nil {
 		e.close()
 		return nil, err
@@ -97,11 +118,76 @@ func newEnv(python, here string) (*env, error) {
 	return e, nil
 }
 
+// glupySetUp lays out the glupy workload's files and loads the demo's
+// negative-lookup cache as hooks on the service's "lookup" and "create".
+func (e *env) glupySetUp(here string) error {
+	var err error
+	if e.root, err = os.MkdirTemp("", "pyhost-compare-glupy-"); err != nil {
+		return err
+	}
+	if e.dirs, err = lookup.IncludeDirs(e.root, glupyDirs); err != nil {
+		return err
+	}
+	if e.glupy, err = lookup.NewWorkload(e.dirs, glupyFiles, glupyLookups, 1); err != nil {
+		return err
+	}
+	cache := filepath.Join(here, "..", "..", "examples", "glupy", "negative_cache.py")
+	if _, err := e.rt.LoadHooks(cache); err != nil {
+		return err
+	}
+	if e.cacheReset, err = e.rt.LoadFunction(cache, "reset"); err != nil {
+		return err
+	}
+	e.service = lookup.NewService(e.rt, e.dirs, glupyDelay)
+	return nil
+}
+
 func (e *env) close() {
 	if e.worker != nil {
 		e.worker.close()
 	}
 	_ = e.rt.Close()
+	if e.root != "" {
+		os.RemoveAll(e.root)
+	}
+}
+
+// cachedLookups runs the glupy workload from an empty cache, each probe
+// asking absent(path) first and telling learn(path, found) after: the
+// negative-lookup cache as the Go and RPC ways call theirs (pyhost's is
+// on the service's hook points).
+func (e *env) cachedLookups(reset func() error, absent func(path string) (bool, error), learn func(path string, found bool) error) error {
+	if err := reset(); err != nil {
+		return err
+	}
+	for _, name := range e.glupy.Lookups {
+		at := -1
+		for i, dir := range e.dirs {
+			path := filepath.Join(dir, name)
+			known, err := absent(path)
+			if err != nil {
+				return err
+			}
+			if known {
+				continue
+			}
+			found, err := lookup.Probe(path, glupyDelay)
+			if err != nil {
+				return err
+			}
+			if err := learn(path, found); err != nil {
+				return err
+			}
+			if found {
+				at = i
+				break
+			}
+		}
+		if at != e.glupy.Home[name] {
+			return fmt.Errorf("%s found in directory %d, it is in %d", name, at, e.glupy.Home[name])
+		}
+	}
+	return nil
 }
 
 // newOp makes one caller's op of a workload, done one way, and what to
@@ -154,6 +240,19 @@ func (e *env) goOp(workload string) op {
 			}
 			return nil
 		}
+	case "glupy_lookup":
+		var absentPaths map[string]struct{}
+		return func() error {
+			return e.cachedLookups(
+				func() error { absentPaths = map[string]struct{}{}; return nil },
+				func(path string) (bool, error) { _, ok := absentPaths[path]; return ok, nil },
+				func(path string, found bool) error {
+					if !found {
+						absentPaths[path] = struct{}{}
+					}
+					return nil
+				})
+		}
 	}
 	return unknownWorkload(workload)
 }
@@ -186,6 +285,16 @@ func (e *env) pyhostOp(workload string) (op, func(), error) {
 			if n, ok := v.(int64); err == nil && (!ok || n != goLoopCalls) {
 				err = fmt.Errorf("call_go_loop(%d) = %v", goLoopCalls, v)
 			}
+			return err
+		}, none, nil
+	}
+	if workload == "glupy_lookup" {
+		ctx := context.Background()
+		return func() error {
+			if _, err := e.cacheReset.Invoke(); err != nil {
+				return err
+			}
+			_, err := e.glupy.Run(ctx, e.service)
 			return err
 		}, none, nil
 	}
@@ -274,6 +383,17 @@ func (e *env) rpcOp(workload string, c *rpcConn) op {
 				return fmt.Errorf("call_go_loop(%d) = %d", goLoopCalls, n)
 			}
 			return nil
+		}
+	case "glupy_lookup":
+		return func() error {
+			return e.cachedLookups(
+				func() error { return c.call(nil, nil, "cache_reset") },
+				func(path string) (bool, error) {
+					var answer *bool // None: probe it; False: known absent
+					err := c.call(&answer, nil, "cache_dispatch", path)
+					return answer != nil && !*answer, err
+				},
+				func(path string, found bool) error { return c.call(nil, nil, "cache_learn", path, found) })
 		}
 	}
 	return unknownWorkload(workload)

@@ -1,9 +1,10 @@
 """The RPC worker: the comparison's third way, Python in a process of its own.
 
-It serves workloads.py over a Unix socket, one thread per connection,
-speaking msgpack: a request is [method, args], an answer [0, result] or
-[1, error text]. While it runs `call_go_loop` it calls back into Go: it
-sends [2, name] and waits for Go's [0, result] before going on.
+It serves workloads.py (and the glupy demo's negative-lookup cache) over
+a Unix socket, one thread per connection, speaking msgpack: a request is
+[method, args], an answer [0, result] or [1, error text]. While it runs
+`call_go_loop` it calls back into Go: it sends [2, name] and waits for
+Go's [0, result] before going on.
 
 Run as: python worker.py SOCKET_PATH (it prints "ready" once listening).
 """
@@ -12,9 +13,14 @@ import os
 import socket
 import sys
 import threading
+from pathlib import Path
 
 import msgpack
 import workloads
+
+# The glupy demo's negative-lookup cache: the same module pyhost loads as hooks.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "glupy"))
+import negative_cache  # noqa: E402
 
 ANSWER, FAILED, CALLBACK = 0, 1, 2
 
@@ -52,6 +58,9 @@ class Connection:
             "io_wait": workloads.io_wait,
             "metrics": workloads.metrics,
             "call_go_loop": self.call_go_loop,
+            "cache_reset": negative_cache.reset,
+            "cache_dispatch": negative_cache.known_absent,
+            "cache_learn": negative_cache.learn,
         }
         try:
             while True:

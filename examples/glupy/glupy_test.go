@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"example.com/glupy/lookup"
 	"pyhost.dev/pyhost"
 )
 
@@ -62,11 +63,11 @@ func TestTheCacheNeverHidesAFile(t *testing.T) {
 	rt := withCache(t)
 	ctx := context.Background()
 	for seed := uint64(1); seed <= 20; seed++ {
-		dirs, err := IncludeDirs(t.TempDir(), 4)
+		dirs, err := lookup.IncludeDirs(t.TempDir(), 4)
 		if err != nil {
 			t.Fatal(err)
 		}
-		svc := NewService(rt, dirs, 0)
+		svc := lookup.NewService(rt, dirs, 0)
 		r := rand.New(rand.NewPCG(seed, 7))
 		homes := map[string]int{} // where each name first exists
 		for step := range 300 {
@@ -103,11 +104,11 @@ func TestTheCacheNeverHidesAFile(t *testing.T) {
 func TestAFileCreatedAfterAMissIsFound(t *testing.T) {
 	rt := withCache(t)
 	ctx := context.Background()
-	dirs, err := IncludeDirs(t.TempDir(), 3)
+	dirs, err := lookup.IncludeDirs(t.TempDir(), 3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := NewService(rt, dirs, 0)
+	svc := lookup.NewService(rt, dirs, 0)
 	for range 2 {
 		if got, _ := svc.Lookup(ctx, "late.php"); got != -1 {
 			t.Fatalf("found a file not created: %d", got)
@@ -127,12 +128,12 @@ func TestAFileCreatedAfterAMissIsFound(t *testing.T) {
 // The workload finds every file where it lives, with and without the cache.
 func TestTheWorkloadRunsBothWays(t *testing.T) {
 	rt := runtimeFor(t)
-	dirs, _ := IncludeDirs(t.TempDir(), 10)
-	w, err := NewWorkload(dirs, 50, 1000, 1)
+	dirs, _ := lookup.IncludeDirs(t.TempDir(), 10)
+	w, err := lookup.NewWorkload(dirs, 50, 1000, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := NewService(rt, dirs, 0)
+	svc := lookup.NewService(rt, dirs, 0)
 	if _, err := w.Run(context.Background(), svc); err != nil {
 		t.Fatal(err)
 	}
@@ -149,11 +150,11 @@ func TestTheWorkloadRunsBothWays(t *testing.T) {
 
 func benchWorkload(b *testing.B, cached bool) {
 	rt := runtimeFor(b)
-	dirs, err := IncludeDirs(b.TempDir(), 10)
+	dirs, err := lookup.IncludeDirs(b.TempDir(), 10)
 	if err != nil {
 		b.Fatal(err)
 	}
-	w, err := NewWorkload(dirs, 50, 1000, 1)
+	w, err := lookup.NewWorkload(dirs, 50, 1000, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -161,7 +162,7 @@ func benchWorkload(b *testing.B, cached bool) {
 		withCache(b)
 	}
 	delay := 50 * time.Microsecond // as the demo's default
-	svc := NewService(rt, dirs, delay)
+	svc := lookup.NewService(rt, dirs, delay)
 	ctx := context.Background()
 	probes := 0
 	b.ResetTimer()
@@ -182,7 +183,7 @@ func benchWorkload(b *testing.B, cached bool) {
 	// One simulated lookup probe: the round trip plus the stat.
 	start := time.Now()
 	for range 1000 {
-		roundTrip(delay)
+		lookup.RoundTrip(delay)
 		_, _ = os.Stat(filepath.Join(dirs[0], "lib", "absent.php"))
 	}
 	b.ReportMetric(float64(time.Since(start).Nanoseconds())/1000, "probe-ns")

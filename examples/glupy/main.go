@@ -17,6 +17,7 @@ import (
 	"slices"
 	"time"
 
+	"example.com/glupy/lookup"
 	"pyhost.dev/pyhost"
 )
 
@@ -49,15 +50,15 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(root)
-	dirs, err := IncludeDirs(root, *ndirs)
+	dirs, err := lookup.IncludeDirs(root, *ndirs)
 	if err != nil {
 		return err
 	}
-	w, err := NewWorkload(dirs, *files, *lookups, 1)
+	w, err := lookup.NewWorkload(dirs, *files, *lookups, 1)
 	if err != nil {
 		return err
 	}
-	svc := NewService(rt, dirs, *delay)
+	svc := lookup.NewService(rt, dirs, *delay)
 	ctx := context.Background()
 
 	measure := func() (time.Duration, int, error) {

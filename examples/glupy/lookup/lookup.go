@@ -1,4 +1,9 @@
-package main
+// Package lookup is the glupy demo's lookup service and workload: a Go
+// service finding files along an include path of directories, each probe
+// a stat plus a simulated round trip, and PHP's include workload over it.
+// The demo (package main) and the comparison benchmark (bench/compare)
+// both run it.
+package lookup
 
 import (
 	"context"
@@ -29,24 +34,34 @@ func NewService(rt *pyhost.Runtime, dirs []string, delay time.Duration) *Service
 	return &Service{Dirs: dirs, Delay: delay, lookup: rt.Hooks("lookup"), create: rt.Hooks("create")}
 }
 
-// roundTrip waits d, spinning: sleeps this short are not kept by timers.
-func roundTrip(d time.Duration) {
+// RoundTrip waits d, spinning: sleeps this short are not kept by timers.
+func RoundTrip(d time.Duration) {
 	for start := time.Now(); time.Since(start) < d; {
 	}
 }
 
-// probe is the operation behind the "lookup" hook point: does path exist?
-func (s *Service) probe(_ context.Context, req any) (any, error) {
-	s.Probes++
-	roundTrip(s.Delay)
-	_, err := os.Stat(req.(string))
+// Probe is one probe of the file system: does path exist? It pays the
+// round trip first.
+func Probe(path string, delay time.Duration) (bool, error) {
+	RoundTrip(delay)
+	_, err := os.Stat(path)
 	switch {
 	case err == nil:
 		return true, nil
 	case errors.Is(err, os.ErrNotExist):
 		return false, nil
 	}
-	return nil, err
+	return false, err
+}
+
+// probe is the operation behind the "lookup" hook point.
+func (s *Service) probe(_ context.Context, req any) (any, error) {
+	s.Probes++
+	found, err := Probe(req.(string), s.Delay)
+	if err != nil {
+		return nil, err
+	}
+	return found, nil
 }
 
 // Lookup returns the index of the first directory holding name, or -1.
@@ -67,7 +82,7 @@ func (s *Service) Lookup(ctx context.Context, name string) (int, error) {
 // hook point so that hooks learn of it.
 func (s *Service) Create(ctx context.Context, dir int, name string) error {
 	_, err := s.create.Call(ctx, filepath.Join(s.Dirs[dir], name), func(_ context.Context, req any) (any, error) {
-		roundTrip(s.Delay)
+		RoundTrip(s.Delay)
 		return true, os.WriteFile(req.(string), []byte("<?php\n"), 0o644)
 	})
 	return err
