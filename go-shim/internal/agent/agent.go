@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,7 +54,11 @@ type Agent struct {
 	instances []*Instance
 	modules   *modules.Host             // the long-running modules (see modules.go)
 	lasts     []atomic.Pointer[lastRun] // per instance, same order
-	secrets   *redact.Redactor
+	// results is each instance's Result, reused from run to run (an
+	// instance runs once at a time, and the aggregator keeps nothing of a
+	// Result): no per-metric allocation on the hot path.
+	results []pyhost.Result
+	secrets *redact.Redactor
 	// lateDropped counts, per instance, what stuck runs submitted when they
 	// returned at last (metrics, service checks and events), dropped.
 	lateDropped []atomic.Uint64
@@ -175,6 +180,7 @@ func New(cfg config.Config, logger *slog.Logger) (*Agent, error) {
 	a.sched = schedule.New(cfg.CheckRunners, schedule.Options{
 		Grace: time.Duration(cfg.CancelGrace), MaxOverdue: cfg.MaxLateRuns})
 	a.lasts = make([]atomic.Pointer[lastRun], len(a.instances))
+	a.results = make([]pyhost.Result, len(a.instances))
 	a.lateDropped = make([]atomic.Uint64, len(a.instances))
 	for i, inst := range a.instances {
 		timeout := runTimeout(cfg, inst.Config)
@@ -287,14 +293,15 @@ func (a *Agent) Close() error {
 
 func (a *Agent) runInstance(ctx context.Context, i int) schedule.Outcome {
 	inst := a.instances[i]
-	res, err := inst.Check.Run(ctx)
+	res := &a.results[i]
+	err := inst.Check.RunInto(ctx, res)
+	// The check ran (and res holds what it submitted) unless it could not
+	// start: RunInto then leaves res empty, with no error of the check's.
+	ran := err == nil || res.Cancelled || res.Error != nil
 	if !schedule.Finish(ctx) {
 		// The run was abandoned as stuck: what it brings back now belongs to
 		// no collection. Dropped, and counted.
-		n := 0
-		if res != nil {
-			n = len(res.Metrics) + len(res.ServiceChecks) + len(res.Events)
-		}
+		n := len(res.Metrics) + len(res.ServiceChecks) + len(res.Events)
 		a.lateDropped[i].Add(uint64(n))
 		a.logger.Warn("a stuck run returned; its results were dropped", "check", inst.Config.Check,
 			"check_id", inst.Check.ID(), "dropped", n)
@@ -303,10 +310,10 @@ func (a *Agent) runInstance(ctx context.Context, i int) schedule.Outcome {
 	now := time.Now()
 	last := &lastRun{at: now, err: err}
 	out := schedule.Outcome{Err: err}
-	if res != nil {
+	if ran {
 		series := a.agg.Commit(inst.Config.Check, inst.Check.ID(), res, now)
 		last.series = len(series)
-		last.warnings = res.Warnings
+		last.warnings = slices.Clone(res.Warnings) // res is reused by the next run
 		out.Warnings = len(res.Warnings)
 		out.Metrics = len(res.Metrics)
 	}
@@ -314,7 +321,7 @@ func (a *Agent) runInstance(ctx context.Context, i int) schedule.Outcome {
 	if prev != nil {
 		last.metadata = prev.metadata
 	}
-	if res != nil && len(res.Metadata) > 0 {
+	if ran && len(res.Metadata) > 0 {
 		md := make(map[string]string, len(last.metadata)+len(res.Metadata))
 		maps.Copy(md, last.metadata)
 		for _, m := range res.Metadata {

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -64,22 +66,37 @@ func rss() float64 {
 	return 0
 }
 
-// BenchmarkAgent1000Checks runs 1,000 instances of a trivial check at a 1 s
-// interval for a fixed window (whatever b.N is) and reports the process's CPU
-// time beyond the checks' own Python time, per second of wall clock.
-func BenchmarkAgent1000Checks(b *testing.B) {
+// agentFigures is what one agent measured over its window: the process's
+// CPU time, the checks' own Python time (inside check()), runs and skipped
+// runs per second, and the resident set at the end.
+type agentFigures struct {
+	Instances   int     `json:"instances"`
+	IntervalS   float64 `json:"interval_s"`
+	ProcessCPU  float64 `json:"process_cpu_ns_per_s"`
+	ChecksCPU   float64 `json:"checks_cpu_ns_per_s"`
+	OverheadCPU float64 `json:"overhead_cpu_ns_per_s"`
+	RunsPerS    float64 `json:"runs_per_second"`
+	Skipped     float64 `json:"skipped"`
+	RSS         float64 `json:"rss_bytes"`
+}
+
+// measureAgent runs the real agent (scheduler, runners, aggregation, HTTP
+// server idle) with n instances of the trivial check at interval, waits
+// until every instance has run once, then measures for window (a whole
+// number of intervals, for an even count of runs).
+func measureAgent(tb testing.TB, n int, interval, window time.Duration) agentFigures {
 	var conf strings.Builder
 	conf.WriteString("init_config:\ninstances:\n")
-	for i := range benchInstances {
-		fmt.Fprintf(&conf, "  - n: %d\n    min_collection_interval: 1\n", i)
+	for i := range n {
+		fmt.Fprintf(&conf, "  - n: %d\n    min_collection_interval: %g\n", i, interval.Seconds())
 	}
-	cfg := layout(b, map[string]string{"trivial": trivialCheck}, map[string]string{"trivial.yaml": conf.String()})
+	cfg := layout(tb, map[string]string{"trivial": trivialCheck}, map[string]string{"trivial.yaml": conf.String()})
 	a, err := New(cfg, quietLogger())
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	if len(a.instances) != benchInstances {
-		b.Fatalf("%d instances loaded, problems: %v", len(a.instances), a.problems)
+	if len(a.instances) != n {
+		tb.Fatalf("%d instances loaded, problems: %v", len(a.instances), a.problems)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -87,62 +104,170 @@ func BenchmarkAgent1000Checks(b *testing.B) {
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
-			b.Error(err)
+			tb.Error(err)
 		}
 	}()
 	spent, err := a.rt.LoadFunction("trivial", "spent_ns")
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer spent.Close()
 	checksNs := func() time.Duration {
 		out, err := spent.Call(nil)
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		n, _ := strconv.ParseInt(string(out), 10, 64)
 		return time.Duration(n)
 	}
-	runs := func() (n uint64) {
+	runs := func() (total, ran uint64) {
 		for _, s := range a.sched.Stats() {
-			n += s.Runs
-		}
-		return n
-	}
-	// Warm up: every instance has run, then one more second.
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		ran := 0
-		for _, s := range a.sched.Stats() {
+			total += s.Runs
 			if s.Runs > 0 {
 				ran++
 			}
 		}
-		if ran == benchInstances {
+		return total, ran
+	}
+	// Warm up: every instance has run once (first runs come within
+	// maxStartJitter of the start).
+	for started := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+		if _, ran := runs(); ran == uint64(n) {
 			break
 		}
-		if time.Now().After(deadline) {
-			b.Fatalf("only %d of %d instances ran", ran, benchInstances)
+		if time.Since(started) > time.Minute {
+			_, ran := runs()
+			tb.Fatalf("only %d of %d instances ran", ran, n)
 		}
 	}
 	time.Sleep(time.Second)
 
-	b.ResetTimer()
-	wall0, cpu0, py0, runs0 := time.Now(), cpuTime(), checksNs(), runs()
-	time.Sleep(benchWindow)
-	wall, cpu, py, ran := time.Since(wall0), cpuTime()-cpu0, checksNs()-py0, runs()-runs0
-	b.StopTimer()
+	wall0, cpu0, py0 := time.Now(), cpuTime(), checksNs()
+	runs0, _ := runs()
+	time.Sleep(window)
+	wall, cpu, py := time.Since(wall0), cpuTime()-cpu0, checksNs()-py0
+	runs1, _ := runs()
 
 	perSecond := func(d time.Duration) float64 { return float64(d) / wall.Seconds() }
-	b.ReportMetric(perSecond(cpu), "process-cpu-ns/s")
-	b.ReportMetric(perSecond(py), "checks-cpu-ns/s")
-	b.ReportMetric(perSecond(cpu-py), "overhead-cpu-ns/s")
-	b.ReportMetric(float64(ran)/wall.Seconds(), "runs/s")
-	b.ReportMetric(rss(), "rss-bytes")
-	var skipped uint64
+	f := agentFigures{Instances: n, IntervalS: interval.Seconds(), ProcessCPU: perSecond(cpu), ChecksCPU: perSecond(py),
+		OverheadCPU: perSecond(cpu - py), RunsPerS: float64(runs1-runs0) / wall.Seconds(), RSS: rss()}
 	for _, s := range a.sched.Stats() {
-		skipped += s.Skipped
+		f.Skipped += float64(s.Skipped)
 	}
-	b.ReportMetric(float64(skipped), "skipped")
+	return f
+}
+
+// BenchmarkAgent1000Checks runs 1,000 instances of a trivial check at a 1 s
+// interval for a fixed window (whatever b.N is) and reports the process's CPU
+// time beyond the checks' own Python time, per second of wall clock.
+func BenchmarkAgent1000Checks(b *testing.B) {
+	b.ResetTimer()
+	f := measureAgent(b, benchInstances, time.Second, benchWindow)
+	b.StopTimer()
+	b.ReportMetric(f.ProcessCPU, "process-cpu-ns/s")
+	b.ReportMetric(f.ChecksCPU, "checks-cpu-ns/s")
+	b.ReportMetric(f.OverheadCPU, "overhead-cpu-ns/s")
+	b.ReportMetric(f.RunsPerS, "runs/s")
+	b.ReportMetric(f.RSS, "rss-bytes")
+	b.ReportMetric(f.Skipped, "skipped")
+}
+
+// scalingPoints are the agents BenchmarkAgentScaling measures: 1,000,
+// 10,000 and 50,000 instances with intervals chosen for about 1,000 runs a
+// second, and the same counts at the Datadog Agent's default interval.
+var scalingPoints = []struct {
+	series    string
+	instances int
+	interval  time.Duration
+}{
+	{"fixed_rate", 1000, time.Second},
+	{"fixed_rate", 10000, 10 * time.Second},
+	{"fixed_rate", 50000, 50 * time.Second},
+	{"fixed_interval", 1000, 15 * time.Second},
+	{"fixed_interval", 10000, 15 * time.Second},
+	{"fixed_interval", 50000, 15 * time.Second},
+}
+
+// scalingReport is where BenchmarkAgentScaling writes its points (for
+// bench/compare/plot.py); make bench sets it.
+var scalingReport = flag.String("scaling-report", "", "write BenchmarkAgentScaling's points to this JSON file")
+
+const scalingChildEnv = "PYHOST_BENCH_SCALING_CHILD"
+
+// TestAgentScalingChild is not a test of its own: it is the child process
+// BenchmarkAgentScaling runs for each point (skipped otherwise), so that
+// each point's resident set is its own. It prints its figures as JSON.
+func TestAgentScalingChild(t *testing.T) {
+	spec := os.Getenv(scalingChildEnv)
+	if spec == "" {
+		t.Skip("a child process of BenchmarkAgentScaling")
+	}
+	count, every, _ := strings.Cut(spec, " ")
+	n, err := strconv.Atoi(count)
+	interval, err2 := time.ParseDuration(every)
+	if err != nil || err2 != nil {
+		t.Fatalf("%s=%q: want \"INSTANCES INTERVAL\"", scalingChildEnv, spec)
+	}
+	// Whole intervals: every instance runs as often in the window.
+	window := interval * time.Duration(max(1, int64((benchWindow+interval-1)/interval)))
+	f := measureAgent(t, n, interval, window)
+	b, _ := json.Marshal(f)
+	fmt.Printf("scaling-figures %s\n", b)
+}
+
+// BenchmarkAgentScaling measures how the agent's cost grows with its
+// instances: each point is an agent in a child process (whatever b.N is),
+// reporting its CPU beyond the checks' own Python time and its resident
+// set. Written to -scaling-report as well, with the memory per idle
+// instance: the resident set's growth from 1,000 to more instances, per
+// instance added.
+func BenchmarkAgentScaling(b *testing.B) {
+	type point struct {
+		Series string `json:"series"`
+		agentFigures
+		OverheadShare float64 `json:"overhead_share_of_a_core"`
+		OverheadRun   float64 `json:"overhead_ns_per_run"`
+		RSSPer        float64 `json:"rss_per_instance_bytes"`
+	}
+	var points []point
+	base := map[string]agentFigures{}
+	for _, p := range scalingPoints {
+		b.Run(fmt.Sprintf("%s/instances=%d", p.series, p.instances), func(b *testing.B) {
+			cmd := exec.Command(os.Args[0], "-test.run", "^TestAgentScalingChild$", "-test.v", "-test.timeout", "10m")
+			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d %v", scalingChildEnv, p.instances, p.interval))
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				b.Fatalf("child: %v\n%s", err, out)
+			}
+			_, rest, ok := strings.Cut(string(out), "scaling-figures ")
+			var f agentFigures
+			if !ok || json.Unmarshal([]byte(strings.SplitN(rest, "\n", 2)[0]), &f) != nil {
+				b.Fatalf("child printed no figures:\n%s", out)
+			}
+			pt := point{Series: p.series, agentFigures: f, OverheadShare: f.OverheadCPU / 1e9}
+			if f.RunsPerS > 0 {
+				pt.OverheadRun = f.OverheadCPU / f.RunsPerS
+			}
+			if first, ok := base[p.series]; ok && f.Instances > first.Instances {
+				pt.RSSPer = (f.RSS - first.RSS) / float64(f.Instances-first.Instances)
+			} else {
+				base[p.series] = f
+			}
+			points = append(points, pt)
+			b.ReportMetric(f.OverheadCPU, "overhead-cpu-ns/s")
+			b.ReportMetric(pt.OverheadRun, "overhead-ns/run")
+			b.ReportMetric(f.RunsPerS, "runs/s")
+			b.ReportMetric(f.RSS, "rss-bytes")
+			b.ReportMetric(pt.RSSPer, "rss-bytes/instance")
+			b.ReportMetric(f.Skipped, "skipped")
+		})
+	}
+	if *scalingReport != "" && len(points) == len(scalingPoints) {
+		data, _ := json.MarshalIndent(map[string]any{"points": points}, "", "  ")
+		if err := os.WriteFile(*scalingReport, append(data, '\n'), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 const echoModule = `

@@ -23,6 +23,12 @@ const (
 // completing mark it changed, and it goes out at most this often.
 const publishEvery = time.Second
 
+// publishShare bounds the share of one core the checks summary takes: a
+// summary of every instance is work in proportion to the instances, so
+// with tens of thousands the next one waits until the last one's cost is
+// this share of the time since (50,000 instances: every few seconds).
+const publishShare = 0.005
+
 // publishHost publishes the host name and tags (once: they do not change
 // while the agent runs).
 func publishHost(rt *pyhost.Runtime, cfg config.Config) error {
@@ -79,18 +85,27 @@ func (a *Agent) publishChecks() {
 }
 
 // publishLoop republishes the checks summary after runs complete, at most
-// once per publishEvery, until ctx ends.
+// once per publishEvery and within publishShare of a core, until ctx ends.
 func (a *Agent) publishLoop(ctx context.Context) {
-	tick := time.NewTicker(publishEvery)
-	defer tick.Stop()
+	wait := time.NewTimer(publishEvery)
+	defer wait.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
-			if a.stateChanged.Swap(false) {
-				a.publishChecks()
-			}
+		case <-wait.C:
 		}
+		next := publishEvery
+		if a.stateChanged.Swap(false) {
+			start := time.Now()
+			a.publishChecks()
+			next = publishPause(time.Since(start))
+		}
+		wait.Reset(next)
 	}
+}
+
+// publishPause is how long to wait after a publication that took took.
+func publishPause(took time.Duration) time.Duration {
+	return max(publishEvery, time.Duration(float64(took)/publishShare))
 }

@@ -681,3 +681,41 @@ func TestRemovedSeriesCompactedWithoutScrapes(t *testing.T) {
 		t.Fatalf("Len = %d, want 21", got)
 	}
 }
+
+// Thousands of instances feeding one series (the same metric and tags from
+// every instance of a check): each instance's share is found directly, and
+// forgetting instances in any order leaves the others' shares intact.
+func TestManyInstancesShareOneSeries(t *testing.T) {
+	a, _, _ := newAgg(t)
+	const n = 2000
+	for i := range n {
+		a.Commit("c", fmt.Sprintf("c:%d", i), res(metric("n", pyhost.Count, 1)), t0)
+	}
+	for i := range n { // each instance's share is found again, not duplicated
+		a.Commit("c", fmt.Sprintf("c:%d", i), res(metric("n", pyhost.Count, 1)), t0)
+	}
+	want := func(count int) string {
+		return fmt.Sprintf(`
+# HELP n Datadog count "n" submitted by Python checks, summed since the agent started
+# TYPE n counter
+n %d
+`, count)
+	}
+	compare(t, a, want(2*n), "n")
+	for i := 0; i < n; i += 3 { // every third, from the front
+		a.Forget(fmt.Sprintf("c:%d", i))
+	}
+	left := n - (n+2)/3
+	compare(t, a, want(2*left), "n")
+	for i := 1; i < n; i++ {
+		if i%3 != 0 {
+			a.Forget(fmt.Sprintf("c:%d", i))
+		}
+	}
+	if got := len(a.shares); got != 0 {
+		t.Fatalf("%d shares left after every instance was forgotten", got)
+	}
+	if got := a.Len(); got != 0 {
+		t.Fatalf("Len = %d after every instance was forgotten", got)
+	}
+}

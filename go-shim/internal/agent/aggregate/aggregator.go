@@ -52,6 +52,10 @@ type Aggregator struct {
 	instances map[string]*instance
 	families  map[string]*family
 	index     map[string]*expSeries // by name and labels
+	// shares finds an instance's contribution to a series: a series fed by
+	// thousands of instances (the same metric and tags from every instance
+	// of a check) must not be scanned for each new contribution.
+	shares map[share]*contribution
 	// series in exposition order (see compareExposed) when sorted is true;
 	// removed series stay until the next compact.
 	series    []*expSeries
@@ -108,10 +112,17 @@ type contribution struct {
 	series  *expSeries
 	owner   *instance
 	idx     int // in owner.contribs
+	sidx    int // in series.contribs
 	value   float64
 	seq     uint64 // gauge: order of the last update
 	updated int64  // unix ns
 	removed bool
+}
+
+// share is the key of Aggregator.shares.
+type share struct {
+	series *expSeries
+	owner  *instance
 }
 
 // New returns an empty Aggregator.
@@ -123,6 +134,7 @@ func New(opts Options) *Aggregator {
 		instances: make(map[string]*instance),
 		families:  make(map[string]*family),
 		index:     make(map[string]*expSeries),
+		shares:    make(map[share]*contribution),
 		conflicts: make(map[string]struct{}),
 	}
 	if a.expiry <= 0 {
@@ -250,14 +262,14 @@ func (a *Aggregator) contribution(inst *instance, name string, t SeriesType, ddN
 	if s == nil {
 		s = a.newSeries(fam, string(b), a.labelBuf)
 	}
-	for _, ct := range s.contribs {
-		if ct.owner == inst {
-			return ct
-		}
+	key := share{s, inst}
+	if ct := a.shares[key]; ct != nil {
+		return ct
 	}
-	ct := &contribution{series: s, owner: inst, idx: len(inst.contribs)}
+	ct := &contribution{series: s, owner: inst, idx: len(inst.contribs), sidx: len(s.contribs)}
 	s.contribs = append(s.contribs, ct)
 	inst.contribs = append(inst.contribs, ct)
+	a.shares[key] = ct
 	return ct
 }
 
@@ -344,12 +356,11 @@ func (a *Aggregator) removeContribution(ct *contribution) {
 	o.contribs = o.contribs[:len(o.contribs)-1]
 
 	s := ct.series
-	for i, c := range s.contribs {
-		if c == ct {
-			s.contribs = append(s.contribs[:i], s.contribs[i+1:]...)
-			break
-		}
-	}
+	delete(a.shares, share{s, o})
+	last = s.contribs[len(s.contribs)-1]
+	s.contribs[ct.sidx], last.sidx = last, ct.sidx
+	s.contribs[len(s.contribs)-1] = nil
+	s.contribs = s.contribs[:len(s.contribs)-1]
 	if len(s.contribs) == 0 {
 		a.removeSeries(s)
 	}
