@@ -729,3 +729,29 @@ func TestInvokeMapsValuesAndRefusesBadOnes(t *testing.T) {
 		t.Errorf("Invoke after Close: %v", err)
 	}
 }
+
+// Go maps cross as dicts with their keys sorted, nested ones too, however
+// many are encoded with one pooled encoder (Publish) or on their own
+// (Invoke's arguments).
+func TestDictKeysAreSortedAtEveryDepth(t *testing.T) {
+	rt, _ := startRuntime(t)
+	value := map[string]any{
+		"b": 1,
+		"a": map[string]any{"z": 1, "y": map[string]any{"q": 1, "p": 2}, "x": 3},
+		"c": []any{map[string]any{"n": 1, "m": 2}},
+	}
+	want := []any{[]any{"a", []any{"x", []any{"y", []any{"p", "q"}}, "z"}}, "b", "c"}
+	got, err := py(t, rt, "key_order").Invoke(value)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("key_order(value) = %#v, %v; want %#v", got, err, want)
+	}
+	for i := range 3 { // the pooled encoder, reused
+		if err := rt.Publish("gotest.order", value); err != nil {
+			t.Fatal(err)
+		}
+		got, err := py(t, rt, "key_order_of_published").Invoke("gotest.order")
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("round %d: the published value's keys: %#v, %v; want %#v", i, got, err, want)
+		}
+	}
+}

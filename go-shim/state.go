@@ -78,6 +78,8 @@ func (rt *Runtime) OnPublish(fn func(name string)) (remove func()) {
 var encoders = sync.Pool{New: func() any { return &encoder{buf: make([]byte, 0, 256)} }}
 
 func putEncoder(e *encoder) {
+	clear(e.keys) // what an encoding that failed midway left
+	e.keys = e.keys[:0]
 	if cap(e.buf) <= 1<<20 {
 		encoders.Put(e)
 	}

@@ -56,6 +56,9 @@ var maxDepth = capi.ValueMaxDepth
 // encoder appends encoded values to buf.
 type encoder struct {
 	buf []byte
+	// keys is scratch for sorting dict keys, used as a stack by nested
+	// dicts: a pooled encoder sorts without allocating.
+	keys []string
 }
 
 func (e *encoder) tag(t byte) { e.buf = append(e.buf, t) }
@@ -214,7 +217,13 @@ func (e *encoder) value(v any, depth int) error {
 			return tooDeep()
 		}
 		e.header(capi.ValueDict, len(x))
-		for _, k := range slices.Sorted(mapKeys(x)) {
+		base := len(e.keys)
+		for k := range x {
+			e.keys = append(e.keys, k)
+		}
+		keys := e.keys[base:]
+		slices.Sort(keys)
+		for _, k := range keys {
 			if err := e.key(k); err != nil {
 				return err
 			}
@@ -222,6 +231,8 @@ func (e *encoder) value(v any, depth int) error {
 				return atKey(err, k)
 			}
 		}
+		clear(keys) // drop the references: the scratch outlives the value
+		e.keys = e.keys[:base]
 	default:
 		return e.reflect(reflect.ValueOf(v), depth)
 	}

@@ -153,3 +153,16 @@ def call_with_cyclic(module, function):
     except Exception as e:  # noqa: BLE001 - the test inspects it
         return type(e).__name__ + ": " + str(e)
     return "no error"
+
+
+def key_order(d):
+    """The keys of a dict and of the dicts in it, in the order Python sees them."""
+    from collections.abc import Mapping
+
+    return [[k, key_order(d[k])] if isinstance(d[k], Mapping) else k for k in d]
+
+
+def key_order_of_published(name):
+    from pyhost import host
+
+    return key_order(host.get(name))

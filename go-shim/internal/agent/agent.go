@@ -54,10 +54,10 @@ type Agent struct {
 	instances []*Instance
 	modules   *modules.Host             // the long-running modules (see modules.go)
 	lasts     []atomic.Pointer[lastRun] // per instance, same order
-	// results is each instance's Result, reused from run to run (an
-	// instance runs once at a time, and the aggregator keeps nothing of a
-	// Result): no per-metric allocation on the hot path.
-	results []pyhost.Result
+	// results holds Results for runs to reuse (the aggregator keeps
+	// nothing of a Result): no per-metric allocation on the hot path, and
+	// as many Results as runs at once, not one per idle instance.
+	results sync.Pool
 	secrets *redact.Redactor
 	// lateDropped counts, per instance, what stuck runs submitted when they
 	// returned at last (metrics, service checks and events), dropped.
@@ -180,7 +180,7 @@ func New(cfg config.Config, logger *slog.Logger) (*Agent, error) {
 	a.sched = schedule.New(cfg.CheckRunners, schedule.Options{
 		Grace: time.Duration(cfg.CancelGrace), MaxOverdue: cfg.MaxLateRuns})
 	a.lasts = make([]atomic.Pointer[lastRun], len(a.instances))
-	a.results = make([]pyhost.Result, len(a.instances))
+	a.results.New = func() any { return new(pyhost.Result) }
 	a.lateDropped = make([]atomic.Uint64, len(a.instances))
 	for i, inst := range a.instances {
 		timeout := runTimeout(cfg, inst.Config)
@@ -293,7 +293,8 @@ func (a *Agent) Close() error {
 
 func (a *Agent) runInstance(ctx context.Context, i int) schedule.Outcome {
 	inst := a.instances[i]
-	res := &a.results[i]
+	res := a.results.Get().(*pyhost.Result)
+	defer a.results.Put(res)
 	err := inst.Check.RunInto(ctx, res)
 	// The check ran (and res holds what it submitted) unless it could not
 	// start: RunInto then leaves res empty, with no error of the check's.

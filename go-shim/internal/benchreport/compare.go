@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -33,6 +34,8 @@ type compareReport struct {
 		NsPerOp   float64 `json:"ns_per_op"`
 		LatencyNs float64 `json:"latency_ns"`
 	} `json:"samples"`
+	// docs is the directory of the report being written (for the plots).
+	docs    string
 	Results []struct {
 		Name         string  `json:"name"`
 		NsPerOp      float64 `json:"ns_per_op"`
@@ -85,6 +88,10 @@ func (r *compareReport) markdown(md *strings.Builder) {
 	m := r.Machine
 	fmt.Fprintf(md, "\n## Three ways compared\n\n`make bench-compare` (also run by `make bench`, program in `bench/compare/`) does the same workloads as a Go function, through pyhost (a Python function or check, in-process) and in a Python worker process over a Unix socket speaking msgpack (one connection and one worker thread per caller), with the same inputs, each figure the median of %d repetitions with the three ways taking turns. Measured on %s: %d cores, %s; Python %s, %s, %s.\n\n", r.Reps, m.Date, m.Cores, m.CPU, m.Python, m.Go, m.Rust)
 	md.WriteString("![every workload at 1 caller](compare/overview.png)\n\n")
+	if _, err := os.Stat(filepath.Join(r.docs, "compare", "agent-scaling.png")); err == nil {
+		md.WriteString("### How the agent's cost grows\n\n![agent CPU and memory against instances](compare/agent-scaling.png)\n\n" +
+			"`BenchmarkAgentScaling` (`internal/agent`) runs the agent with 1,000, 10,000 and 50,000 instances of a trivial check, each point in a process of its own: at intervals chosen for about 1,000 runs a second (1 s, 10 s, 50 s) and at the Datadog Agent's default 15 s. Each is measured over whole intervals after every instance has run once. Left: the agent's CPU beyond the checks' own Python time, against runs per second. Right: resident memory per instance, the growth from 1,000 instances over the instances added. The rows `agent_scaling_*` and `agent_rss_per_idle_instance` in the table above come from it.\n\n")
+	}
 	for _, w := range r.Workloads {
 		fmt.Fprintf(md, "### %s\n\n![%s](compare/%s.png)\n\n| callers | Go | pyhost | RPC worker | RPC / pyhost |\n|---:|---:|---:|---:|---:|\n", w.Title, w.Title, w.Name)
 		byCallers := map[int]map[string]float64{}
