@@ -132,25 +132,33 @@ def scaling_figure(scaling, out: Path) -> None:
             "fixed_interval": "every instance at the same interval",
             "fixed_rate": "intervals chosen for ~1,000 runs/s",
         }[series]
-        left.plot(
-            [p["runs_per_second"] for p in points],
-            [100 * p["overhead_share_of_a_core"] for p in points],
-            marker=marker,
-            label=label,
-        )
+        xs = [p["runs_per_second"] for p in points]
+        ys = [100 * p["overhead_share_of_a_core"] for p in points]
+        left.plot(xs, ys, marker=marker, label=label)
+        for p, x, y in zip(points, xs, ys):
+            left.annotate(
+                f"{p['instances']:,}",
+                (x, y),
+                fontsize=6,
+                xytext=(4, -8),
+                textcoords="offset points",
+            )
+        grown = [p for p in points if p["rss_per_instance_bytes"] > 0]  # not the first
         right.plot(
-            [p["instances"] for p in points],
-            [p["rss_per_instance_bytes"] / 1024 for p in points],
+            [p["instances"] for p in grown],
+            [p["rss_per_instance_bytes"] / 1024 for p in grown],
             marker=marker,
             label=label,
         )
     left.set_xscale("log")
+    left.set_yscale("log")
     left.set_xlabel("check runs per second")
-    left.set_ylabel("agent CPU beyond the checks (% of one core)")
-    left.set_title("Overhead against work", fontsize=9)
+    left.set_ylabel("agent CPU beyond the checks (% of one core, log)")
+    left.set_title("Overhead against work (log-log: linear is a slope of 1)", fontsize=9)
     right.set_xscale("log")
     right.set_xlabel("instances")
-    right.set_ylabel("resident memory per idle instance (KiB)")
+    right.set_ylabel("resident memory per instance added (KiB)")
+    right.axhline(4, color="grey", linestyle="--", linewidth=0.8)
     right.set_title("Memory per instance", fontsize=9)
     for ax in (left, right):
         ax.grid(True, which="both", alpha=0.3)
