@@ -212,11 +212,11 @@ func (c *Check) run(ctx context.Context, res *Result) (bool, error) {
 	c.runs.Store(runID)
 	if ctx.Done() == nil {
 		// A context that never ends: no cancellation to arrange.
-		start, done := c.rt.runStart(), within(runID, ctx)
+		start, call := c.rt.runStart(), within(runID, ctx)
 		err := capi.RunCheck(rid, id, runID, func(batch []byte) error {
 			return decodeBatch(batch, res)
 		})
-		done()
+		call.leave(runID)
 		return c.finish(ctx, res, start, err)
 	}
 	cancelled, returned := make(chan struct{}), make(chan struct{})
@@ -234,11 +234,11 @@ func (c *Check) run(ctx context.Context, res *Result) (bool, error) {
 		}
 	})
 	start := c.rt.runStart()
-	done := within(runID, ctx)
+	call := within(runID, ctx)
 	err = capi.RunCheck(rid, id, runID, func(batch []byte) error {
 		return decodeBatch(batch, res)
 	})
-	done()
+	call.leave(runID)
 	close(returned)
 	if !stop() && ctx.Err() != nil {
 		// The cancel started: let it finish before the next run starts, so

@@ -91,9 +91,9 @@ func (f *Function) InvokeContext(ctx context.Context, args ...any) (any, error) 
 	}
 	var direct capi.DirectArgs
 	if directArgs(&direct, args) {
-		token, done := callToken(ctx)
+		token, call := callToken(ctx)
 		v, err := f.invokeDirect(rid, &direct, token)
-		done()
+		call.leave(token)
 		return v, err
 	}
 	return f.invokeEncoded(ctx, rid, args)
@@ -117,11 +117,11 @@ func (f *Function) invokeEncoded(ctx context.Context, rid uint64, args []any) (a
 	if cap(e.buf) <= 1<<16 {
 		b.args = e.buf[:0]
 	}
-	token, done := callToken(ctx)
+	token, call := callToken(ctx)
 	lease := calls.Enter()
 	out, err := capi.InvokeFunction(rid, f.id, e.buf, token, f.meter.Load(), b.result[:0])
 	calls.Leave(lease)
-	done()
+	call.leave(token)
 	runtime.KeepAlive(f)
 	if err != nil {
 		return nil, wrapErr("invoke function", err)

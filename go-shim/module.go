@@ -79,13 +79,63 @@ func (rt *Runtime) DefineModule(name string, funcs map[string]any) error {
 // kept once some Go function takes a context.
 var (
 	callTokens  atomic.Uint64
-	callCtxs    sync.Map // uint64 → callContext
+	hostCallsMu sync.RWMutex
+	hostCalls   = map[uint64]*hostCall{}
 	ctxFuncsSet atomic.Bool
 )
 
-type callContext struct {
-	ctx    context.Context
+// hostCall is a host call in flight (a check run, an Invoke) whose Go
+// functions may ask for its context. The context they share is derived
+// only when the first of them asks: most calls never need one, and a run
+// then costs a map entry rather than a context tied to its parent.
+type hostCall struct {
+	parent context.Context
+	mu     sync.Mutex
+	ctx    context.Context // derived from parent at the first ask
 	cancel context.CancelFunc
+	ended  bool // cancelled (Check.Cancel) or returned
+}
+
+// context is the call's context for its Go functions.
+func (h *hostCall) context() context.Context {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ctx == nil {
+		h.ctx, h.cancel = context.WithCancel(h.parent)
+		if h.ended {
+			h.cancel()
+		}
+	}
+	return h.ctx
+}
+
+// end cancels the context its Go functions got, if any (the call returned
+// or is being stopped).
+func (h *hostCall) end() {
+	h.mu.Lock()
+	h.ended = true
+	if h.cancel != nil {
+		h.cancel()
+	}
+	h.mu.Unlock()
+}
+
+// leave unregisters the call and ends it; nil (nothing registered) is a
+// no-op.
+func (h *hostCall) leave(token uint64) {
+	if h == nil {
+		return
+	}
+	hostCallsMu.Lock()
+	delete(hostCalls, token)
+	hostCallsMu.Unlock()
+	h.end()
+}
+
+func lookupCall(token uint64) *hostCall {
+	hostCallsMu.RLock()
+	defer hostCallsMu.RUnlock()
+	return hostCalls[token]
 }
 
 // nextToken numbers a host call; unique in the process.
@@ -93,26 +143,26 @@ func nextToken() uint64 { return callTokens.Add(1) }
 
 func noop() {}
 
-// within registers a context for host call token, derived from ctx, when a
-// Go function could ask for it; the returned func unregisters and cancels it.
-func within(token uint64, ctx context.Context) func() {
+// within registers host call token, made with ctx, when a Go function
+// could ask for its context; the caller calls leave(token) on what it
+// returns when the call returns.
+func within(token uint64, ctx context.Context) *hostCall {
 	if !ctxFuncsSet.Load() {
-		return noop
+		return nil
 	}
-	cctx, cancel := context.WithCancel(ctx)
-	callCtxs.Store(token, callContext{cctx, cancel})
-	return func() {
-		callCtxs.Delete(token)
-		cancel()
-	}
+	h := &hostCall{parent: ctx}
+	hostCallsMu.Lock()
+	hostCalls[token] = h
+	hostCallsMu.Unlock()
+	return h
 }
 
 // callToken numbers a typed call whose context Go functions it calls get
-// (see within); 0, and nothing to register, while no Go function takes a
+// (see within); 0, and nothing registered, while no Go function takes a
 // context.
-func callToken(ctx context.Context) (uint64, func()) {
+func callToken(ctx context.Context) (uint64, *hostCall) {
 	if !ctxFuncsSet.Load() {
-		return 0, noop
+		return 0, nil
 	}
 	token := nextToken()
 	return token, within(token, ctx)
@@ -121,8 +171,8 @@ func callToken(ctx context.Context) (uint64, func()) {
 // cancelCall cancels the context Go functions called by host call token got
 // (Check.Cancel: the run is being stopped).
 func cancelCall(token uint64) {
-	if c, ok := callCtxs.Load(token); ok {
-		c.(callContext).cancel()
+	if h := lookupCall(token); h != nil {
+		h.end()
 	}
 }
 
@@ -600,11 +650,11 @@ func pythonName(t reflect.Type) string {
 // calling run's or Invoke's, cancelled also when the runtime closes; the
 // runtime's own for a call from no host call (a thread Python started).
 func (rt *Runtime) callContext(token uint64) (context.Context, func()) {
-	parent, ok := callCtxs.Load(token)
-	if !ok || token == 0 {
+	h := lookupCall(token)
+	if h == nil || token == 0 {
 		return rt.base, noop
 	}
-	ctx, cancel := context.WithCancel(parent.(callContext).ctx)
+	ctx, cancel := context.WithCancel(h.context())
 	stop := context.AfterFunc(rt.base, cancel)
 	return ctx, func() { stop(); cancel() }
 }

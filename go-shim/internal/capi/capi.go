@@ -36,6 +36,15 @@ static pyhost_go_call_result pyhost_go_function_call(pyhost_runtime rt, pyhost_f
 	return r;
 }
 
+// A check run's batch comes back the same way: no out-values on Go's heap.
+static pyhost_go_call_result pyhost_go_check_run(pyhost_runtime rt, pyhost_check chk, uint64_t run_id) {
+	pyhost_bytes out = {0};
+	pyhost_error *error = NULL;
+	pyhost_status status = pyhost_check_run(rt, chk, run_id, &out, &error);
+	pyhost_go_call_result r = {status, out.len, out.ptr, status == PYHOST_STATUS_OK ? out.cap : (uintptr_t)error};
+	return r;
+}
+
 static pyhost_error *pyhost_go_call_error(uintptr_t aux) { return (pyhost_error *)aux; }
 
 static pyhost_log_callback pyhost_go_log_callback(void) { return (pyhost_log_callback)pyhostGoLog; }
@@ -271,17 +280,16 @@ func NewCheck(rt, class uint64, name, checkID string, initConfigJSON, instanceJS
 // RunCheck calls pyhost_check_run (run runID) and hands the batch, still in
 // C memory, to decode; the batch is freed when decode returns.
 func RunCheck(rt, chk, runID uint64, decode func(batch []byte) error) error {
-	var out C.pyhost_bytes
-	var err *C.pyhost_error
-	status := C.pyhost_check_run(C.pyhost_runtime{id: C.uint64_t(rt)}, C.pyhost_check{id: C.uint64_t(chk)}, C.uint64_t(runID), &out, &err)
-	if e := check(status, err); e != nil {
-		return e
+	r := C.pyhost_go_check_run(C.pyhost_runtime{id: C.uint64_t(rt)}, C.pyhost_check{id: C.uint64_t(chk)}, C.uint64_t(runID))
+	if uint32(r.status) != StatusOK {
+		return check(C.pyhost_status(r.status), C.pyhost_go_call_error(r.aux))
 	}
-	defer C.pyhost_bytes_free(out)
-	if out.ptr == nil {
+	if r.owned == nil {
 		return decode(nil)
 	}
-	return decode(unsafe.Slice((*byte)(unsafe.Pointer(out.ptr)), int(out.len)))
+	out := C.pyhost_bytes{ptr: r.owned, len: r.len, cap: C.size_t(r.aux)}
+	defer C.pyhost_bytes_free(out)
+	return decode(unsafe.Slice((*byte)(unsafe.Pointer(r.owned)), int(r.len)))
 }
 
 // CancelCheck calls pyhost_check_cancel for run runID (0: the run in progress).
