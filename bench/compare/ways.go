@@ -28,7 +28,7 @@ const (
 	cpuSteps    = 20000 // steps of cpu_work per unit of CPU-bound work
 	ioWait      = 0.05  // seconds the I/O-bound check waits
 	goLoopCalls = 1000  // Go calls per op of the Python → Go workload
-	metricTagsM = 16    // workloads.TAGS_MOD
+	tagShards   = 16    // the shard tag's values, as workloads.TAGS_MOD
 	metricName  = "compare.metric"
 	// The glupy demo's lookup workload: 1,000 lookups of 50 files over 10
 	// include directories, each probe a stat plus a 50 µs round trip.
@@ -82,7 +82,7 @@ type goMetric struct {
 }
 
 func metricTags(i int) []string {
-	return []string{"shard:" + strconv.Itoa(i%metricTagsM), "env:compare"}
+	return []string{"shard:" + strconv.Itoa(i%tagShards), "env:compare"}
 }
 
 func newEnv(python, here string) (*env, error) {
