@@ -308,18 +308,13 @@ extern "C" {
 /// back to [`with_python`] when this thread already holds the GIL (a
 /// nested call from a host callback) or is being torn down.
 pub fn with_python_direct<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
-    // The kept state is in this library's thread-local (a TLS descriptor
-    // read: the engine is built with TLSDESC, see the Makefile). A thread
-    // without one asks CPython's own slot (a pthread key): a state someone
-    // else made for this thread is resumed and parked again, as a nested
+    // CPython's own per-thread slot (a pthread key) finds the kept state:
+    // cheaper than this library's thread-local, which a dlopened library
+    // reaches through __tls_get_addr on every call. A state someone else
+    // made for this thread is resumed and parked again, as a nested
     // PyGILState_Ensure/Release pair would.
-    let mut tstate = KEPT
-        .try_with(|kept| kept.tstate.get())
-        .unwrap_or(std::ptr::null_mut());
-    if tstate.is_null() {
-        // SAFETY: a plain query; the interpreter is initialised.
-        tstate = unsafe { ffi::PyGILState_GetThisThreadState() };
-    }
+    // SAFETY: plain queries; the interpreter is initialised.
+    let mut tstate = unsafe { ffi::PyGILState_GetThisThreadState() };
     if tstate.is_null() {
         // The first call on this thread: create and keep its state.
         match KEPT.try_with(keep_a_thread_state) {
