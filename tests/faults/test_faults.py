@@ -282,7 +282,12 @@ def test_infinite_loop_is_stopped_at_its_deadline(faults):
 def test_runs_blocked_in_c_are_abandoned(faults, name):
     check = faults["checks"][name]
     assert check["state"] == "stuck", check
-    assert check["abandoned"] == 1 and check["runs"] == 0, check
+    assert check["abandoned"] == 1, check
+    # No run of it returned on its own. On a busy machine its first run may
+    # pass its 1 s deadline still waiting for the GIL (the other faults hold
+    # it at start): stopped before it reached Python, it counts as a run
+    # that timed out, and the next one blocks in C.
+    assert check["runs"] == check["timeouts"] == check["errors"] <= 1, check
     assert f'pyhost_check_stuck{{check="{name}"' in faults["metrics"]
 
 
