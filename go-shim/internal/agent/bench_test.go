@@ -164,6 +164,11 @@ func BenchmarkAgent1000Checks(b *testing.B) {
 	b.ResetTimer()
 	f := measureAgent(b, benchInstances, time.Second, benchWindow)
 	b.StopTimer()
+	f.report(b)
+}
+
+// report reports the figures as the benchmark's metrics.
+func (f agentFigures) report(b *testing.B) {
 	b.ReportMetric(f.ProcessCPU, "process-cpu-ns/s")
 	b.ReportMetric(f.ChecksCPU, "checks-cpu-ns/s")
 	b.ReportMetric(f.OverheadCPU, "overhead-cpu-ns/s")
@@ -254,12 +259,9 @@ func BenchmarkAgentScaling(b *testing.B) {
 				base[p.series] = f
 			}
 			points = append(points, pt)
-			b.ReportMetric(f.OverheadCPU, "overhead-cpu-ns/s")
+			f.report(b)
 			b.ReportMetric(pt.OverheadRun, "overhead-ns/run")
-			b.ReportMetric(f.RunsPerS, "runs/s")
-			b.ReportMetric(f.RSS, "rss-bytes")
 			b.ReportMetric(pt.RSSPer, "rss-bytes/instance")
-			b.ReportMetric(f.Skipped, "skipped")
 		})
 	}
 	if *scalingReport != "" && len(points) == len(scalingPoints) {
