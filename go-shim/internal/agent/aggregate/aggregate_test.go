@@ -226,6 +226,46 @@ func TestContextTypeIsFirstSamples(t *testing.T) {
 	}
 }
 
+// A sampler scans its first few contexts and indexes more: the same
+// aggregation either way, across growth and expiry.
+func TestManyContextsAggregateAsFew(t *testing.T) {
+	s := NewSampler()
+	batch := func(n int, v float64) []pyhost.Metric {
+		ms := make([]pyhost.Metric, 0, 2*n)
+		for i := range n {
+			tag := fmt.Sprintf("i:%02d", i)
+			ms = append(ms, metric("c", pyhost.Count, v, tag), metric("c", pyhost.Count, v, tag))
+		}
+		return ms
+	}
+	sum := func(ss []Series) (total float64) {
+		for _, x := range ss {
+			total += x.Value
+		}
+		return total
+	}
+	for _, n := range []int{3, indexedContexts, 20, 40} {
+		got := s.Commit(batch(n, 1), t0)
+		if len(got) != n || sum(got) != float64(2*n) {
+			t.Fatalf("%d contexts: %d series summing to %g, want %d summing to %d", n, len(got), sum(got), n, 2*n)
+		}
+		for i, x := range got {
+			if want := fmt.Sprintf("i:%02d", i); len(x.Tags) != 1 || x.Tags[0] != want {
+				t.Fatalf("series %d: tags %v, want [%s]", i, x.Tags, want)
+			}
+		}
+	}
+	// Only the first 5 go on: the other 35 expire at the second commit
+	// without them, and the 5 still aggregate on their own.
+	s.Commit(batch(5, 2), t0)
+	if got := s.Commit(batch(5, 3), t0); s.Len() != 5 || len(got) != 5 || sum(got) != 30 {
+		t.Fatalf("after expiry: %d contexts, series %s", s.Len(), show(got))
+	}
+	if got := s.Commit(batch(12, 1), t0); s.Len() != 12 || sum(got) != 24 {
+		t.Fatalf("grown again: %d contexts, series %s", s.Len(), show(got))
+	}
+}
+
 func TestSamplerContextExpiry(t *testing.T) {
 	s := NewSampler()
 	s.Commit([]pyhost.Metric{metric("g", pyhost.Gauge, 1), metric("m", pyhost.MonotonicCount, 1)}, t0)
@@ -718,4 +758,77 @@ n %d
 	if got := a.Len(); got != 0 {
 		t.Fatalf("Len = %d after every instance was forgotten", got)
 	}
+}
+
+// An instance's contributions are scanned while it has a few and indexed
+// past indexedShares: each is found again (not duplicated) either way,
+// across growth, expiry and growth again.
+func TestAnInstancesManySharesAreFoundAgain(t *testing.T) {
+	a, clk, _ := newAgg(t)
+	commit := func(id string, n int) {
+		ms := make([]pyhost.Metric, n)
+		for i := range ms {
+			ms[i] = metric(fmt.Sprintf("g%02d", i), pyhost.Count, 1)
+		}
+		a.Commit("c", id, res(ms...), clk.now())
+	}
+	total := func() (sum float64) {
+		for _, s := range a.series {
+			if !s.removed && s.fam.name != EventsFamily {
+				sum += s.value()
+			}
+		}
+		return sum
+	}
+	check := func(when string, wantSeries int, wantSum float64) {
+		t.Helper()
+		if got := a.Len() - 1; got != wantSeries { // less the events counter
+			t.Fatalf("%s: %d series, want %d", when, got, wantSeries)
+		}
+		if got := total(); got != wantSum {
+			t.Fatalf("%s: the series sum to %g, want %g", when, got, wantSum)
+		}
+		for _, inst := range a.instances {
+			fed := map[*expSeries]bool{}
+			for _, ct := range inst.contribs {
+				if fed[ct.series] {
+					t.Fatalf("%s: an instance has two contributions to one series", when)
+				}
+				fed[ct.series] = true
+			}
+			if len(inst.contribs) > indexedShares {
+				for _, ct := range inst.contribs {
+					if a.shares[share{ct.series, inst}] != ct {
+						t.Fatalf("%s: a contribution of an indexed instance is not in shares", when)
+					}
+				}
+			}
+		}
+	}
+	for _, n := range []int{3, indexedShares, indexedShares + 1, 20} {
+		commit("a", n)
+		commit("b", 2)
+	}
+	// a: 3+8+9+20 over g00.., b: 4 commits of 2.
+	check("grown", 20, 3+8+9+20+8)
+	// Two commits without samples: the samplers drop their contexts, and
+	// the next samples find the contributions again through shares.
+	for range 2 {
+		commit("a", 0)
+		commit("b", 0)
+	}
+	commit("a", 20)
+	commit("b", 2)
+	check("back", 20, 3+8+9+20+8+20+2)
+	clk.add(DefaultExpiry + time.Second)
+	commit("a", 0)
+	commit("b", 0)
+	commit("a", 20)
+	commit("b", 2)
+	check("back after expiry", 20, 20+2)
+	clk.add(DefaultExpiry + time.Second)
+	commit("a", 4) // the other 16 of a's expire, and b's 2
+	check("after expiry", 4, 4*2)
+	commit("a", 12) // g04 to g11 start again from 0
+	check("grown again", 12, 4*3+8)
 }

@@ -52,9 +52,11 @@ type Aggregator struct {
 	instances map[string]*instance
 	families  map[string]*family
 	index     map[string]*expSeries // by name and labels
-	// shares finds an instance's contribution to a series: a series fed by
-	// thousands of instances (the same metric and tags from every instance
-	// of a check) must not be scanned for each new contribution.
+	// shares finds an instance's contribution to a series, for instances
+	// with more than indexedShares of them (fewer are scanned): a series fed
+	// by thousands of instances (the same metric and tags from every
+	// instance of a check) must not be scanned for each new contribution,
+	// and an instance with a few series should not pay for a map entry.
 	shares map[share]*contribution
 	// series in exposition order (see compareExposed) when sorted is true;
 	// removed series stay until the next compact.
@@ -66,12 +68,13 @@ type Aggregator struct {
 
 	labelBuf []labelPair
 	keyBuf   []byte
+	scratch  scratch // the samplers' (commits hold mu)
 }
 
 // instance is one check instance (check id).
 type instance struct {
 	name     string
-	sampler  *Sampler
+	sampler  Sampler
 	contribs []*contribution
 	events   *contribution
 }
@@ -111,13 +114,18 @@ type expSeries struct {
 type contribution struct {
 	series  *expSeries
 	owner   *instance
-	idx     int // in owner.contribs
-	sidx    int // in series.contribs
 	value   float64
 	seq     uint64 // gauge: order of the last update
 	updated int64  // unix ns
-	removed bool
+	idx     int32  // in owner.contribs; -1 once removed
+	sidx    int32  // in series.contribs
 }
+
+func (ct *contribution) removed() bool { return ct.idx < 0 }
+
+// indexedShares is how many contributions of an instance are found by
+// scanning them (see Aggregator.shares).
+const indexedShares = 8
 
 // share is the key of Aggregator.shares.
 type share struct {
@@ -161,12 +169,12 @@ func (a *Aggregator) Commit(checkName, checkID string, res *pyhost.Result, at ti
 	now := a.now().UnixNano()
 	inst := a.instances[checkID]
 	if inst == nil {
-		inst = &instance{sampler: NewSampler()}
+		inst = &instance{}
 		a.instances[checkID] = inst
 	}
 	inst.name = checkName
 
-	out := inst.sampler.commit(res.Metrics, at)
+	out := inst.sampler.commit(res.Metrics, at, &a.scratch)
 	series := make([]Series, len(out))
 	for i := range out {
 		f := &out[i]
@@ -184,7 +192,7 @@ func (a *Aggregator) Commit(checkName, checkID string, res *pyhost.Result, at ti
 		}
 	}
 	ct := inst.events
-	if ct == nil || ct.removed || ct.series.values[0] != validUTF8(checkName) {
+	if ct == nil || ct.removed() || ct.series.values[0] != validUTF8(checkName) {
 		ct = a.contribution(inst, EventsFamily, SeriesCount, "", nil, "", checkLabel, checkName)
 		inst.events = ct
 	}
@@ -207,14 +215,14 @@ func (a *Aggregator) exposeFlushed(inst *instance, f *flushed, now int64) {
 	c := f.ctx
 	if c.contribs == nil {
 		n := 1
-		if c.names != nil {
+		if c.hist != nil {
 			n = histSubs
 		}
 		c.contribs = make([]*contribution, n)
 	}
 	counter := f.Type == SeriesCount
 	ct := c.contribs[f.sub]
-	if ct == nil || ct.removed {
+	if ct == nil || ct.removed() {
 		ct = a.contribution(inst, metricName(f.Name), f.Type, f.Name, f.Tags, f.Hostname, "", "")
 		c.contribs[f.sub] = ct
 		if ct == nil {
@@ -262,15 +270,34 @@ func (a *Aggregator) contribution(inst *instance, name string, t SeriesType, ddN
 	if s == nil {
 		s = a.newSeries(fam, string(b), a.labelBuf)
 	}
-	key := share{s, inst}
-	if ct := a.shares[key]; ct != nil {
+	if ct := a.share(inst, s); ct != nil {
 		return ct
 	}
-	ct := &contribution{series: s, owner: inst, idx: len(inst.contribs), sidx: len(s.contribs)}
+	ct := &contribution{series: s, owner: inst, idx: int32(len(inst.contribs)), sidx: int32(len(s.contribs))}
 	s.contribs = append(s.contribs, ct)
 	inst.contribs = append(inst.contribs, ct)
-	a.shares[key] = ct
+	switch n := len(inst.contribs); {
+	case n == indexedShares+1:
+		for _, c := range inst.contribs {
+			a.shares[share{c.series, inst}] = c
+		}
+	case n > indexedShares:
+		a.shares[share{s, inst}] = ct
+	}
 	return ct
+}
+
+// share is inst's contribution to s, or nil.
+func (a *Aggregator) share(inst *instance, s *expSeries) *contribution {
+	if len(inst.contribs) > indexedShares {
+		return a.shares[share{s, inst}]
+	}
+	for _, ct := range inst.contribs {
+		if ct.series == s {
+			return ct
+		}
+	}
+	return nil
 }
 
 // datadogHelp is the HELP of a family, from its first series.
@@ -348,7 +375,6 @@ func compareExposed(x, y *expSeries) int {
 }
 
 func (a *Aggregator) removeContribution(ct *contribution) {
-	ct.removed = true
 	o := ct.owner
 	last := o.contribs[len(o.contribs)-1]
 	o.contribs[ct.idx], last.idx = last, ct.idx
@@ -361,6 +387,7 @@ func (a *Aggregator) removeContribution(ct *contribution) {
 	s.contribs[ct.sidx], last.sidx = last, ct.sidx
 	s.contribs[len(s.contribs)-1] = nil
 	s.contribs = s.contribs[:len(s.contribs)-1]
+	ct.idx = -1
 	if len(s.contribs) == 0 {
 		a.removeSeries(s)
 	}
