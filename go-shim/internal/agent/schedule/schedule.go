@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -117,14 +118,42 @@ func (r *run) finish() bool {
 	return r.state.CompareAndSwap(runGoing, runReturned) || r.state.Load() == runReturned
 }
 
+// entry is one task and its counters; an agent keeps one per instance, so
+// what Stats reports is kept compactly here and made into Stats on demand.
 type entry struct {
 	task    Task
 	pending atomic.Bool // queued or running: a tick now is skipped
-	due     time.Time   // when the queued run was due; written before it is queued
+	due     int64       // when the queued run was due (Scheduler.epoch ns); written before it is queued
 
-	mu    sync.Mutex
-	stats Stats
-	total time.Duration
+	mu sync.Mutex
+	counters
+}
+
+// counters is an entry's share of Stats (under entry.mu).
+type counters struct {
+	runs, errors, timeouts, warnings, skipped, abandoned uint64
+
+	lastRun                                       int64 // unix ns; 0: never
+	lastDuration, queueWait, lastQueueWait, total time.Duration
+	lastErr, lastFailure                          error
+	lastMetrics                                   int32
+	running, stuck                                bool
+}
+
+// stats is the entry's Stats (under e.mu).
+func (e *entry) stats() Stats {
+	c := &e.counters
+	st := Stats{ID: e.task.ID, Runs: c.runs, Errors: c.errors, Timeouts: c.timeouts, Warnings: c.warnings,
+		Skipped: c.skipped, Abandoned: c.abandoned, LastDuration: c.lastDuration, QueueWait: c.queueWait,
+		LastQueueWait: c.lastQueueWait, LastMetrics: int(c.lastMetrics), LastErr: c.lastErr,
+		LastFailure: c.lastFailure, Running: c.running, Stuck: c.stuck}
+	if c.lastRun != 0 {
+		st.LastRun = time.Unix(0, c.lastRun)
+	}
+	if c.runs > 0 {
+		st.AvgDuration = c.total / time.Duration(c.runs)
+	}
+	return st
 }
 
 // Scheduler runs tasks; create with New, Add tasks, then Start and Stop once.
@@ -138,6 +167,7 @@ type Scheduler struct {
 	turn    chan struct{} // one token: the runner holding it takes the next task
 
 	started atomic.Bool
+	epoch   time.Time     // what entry.due counts from
 	stop    chan struct{} // closed by Stop: no more ticks, runners exit when idle
 	runCtx  context.Context
 	cancel  context.CancelFunc // cancels runs still going at the shutdown deadline
@@ -158,7 +188,7 @@ func New(runners int, opts Options) *Scheduler {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Scheduler{runners: runners, opts: opts, stop: make(chan struct{}), runCtx: ctx, cancel: cancel,
-		turn: make(chan struct{}, 1)}
+		turn: make(chan struct{}, 1), epoch: time.Now()}
 	s.turn <- struct{}{}
 	return s
 }
@@ -186,7 +216,6 @@ func (s *Scheduler) Add(t Task) error {
 		t.MaxJitter = t.Interval
 	}
 	e := &entry{task: t}
-	e.stats.ID = t.ID
 	s.entries = append(s.entries, e)
 	return nil
 }
@@ -271,11 +300,11 @@ func (h *dueHeap) Pop() any {
 func (s *Scheduler) enqueue(e *entry, due time.Time) {
 	if !e.pending.CompareAndSwap(false, true) {
 		e.mu.Lock()
-		e.stats.Skipped++
+		e.skipped++
 		e.mu.Unlock()
 		return
 	}
-	e.due = due // the runner reads it after receiving e from the queue
+	e.due = int64(due.Sub(s.epoch)) // the runner reads it after receiving e from the queue
 	s.queue <- e
 }
 
@@ -336,14 +365,14 @@ func (s *Scheduler) runner() {
 func (s *Scheduler) runOne(e *entry) bool {
 	defer e.pending.Store(false)
 	e.mu.Lock()
-	e.stats.Running = true
+	e.running = true
 	e.mu.Unlock()
 
 	r := &run{}
 	ctx, cancel := context.WithTimeout(context.WithValue(s.runCtx, runKey{}, r), e.task.Timeout)
 	late := context.AfterFunc(ctx, func() { s.late(e, r) })
 	start := time.Now()
-	queued := max(start.Sub(e.due), 0)
+	queued := max(start.Sub(s.epoch)-time.Duration(e.due), 0)
 	out := e.task.Run(ctx)
 	took := time.Since(start)
 	late()
@@ -353,30 +382,29 @@ func (s *Scheduler) runOne(e *entry) bool {
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	st := &e.stats
-	st.Running = false
-	st.QueueWait += queued
-	st.LastQueueWait = queued
+	c := &e.counters
+	c.running = false
+	c.queueWait += queued
+	c.lastQueueWait = queued
 	if abandoned {
 		// Counted when it was abandoned; what it reported is not a run's.
-		st.Stuck = false
+		c.stuck = false
 		s.stuck.Add(-1)
 		return r.replaced.Load()
 	}
-	st.Runs++
-	st.LastRun = start
-	st.LastDuration = took
-	e.total += took
-	st.AvgDuration = e.total / time.Duration(st.Runs)
-	st.LastMetrics = out.Metrics
-	st.Warnings += uint64(out.Warnings)
-	st.LastErr = out.Err
+	c.runs++
+	c.lastRun = start.UnixNano()
+	c.lastDuration = took
+	c.total += took
+	c.lastMetrics = int32(min(out.Metrics, math.MaxInt32))
+	c.warnings += uint64(out.Warnings)
+	c.lastErr = out.Err
 	if out.Err != nil {
-		st.Errors++
-		st.LastFailure = out.Err
+		c.errors++
+		c.lastFailure = out.Err
 	}
 	if timedOut {
-		st.Timeouts++
+		c.timeouts++
 	}
 	return r.replaced.Load()
 }
@@ -405,8 +433,8 @@ func (s *Scheduler) late(e *entry, r *run) {
 		}
 		s.stuck.Add(1)
 		e.mu.Lock()
-		e.stats.Stuck = true
-		e.stats.Abandoned++
+		e.stuck = true
+		e.abandoned++
 		e.mu.Unlock()
 	})
 }
@@ -452,7 +480,7 @@ func (s *Scheduler) Stats() []Stats {
 	out := make([]Stats, len(s.entries))
 	for i, e := range s.entries {
 		e.mu.Lock()
-		out[i] = e.stats
+		out[i] = e.stats()
 		e.mu.Unlock()
 	}
 	return out
