@@ -146,11 +146,12 @@ func measureAgent(tb testing.TB, n int, interval, window time.Duration) agentFig
 	runs0, _ := runs()
 	time.Sleep(window)
 	wall, cpu, py := time.Since(wall0), cpuTime()-cpu0, checksNs()-py0
+	resident := rss() // before runs() copies every instance's statistics
 	runs1, _ := runs()
 
 	perSecond := func(d time.Duration) float64 { return float64(d) / wall.Seconds() }
 	f := agentFigures{Instances: n, IntervalS: interval.Seconds(), ProcessCPU: perSecond(cpu), ChecksCPU: perSecond(py),
-		OverheadCPU: perSecond(cpu - py), RunsPerS: float64(runs1-runs0) / wall.Seconds(), RSS: rss()}
+		OverheadCPU: perSecond(cpu - py), RunsPerS: float64(runs1-runs0) / wall.Seconds(), RSS: resident}
 	for _, s := range a.sched.Stats() {
 		f.Skipped += float64(s.Skipped)
 	}

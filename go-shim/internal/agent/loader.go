@@ -12,7 +12,9 @@ import (
 	"pyhost.dev/pyhost/internal/agent/config"
 )
 
-// Instance is one configured check instance with its live check.
+// Instance is one configured check instance with its live check. Its
+// Config keeps no InitConfig or Config map: the check has its own copy, in
+// Python, and an agent of many instances should not hold two.
 type Instance struct {
 	Config config.Instance
 	Source string // the check file or module the class came from
@@ -100,6 +102,7 @@ func LoadInstances(rt *pyhost.Runtime, cfg config.Config, configured []config.In
 					Msg: fmt.Sprintf("instance %d: %s", inst.Index+1, describe(err))})
 				continue
 			}
+			inst.InitConfig, inst.Config = nil, nil
 			out = append(out, &Instance{Config: inst, Source: source, Check: chk})
 		}
 	}
