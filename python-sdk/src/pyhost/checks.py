@@ -222,7 +222,24 @@ class AgentCheck(_SubmissionBase):  # type: ignore[misc]
         self.check_id: str = ""
         self.warnings: list[str] = []
         self._cancelled = False
-        self.log = CheckLoggerAdapter(logging.getLogger(f"pyhost.check.{name}"), self)
+
+    # Made on first use: an agent with many instances holds no logger adapter for
+    # the instances that never log.
+    _log: logging.LoggerAdapter[logging.Logger] | None = None
+
+    @property
+    def log(self) -> logging.LoggerAdapter[logging.Logger]:
+        """The check's logger: records carry ``check_name`` and ``check_id``."""
+        log = self._log
+        if log is None:
+            log = self._log = CheckLoggerAdapter(
+                logging.getLogger(f"pyhost.check.{self.name}"), self
+            )
+        return log
+
+    @log.setter
+    def log(self, log: logging.LoggerAdapter[logging.Logger]) -> None:
+        self._log = log
 
     # ----------------------------------------------------------------------------------
     # Lifecycle

@@ -80,10 +80,16 @@ pub struct Usage {
 }
 
 /// Appends records to a batch buffer. The header counts (metrics, and tags
-/// over all metrics) let the reader allocate once.
+/// over all metrics) let the reader allocate once. The buffer is allocated
+/// at the first record: a check between runs holds none, however large its
+/// last batch was.
 #[derive(Debug)]
 pub struct Writer {
+    /// Empty until the first record, then the header and the records.
     buf: Vec<u8>,
+    /// How many bytes to allocate at the first record (the previous batch's
+    /// size, so a large batch does not regrow on every run).
+    hint: usize,
     metrics: u32,
     metric_tags: u32,
     /// Where the previous metric's name, hostname and tag list are in `buf`.
@@ -99,6 +105,8 @@ pub enum Repeatable {
 }
 
 const HEADER_LEN: usize = 12;
+/// The smallest allocation a batch starts with.
+const FIRST_CAPACITY: usize = 256;
 
 impl Default for Writer {
     fn default() -> Self {
@@ -107,24 +115,38 @@ impl Default for Writer {
 }
 
 impl Writer {
-    pub fn new() -> Writer {
-        let mut buf = Vec::with_capacity(256);
-        buf.extend_from_slice(&PYHOST_BATCH_MAGIC.to_le_bytes());
-        buf.extend_from_slice(&[0; HEADER_LEN - 4]);
+    pub const fn new() -> Writer {
+        Writer::with_capacity(FIRST_CAPACITY)
+    }
+
+    /// A fresh batch that will allocate room for `capacity` bytes at its
+    /// first record.
+    pub const fn with_capacity(capacity: usize) -> Writer {
         Writer {
-            buf,
+            buf: Vec::new(),
+            hint: capacity,
             metrics: 0,
             metric_tags: 0,
             prev: [None; 3],
         }
     }
 
-    /// A fresh batch with room for `capacity` bytes (the previous run's size,
-    /// so a large batch does not regrow on every run).
-    pub fn with_capacity(capacity: usize) -> Writer {
-        let mut w = Writer::new();
-        w.buf.reserve(capacity.saturating_sub(w.buf.len()));
-        w
+    /// The buffer, begun (allocated, header written) if it was not yet.
+    #[inline(always)]
+    fn out(&mut self) -> &mut Vec<u8> {
+        if self.buf.is_empty() {
+            self.begin();
+        }
+        &mut self.buf
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn begin(&mut self) {
+        self.buf.reserve(self.hint.max(FIRST_CAPACITY));
+        self.buf
+            .extend_from_slice(&PYHOST_BATCH_MAGIC.to_le_bytes());
+        self.buf.extend_from_slice(&[0; HEADER_LEN - 4]);
     }
 
     /// Writes a metric's name or hostname, or SAME if it equals the previous
@@ -139,7 +161,7 @@ impl Writer {
         }
         self.u32(s.len() as u32);
         self.prev[field as usize] = Some((self.buf.len(), s.len()));
-        self.buf.extend_from_slice(s.as_bytes());
+        self.buf.extend_from_slice(s.as_bytes()); // begun by the length
     }
 
     /// The previous metric's encoded tag list (count, then strings), if any.
@@ -155,12 +177,14 @@ impl Writer {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.buf.len() == HEADER_LEN
+        self.buf.len() <= HEADER_LEN
     }
 
-    /// Takes the finished batch and leaves an empty one in its place.
+    /// Takes the finished batch (a header alone if nothing was written) and
+    /// leaves an empty one in its place.
     pub fn take(&mut self) -> Vec<u8> {
         let (metrics, tags) = (self.metrics, self.metric_tags);
+        self.out();
         let next = Writer::with_capacity(self.buf.len());
         let mut buf = std::mem::replace(self, next).buf;
         buf[4..8].copy_from_slice(&metrics.to_le_bytes());
@@ -177,29 +201,29 @@ impl Writer {
 
     #[inline]
     pub fn u8(&mut self, v: u8) {
-        self.buf.push(v);
+        self.out().push(v);
     }
 
     #[inline]
     pub fn f64(&mut self, v: f64) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
+        self.out().extend_from_slice(&v.to_le_bytes());
     }
 
     #[inline]
     pub fn u32(&mut self, v: u32) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
+        self.out().extend_from_slice(&v.to_le_bytes());
     }
 
     #[inline]
     pub fn str(&mut self, s: &str) {
         self.u32(s.len() as u32);
-        self.buf.extend_from_slice(s.as_bytes());
+        self.buf.extend_from_slice(s.as_bytes()); // begun by the length
     }
 
     /// Current length, to roll back a record that failed half-way.
     #[inline]
-    pub fn mark(&self) -> usize {
-        self.buf.len()
+    pub fn mark(&mut self) -> usize {
+        self.out().len()
     }
 
     #[inline]
@@ -270,6 +294,47 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_idle_writer_holds_no_buffer() {
+        let mut w = Writer::new();
+        assert_eq!(w.buf.capacity(), 0, "nothing allocated before a record");
+        let empty = w.take();
+        assert_eq!(empty.len(), HEADER_LEN, "an empty batch is a header");
+        assert_eq!(&empty[..4], &PYHOST_BATCH_MAGIC.to_le_bytes());
+        for _ in 0..1000 {
+            w.warning("a long batch");
+        }
+        let big = w.take();
+        assert_eq!(
+            w.buf.capacity(),
+            0,
+            "the next batch allocates at its first record"
+        );
+        w.warning("again");
+        assert!(
+            w.buf.capacity() >= big.len(),
+            "and as much as the last batch took"
+        );
+        let at = w.mark();
+        w.u32(0);
+        w.patch_u32(at, 7);
+        assert_eq!(&w.take()[at..at + 4], &7u32.to_le_bytes());
+    }
+
+    #[test]
+    fn a_mark_before_the_first_record_points_past_the_header() {
+        let mut w = Writer::new();
+        let at = w.mark();
+        assert_eq!(at, HEADER_LEN);
+        w.u32(0);
+        w.patch_u32(at, 3);
+        w.rollback(at);
+        assert!(w.is_empty());
+        w.warning("kept");
+        let batch = w.take();
+        assert_eq!(batch[HEADER_LEN], PYHOST_BATCH_WARNING);
+    }
 
     #[test]
     fn records_roll_back_and_counts_patch() {

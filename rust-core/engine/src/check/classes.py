@@ -8,6 +8,7 @@ classes is registered by the layers above (``add_base``): the pyhost SDK's
 import importlib
 import os
 import sys
+import weakref
 
 import _pyhost_host
 
@@ -78,15 +79,33 @@ def _module_file(module_name):
     return os.path.abspath(path) if path else None
 
 
+# own_code's answers by class: every instance of a class shares one tuple.
+_own_code = weakref.WeakKeyDictionary()
+
+
 def own_code(check):
     """Where the check's own code lives, as file-name prefixes: for each class
     in its hierarchy that is not a check base class's (pyhost's,
     datadog_checks_base's) nor Python's, its module's file, or the module's
     package directory when it is part of a package. A cancellation raises
     only there (see the engine's check/cancel.rs)."""
+    cls = type(check)
+    try:
+        return _own_code[cls]
+    except (KeyError, TypeError):
+        pass
+    roots = _own_code_of(cls)
+    try:
+        _own_code[cls] = roots
+    except TypeError:  # a class that cannot be weakly referenced
+        pass
+    return roots
+
+
+def _own_code_of(check_class):
     bases = tuple(name for name, _ in _base_modules)
     roots = []
-    for cls in type(check).__mro__:
+    for cls in check_class.__mro__:
         name = cls.__module__
         if name == "builtins" or any(name == b or name.startswith(b + ".") for b in bases):
             continue

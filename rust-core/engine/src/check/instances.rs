@@ -9,7 +9,7 @@ use pyhost_abi::Failure;
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple};
+use pyo3::types::{PyList, PyString, PyTuple};
 
 use super::classes::{CLASSES, HELPERS};
 use super::sinks::{self, Sink};
@@ -126,8 +126,10 @@ pub fn new(
     let sink = sinks::open(py, config.check_id, session)?;
     let owner = accounting::new_owner();
     let attributing = Attributing::enter(owner);
+    // Interned: the instances of a check share one name string.
+    let name = PyString::intern(py, config.name);
     let made = class
-        .call1((config.name, init_config, instances))
+        .call1((name, init_config, instances))
         .and_then(|object| {
             object
                 .setattr(intern!(py, "check_id"), config.check_id)

@@ -9,6 +9,8 @@ use serde_json::Value;
 /// Nesting deeper than this is refused instead of overflowing the stack.
 const MAX_DEPTH: usize = 128;
 
+/// A JSON value as Python objects. Object keys are interned: the
+/// configurations of many instances share their key strings.
 pub fn json_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
     Ok(match value {
         Value::Null => py.None().into_bound(py),
@@ -36,7 +38,7 @@ pub fn json_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, Py
         Value::Object(map) => {
             let dict = PyDict::new(py);
             for (k, v) in map {
-                dict.set_item(k, json_to_py(py, v)?)?;
+                dict.set_item(PyString::intern(py, k), json_to_py(py, v)?)?;
             }
             dict.into_any()
         }
