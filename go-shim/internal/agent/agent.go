@@ -233,6 +233,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	publishing, stopPublishing := context.WithCancel(context.Background())
 	defer stopPublishing()
 	go a.publishLoop(publishing)
+	go tuneGC(publishing)
 	a.logger.Info("agent running", "listen", a.Addr(), "instances", len(a.instances), "check_runners", a.cfg.CheckRunners)
 
 	var err error
