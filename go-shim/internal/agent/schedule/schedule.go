@@ -122,8 +122,9 @@ func (r *run) finish() bool {
 // what Stats reports is kept compactly here and made into Stats on demand.
 type entry struct {
 	task    Task
-	pending atomic.Bool // queued or running: a tick now is skipped
-	due     int64       // when the queued run was due (Scheduler.epoch ns); written before it is queued
+	pending atomic.Bool                // queued or running: a tick now is skipped
+	due     int64                      // when the queued run was due (Scheduler.epoch ns); written before it is queued
+	going   atomic.Pointer[runContext] // the run going now, for Stop to cancel
 
 	mu sync.Mutex
 	counters
@@ -169,10 +170,11 @@ type Scheduler struct {
 	started atomic.Bool
 	epoch   time.Time     // what entry.due counts from
 	stop    chan struct{} // closed by Stop: no more ticks, runners exit when idle
-	runCtx  context.Context
-	cancel  context.CancelFunc // cancels runs still going at the shutdown deadline
-	ticks   sync.WaitGroup
-	workers sync.WaitGroup
+	// cancelled is set when Stop cancels the runs still going at its
+	// deadline: a run that starts after it is cancelled at once.
+	cancelled atomic.Bool
+	ticks     sync.WaitGroup
+	workers   sync.WaitGroup
 }
 
 // New returns a scheduler with the given number of runners (at least 1).
@@ -186,8 +188,7 @@ func New(runners int, opts Options) *Scheduler {
 	if opts.MaxOverdue <= 0 {
 		opts.MaxOverdue = DefaultMaxOverdue
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &Scheduler{runners: runners, opts: opts, stop: make(chan struct{}), runCtx: ctx, cancel: cancel,
+	s := &Scheduler{runners: runners, opts: opts, stop: make(chan struct{}),
 		turn: make(chan struct{}, 1), epoch: time.Now()}
 	s.turn <- struct{}{}
 	return s
@@ -318,6 +319,8 @@ func (s *Scheduler) runner() {
 		s.turn <- struct{}{}
 	})
 	pass.Stop()
+	d := newDeadline()
+	defer d.timer.Stop()
 	for {
 		// Stop wins over queued work: queued runs are dropped at shutdown.
 		select {
@@ -341,7 +344,7 @@ func (s *Scheduler) runner() {
 			}
 			passed.Store(false)
 			pass.Reset(spill)
-			replaced := s.runOne(e)
+			replaced := s.runOne(e, d)
 			if !pass.Stop() {
 				for !passed.Load() { // the hand-over is under way
 					runtime.Gosched()
@@ -360,51 +363,94 @@ func (s *Scheduler) runner() {
 	}
 }
 
+// deadline is a runner's timer for the deadline of its run, re-armed for
+// each run.
+type deadline struct {
+	timer *time.Timer
+	run   atomic.Pointer[runContext] // the run it is armed for
+	fired atomic.Bool                // its function has run to the end
+}
+
+func newDeadline() *deadline {
+	d := &deadline{}
+	d.timer = time.AfterFunc(time.Hour, func() {
+		if c := d.run.Load(); c != nil {
+			c.end(context.DeadlineExceeded, true)
+		}
+		d.fired.Store(true)
+	})
+	d.timer.Stop()
+	return d
+}
+
+// arm starts c's deadline.
+func (d *deadline) arm(c *runContext, timeout time.Duration) {
+	d.fired.Store(false)
+	d.run.Store(c)
+	d.timer.Reset(timeout)
+}
+
+// disarm stops it; if it fired, it waits until its function is done, so
+// that a deadline never reaches the runner's next run.
+func (d *deadline) disarm() {
+	if !d.timer.Stop() {
+		for !d.fired.Load() {
+			runtime.Gosched()
+		}
+	}
+	d.run.Store(nil)
+}
+
 // runOne runs e once; it reports whether a replacement runner took this
 // runner's place meanwhile.
-func (s *Scheduler) runOne(e *entry) bool {
+func (s *Scheduler) runOne(e *entry, d *deadline) bool {
 	defer e.pending.Store(false)
 	e.mu.Lock()
 	e.running = true
 	e.mu.Unlock()
 
-	r := &run{}
-	ctx, cancel := context.WithTimeout(context.WithValue(s.runCtx, runKey{}, r), e.task.Timeout)
-	late := context.AfterFunc(ctx, func() { s.late(e, r) })
 	start := time.Now()
+	c := &runContext{s: s, e: e, deadline: start.Add(e.task.Timeout)}
+	r := &c.run
+	d.arm(c, e.task.Timeout)
+	e.going.Store(c)
+	if s.cancelled.Load() { // Stop cancelled the runs before this one began
+		c.end(context.Canceled, true)
+	}
 	queued := max(start.Sub(s.epoch)-time.Duration(e.due), 0)
-	out := e.task.Run(ctx)
+	out := e.task.Run(c)
 	took := time.Since(start)
-	late()
-	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded) && out.Err != nil
-	cancel()
+	d.disarm()
+	e.going.Store(nil)
+	timedOut := errors.Is(c.Err(), context.DeadlineExceeded) && out.Err != nil
 	abandoned := !r.finish()
+	c.end(context.Canceled, false) // what the run left waiting on its context ends with it
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	c := &e.counters
-	c.running = false
-	c.queueWait += queued
-	c.lastQueueWait = queued
+	st := &e.counters
+	st.running = false
+	st.queueWait += queued
+	st.lastQueueWait = queued
 	if abandoned {
 		// Counted when it was abandoned; what it reported is not a run's.
-		c.stuck = false
+		st.stuck = false
 		s.stuck.Add(-1)
 		return r.replaced.Load()
 	}
-	c.runs++
-	c.lastRun = start.UnixNano()
-	c.lastDuration = took
-	c.total += took
-	c.lastMetrics = int32(min(out.Metrics, math.MaxInt32))
-	c.warnings += uint64(out.Warnings)
-	c.lastErr = out.Err
+	st.runs++
+	st.lastRun = start.UnixNano()
+	st.lastDuration = took
+	st.total += took
+	st.lastMetrics = int32(min(out.Metrics, math.MaxInt32))
+	st.warnings += uint64(out.Warnings)
+	st.lastErr = out.Err
 	if out.Err != nil {
-		c.errors++
-		c.lastFailure = out.Err
+		st.errors++
+		st.lastFailure = out.Err
 	}
 	if timedOut {
-		c.timeouts++
+		st.timeouts++
 	}
 	return r.replaced.Load()
 }
@@ -456,11 +502,10 @@ func (s *Scheduler) Stop(ctx context.Context, grace time.Duration) error {
 	go func() { s.workers.Wait(); close(done) }()
 	select {
 	case <-done:
-		s.cancel()
 		return nil
 	case <-ctx.Done():
 	}
-	s.cancel()
+	s.cancelRuns()
 	select {
 	case <-done:
 		return nil
@@ -473,6 +518,16 @@ func (s *Scheduler) Stop(ctx context.Context, grace time.Duration) error {
 		}
 	}
 	return fmt.Errorf("schedule: %d run(s) did not stop after cancellation: %v", len(stuck), stuck)
+}
+
+// cancelRuns cancels every run going now, and any that starts after.
+func (s *Scheduler) cancelRuns() {
+	s.cancelled.Store(true)
+	for _, e := range s.entries {
+		if c := e.going.Load(); c != nil {
+			c.end(context.Canceled, true)
+		}
+	}
 }
 
 // Stats returns every task's statistics, in the order the tasks were added.
