@@ -20,19 +20,32 @@ import (
 const (
 	gcHeadroomPercent = 50
 	gcMinHeadroom     = 8 << 20
-	gcMaxPercent      = 1000
 	gcTuneEvery       = time.Second
 	// gcRetuneBy: a target within this fraction of the current one is kept.
 	gcRetuneBy = 0.1
 )
 
-// gcPercent is the GC target (GOGC) for a live heap of live bytes.
+// goMinHeap is Go's minimum heap goal at GOGC=100; the runtime scales it
+// with the target (4 MiB × GOGC/100).
+const goMinHeap = 4 << 20
+
+// gcPercent is the GC target (GOGC) for a live heap of live bytes: a goal
+// of live plus half of it, or plus gcMinHeadroom when that is more. On a
+// small heap the runtime's minimum (which grows with the target) would
+// otherwise set the goal, so the target is also kept at or under the one
+// whose minimum is live plus gcMinHeadroom.
 func gcPercent(live uint64) int {
 	p := gcHeadroomPercent
 	if live > 0 {
-		p = max(p, int(min(100*gcMinHeadroom/live, gcMaxPercent)))
+		p = max(p, int(min(100*gcMinHeadroom/live, 100*(live+gcMinHeadroom)/goMinHeap)))
 	}
 	return p
+}
+
+// heapGoal is the heap goal the runtime sets for a live heap of live bytes
+// at target percent.
+func heapGoal(live uint64, percent int) uint64 {
+	return max(live*uint64(100+percent)/100, goMinHeap*uint64(percent)/100)
 }
 
 // gcTuner sets the GC target from the live heap.

@@ -8,24 +8,19 @@ import (
 )
 
 func TestGCTargetIsHalfTheLiveHeapAndAtLeastTheMinimumHeadroom(t *testing.T) {
-	for _, c := range []struct {
-		live uint64
-		want int
-	}{
-		{0, gcHeadroomPercent},
-		{1 << 10, gcMaxPercent},        // a tiny heap: capped
-		{2 << 20, 400},                 // 8 MiB of headroom over 2 MiB
-		{16 << 20, gcHeadroomPercent},  // 8 MiB is half of it
-		{100 << 20, gcHeadroomPercent}, // a large heap: half of it
-		{10 << 30, gcHeadroomPercent},
-	} {
-		if got := gcPercent(c.live); got != c.want {
-			t.Errorf("gcPercent(%d) = %d, want %d", c.live, got, c.want)
-		}
-		if c.live > 0 && c.want < gcMaxPercent {
-			if headroom := c.live * uint64(c.want) / 100; headroom < gcMinHeadroom {
-				t.Errorf("live %d: headroom %d under the minimum", c.live, headroom)
-			}
+	if got := gcPercent(0); got != gcHeadroomPercent {
+		t.Errorf("gcPercent(0) = %d, want %d", got, gcHeadroomPercent)
+	}
+	const MiB = 1 << 20
+	for _, live := range []uint64{64 << 10, 1 * MiB, 2 * MiB, 3 * MiB, 5 * MiB, 16 * MiB, 100 * MiB, 10 << 30} {
+		p := gcPercent(live)
+		goal := heapGoal(live, p)
+		want := max(live+live*gcHeadroomPercent/100, live+gcMinHeadroom)
+		// Integer percents: within 1% of the live heap (or 1% of the
+		// minimum heap, where it sets the goal) of the intended goal.
+		slack := max(live, goMinHeap) / 100
+		if goal+slack < want || goal > want+slack {
+			t.Errorf("live %d: target %d%% sets a goal of %d, want about %d", live, p, goal, want)
 		}
 	}
 }
@@ -42,7 +37,7 @@ func TestGCTunerRetunesOnlyOnARealChange(t *testing.T) {
 		{0, 100},          // no collection yet: left as found
 		{8 << 20, 100},    // 100% is right
 		{7800 << 10, 100}, // 105%: within the margin
-		{2 << 20, 400},    // the heap shrank: more headroom
+		{2 << 20, 250},    // the heap shrank: more headroom (the minimum heap sets the goal)
 		{200 << 20, 50},   // it grew: half of it
 		{300 << 20, 50},
 	}
@@ -52,8 +47,8 @@ func TestGCTunerRetunesOnlyOnARealChange(t *testing.T) {
 			t.Fatalf("live %d: target %d, want %d", s.live, got, s.want)
 		}
 	}
-	if len(sets) != 2 || sets[0] != 400 || sets[1] != 50 {
-		t.Fatalf("set %v, want [400 50]", sets)
+	if len(sets) != 2 || sets[0] != 250 || sets[1] != 50 {
+		t.Fatalf("set %v, want [250 50]", sets)
 	}
 }
 
