@@ -143,7 +143,9 @@ impl Writer {
     #[cold]
     #[inline(never)]
     fn begin(&mut self) {
-        self.buf.reserve(self.hint.max(FIRST_CAPACITY));
+        if self.buf.capacity() == 0 {
+            self.buf.reserve(self.hint.max(FIRST_CAPACITY));
+        }
         self.buf
             .extend_from_slice(&PYHOST_BATCH_MAGIC.to_le_bytes());
         self.buf.extend_from_slice(&[0; HEADER_LEN - 4]);
@@ -184,7 +186,11 @@ impl Writer {
     /// leaves an empty one in its place.
     pub fn take(&mut self) -> Vec<u8> {
         let (metrics, tags) = (self.metrics, self.metric_tags);
-        self.out();
+        if self.buf.is_empty() {
+            // Nothing written: a header alone, without the first record's room.
+            self.buf.reserve_exact(HEADER_LEN);
+            self.begin();
+        }
         let next = Writer::with_capacity(self.buf.len());
         let mut buf = std::mem::replace(self, next).buf;
         buf[4..8].copy_from_slice(&metrics.to_le_bytes());
@@ -301,6 +307,7 @@ mod tests {
         assert_eq!(w.buf.capacity(), 0, "nothing allocated before a record");
         let empty = w.take();
         assert_eq!(empty.len(), HEADER_LEN, "an empty batch is a header");
+        assert_eq!(empty.capacity(), HEADER_LEN, "and holds no more");
         assert_eq!(&empty[..4], &PYHOST_BATCH_MAGIC.to_le_bytes());
         for _ in 0..1000 {
             w.warning("a long batch");

@@ -118,8 +118,8 @@ pub fn new(
             "the instance must be a JSON object",
         ));
     }
-    let init_config = convert::json_to_py(py, &init_config).map_err(py_fail(py))?;
-    let instance = convert::json_to_py(py, &instance).map_err(py_fail(py))?;
+    let init_config = convert::config_to_py(py, &init_config).map_err(py_fail(py))?;
+    let instance = convert::config_to_py(py, &instance).map_err(py_fail(py))?;
     let instances = PyList::new(py, [instance]).map_err(py_fail(py))?;
     // The id is routable from here on; the SDK's AgentCheck learns it only
     // when check_id is set below, so its __init__ cannot submit yet.

@@ -9,9 +9,21 @@ use serde_json::Value;
 /// Nesting deeper than this is refused instead of overflowing the stack.
 const MAX_DEPTH: usize = 128;
 
-/// A JSON value as Python objects. Object keys are interned: the
-/// configurations of many instances share their key strings.
+/// A JSON value as Python objects.
 pub fn json_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    to_py(py, value, false)
+}
+
+/// A configuration (init_config, an instance) as Python objects, object
+/// keys interned: the configurations of many instances share their key
+/// strings. Not for call arguments: their keys are whatever the caller
+/// sends, and interning them would keep them alive (CPython 3.12 before
+/// 3.12.5 made interned strings immortal).
+pub fn config_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    to_py(py, value, true)
+}
+
+fn to_py<'py>(py: Python<'py>, value: &Value, intern: bool) -> PyResult<Bound<'py, PyAny>> {
     Ok(match value {
         Value::Null => py.None().into_bound(py),
         Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
@@ -31,14 +43,19 @@ pub fn json_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, Py
         Value::Array(items) => {
             let list = PyList::empty(py);
             for item in items {
-                list.append(json_to_py(py, item)?)?;
+                list.append(to_py(py, item, intern)?)?;
             }
             list.into_any()
         }
         Value::Object(map) => {
             let dict = PyDict::new(py);
             for (k, v) in map {
-                dict.set_item(PyString::intern(py, k), json_to_py(py, v)?)?;
+                let v = to_py(py, v, intern)?;
+                if intern {
+                    dict.set_item(PyString::intern(py, k), v)?;
+                } else {
+                    dict.set_item(k, v)?;
+                }
             }
             dict.into_any()
         }
