@@ -191,6 +191,25 @@ def test_log_check_id_is_read_at_log_time(caplog):
     assert [r.check_id for r in caplog.records] == ["", "late:1"]
 
 
+def test_log_is_made_once_and_a_check_may_set_its_own(caplog):
+    class Own(AgentCheck):
+        def __init__(self, *args):
+            super().__init__(*args)
+            self._log = "a subclass's own attribute"
+
+    check = Own("own", {}, [{}])
+    assert "_AgentCheck__log" not in vars(check), "no adapter before the first use"
+    first = check.log
+    assert first is check.log, "made once"
+    assert check._log == "a subclass's own attribute"
+    with caplog.at_level(logging.INFO, logger="pyhost.check.own"):
+        check.warning("careful")
+    assert [r.check_name for r in caplog.records] == ["own"]
+    mine = logging.LoggerAdapter(logging.getLogger("mine"), {})
+    check.log = mine
+    assert check.log is mine
+
+
 def test_check_id_is_read_at_submission_time(aggregator):
     check = AgentCheck("c", {}, [{}])
     check.gauge("m", 1)

@@ -224,22 +224,23 @@ class AgentCheck(_SubmissionBase):  # type: ignore[misc]
         self._cancelled = False
 
     # Made on first use: an agent with many instances holds no logger adapter for
-    # the instances that never log.
-    _log: logging.LoggerAdapter[logging.Logger] | None = None
+    # the instances that never log. Name-mangled, so a subclass's own ``_log`` is its own.
+    __log: logging.LoggerAdapter[logging.Logger] | None = None
 
     @property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:
-        """The check's logger: records carry ``check_name`` and ``check_id``."""
-        log = self._log
+        """The check's logger: records carry ``check_name`` and ``check_id``. A
+        subclass may set its own (``self.log = ...``)."""
+        log = self.__log
         if log is None:
-            log = self._log = CheckLoggerAdapter(
+            log = self.__log = CheckLoggerAdapter(
                 logging.getLogger(f"pyhost.check.{self.name}"), self
             )
         return log
 
     @log.setter
     def log(self, log: logging.LoggerAdapter[logging.Logger]) -> None:
-        self._log = log
+        self.__log = log
 
     # ----------------------------------------------------------------------------------
     # Lifecycle
