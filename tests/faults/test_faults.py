@@ -221,8 +221,12 @@ def failed_with(faults, name, type_name):
 
 
 def warned(faults, name):
+    # Its runs warn and do not fail. On a busy machine one may pass its
+    # deadline still waiting for the GIL the other faults hold (a 1 GiB
+    # allocation, a 10 MB name): that is a timeout, not this check's failure.
     check = faults["checks"][name]
-    assert check["state"] in ("warning", "running") and check["errors"] == 0, check
+    assert check["state"] in ("warning", "running"), json.dumps(check)
+    assert check["runs"] > check["timeouts"] == check["errors"], json.dumps(check)
     return " ".join(check["last_warnings"])
 
 
