@@ -42,12 +42,6 @@ func gcPercent(live uint64) int {
 	return p
 }
 
-// heapGoal is the heap goal the runtime sets for a live heap of live bytes
-// at target percent.
-func heapGoal(live uint64, percent int) uint64 {
-	return max(live*uint64(100+percent)/100, goMinHeap*uint64(percent)/100)
-}
-
 // gcTuner sets the GC target from the live heap.
 type gcTuner struct {
 	live    func() uint64 // the live heap after the last collection; 0 before the first

@@ -78,3 +78,9 @@ func TestTheTunerPutsBackTheTargetItFound(t *testing.T) {
 		t.Fatalf("after the tuner stopped, the GC target is %d, want 123", got)
 	}
 }
+
+// heapGoal is the heap goal Go's runtime sets (runtime/mgcpacer.go) for a live heap of live bytes
+// at target percent.
+func heapGoal(live uint64, percent int) uint64 {
+	return max(live*uint64(100+percent)/100, goMinHeap*uint64(percent)/100)
+}
