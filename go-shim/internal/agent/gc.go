@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"math"
 	"os"
 	"runtime/debug"
 	"runtime/metrics"
@@ -71,7 +72,7 @@ func (t *gcTuner) step() int {
 		return t.current
 	}
 	next := gcPercent(live)
-	if d := float64(next - t.current); d > gcRetuneBy*float64(t.current) || -d > gcRetuneBy*float64(t.current) {
+	if math.Abs(float64(next-t.current)) > gcRetuneBy*float64(t.current) {
 		t.set(next)
 		t.current = next
 	}

@@ -13,8 +13,8 @@ import (
 // late handling took several, with a timer and two children maps, on every
 // run of every instance.
 //
-// It carries no values but the run (the scheduler's base context has none),
-// so context.Cause of it is its Err.
+// It carries no values but the run (it has no parent), so context.Cause
+// of it is its Err.
 type runContext struct {
 	run
 	s        *Scheduler
