@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -167,6 +168,99 @@ func (c *Check) handle() (uint64, uint64, error) {
 // cancelAgain is how often a cancelled run that goes on is asked again.
 const cancelAgain = time.Second
 
+// afterFuncer is a context with an AfterFunc method of its own, which
+// context.AfterFunc would use (the agent's run contexts have one).
+// Registering through it directly skips the context, channel and
+// registration context.AfterFunc makes of its own on every run.
+type afterFuncer interface {
+	AfterFunc(f func()) (stop func() bool)
+}
+
+// runWatch cancels one run once its context ends (see Run). Watches are
+// pooled: most runs end without their context ending, and a run's watch
+// then costs no allocation.
+type runWatch struct {
+	rid, id, runID uint64
+	stop           func() bool // the registration with the run's context
+	// cancelling is the cancel's, from its registration until it returns.
+	cancelling sync.WaitGroup
+	cancelFn   func() // w.cancel, bound once
+
+	mu   sync.Mutex
+	done bool          // the run has returned
+	wake chan struct{} // made by a cancel waiting to ask again; closed when done
+}
+
+var runWatches = sync.Pool{New: func() any {
+	w := &runWatch{}
+	w.cancelFn = w.cancel
+	return w
+}}
+
+// watchRun arranges for run runID to be cancelled when ctx ends; nil when
+// ctx never ends. The caller calls returned when the run has returned.
+func watchRun(ctx context.Context, rid, id, runID uint64) *runWatch {
+	a, direct := ctx.(afterFuncer)
+	if !direct && ctx.Done() == nil {
+		return nil
+	}
+	w := runWatches.Get().(*runWatch)
+	w.rid, w.id, w.runID = rid, id, runID
+	w.cancelling.Add(1)
+	if direct {
+		w.stop = a.AfterFunc(w.cancelFn)
+	} else {
+		w.stop = context.AfterFunc(ctx, w.cancelFn)
+	}
+	return w
+}
+
+// cancel asks the engine to cancel the run, and again every cancelAgain
+// while it goes on: a check that swallowed CheckCancelled gets it again at
+// its next safe point.
+func (w *runWatch) cancel() {
+	defer w.cancelling.Done()
+	for {
+		_ = capi.CancelCheck(w.rid, w.id, w.runID)
+		w.mu.Lock()
+		if w.done {
+			w.mu.Unlock()
+			return
+		}
+		if w.wake == nil {
+			w.wake = make(chan struct{})
+		}
+		wake := w.wake
+		w.mu.Unlock()
+		select {
+		case <-wake:
+			return
+		case <-time.After(cancelAgain):
+		}
+	}
+}
+
+// returned ends the watch of a run that has returned. A cancel that has
+// started is let finish first, so that the engine never sees calls of two
+// runs out of order; then the watch goes back to the pool.
+func (w *runWatch) returned() {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	w.done = true
+	if w.wake != nil {
+		close(w.wake)
+	}
+	w.mu.Unlock()
+	if w.stop() {
+		w.cancelling.Done() // the cancel will never run
+	}
+	w.cancelling.Wait()
+	w.stop, w.done, w.wake = nil, false, nil
+	runWatches.Put(w)
+}
+
 // Run runs the check once on the calling goroutine and returns everything it
 // submitted. If the check raised, the result holds what it submitted before
 // and the error is a *PythonError. If ctx ends first, the run is stopped in
@@ -210,41 +304,13 @@ func (c *Check) run(ctx context.Context, res *Result) (bool, error) {
 	// functions it calls get their context by.
 	runID := nextToken()
 	c.runs.Store(runID)
-	if ctx.Done() == nil {
-		// A context that never ends: no cancellation to arrange.
-		start, call := c.rt.runStart(), within(runID, ctx)
-		err := capi.RunCheck(rid, id, runID, func(batch []byte) error {
-			return decodeBatch(batch, res)
-		})
-		call.leave(runID)
-		return c.finish(ctx, res, start, err)
-	}
-	cancelled, returned := make(chan struct{}), make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		defer close(cancelled)
-		// Asked again while the run goes on: a check that swallowed
-		// CheckCancelled gets it again at its next safe point.
-		for {
-			_ = capi.CancelCheck(rid, id, runID)
-			select {
-			case <-returned:
-				return
-			case <-time.After(cancelAgain):
-			}
-		}
-	})
-	start := c.rt.runStart()
-	call := within(runID, ctx)
+	watch := watchRun(ctx, rid, id, runID)
+	start, call := c.rt.runStart(), within(runID, ctx)
 	err = capi.RunCheck(rid, id, runID, func(batch []byte) error {
 		return decodeBatch(batch, res)
 	})
 	call.leave(runID)
-	close(returned)
-	if !stop() && ctx.Err() != nil {
-		// The cancel started: let it finish before the next run starts, so
-		// the engine never sees calls of two runs out of order.
-		<-cancelled
-	}
+	watch.returned()
 	return c.finish(ctx, res, start, err)
 }
 

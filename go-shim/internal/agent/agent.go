@@ -54,9 +54,9 @@ type Agent struct {
 	instances []*Instance
 	modules   *modules.Host             // the long-running modules (see modules.go)
 	lasts     []atomic.Pointer[lastRun] // per instance, same order
-	// results holds Results for runs to reuse (the aggregator keeps
+	// results holds runScratch for runs to reuse (the aggregator keeps
 	// nothing of a Result): no per-metric allocation on the hot path, and
-	// as many Results as runs at once, not one per idle instance.
+	// as many as runs at once, not one per idle instance.
 	results sync.Pool
 	secrets *redact.Redactor
 	// lateDropped counts, per instance, what stuck runs submitted when they
@@ -73,6 +73,13 @@ type Agent struct {
 	server   *http.Server
 	token    string // the API token (see TokenFile)
 	stopOnce sync.Once
+}
+
+// runScratch is what one run reuses from the runs before it: the result
+// the check writes into and the series committing it produces.
+type runScratch struct {
+	res    pyhost.Result
+	series []aggregate.Series
 }
 
 // lastRun is what the status page shows of an instance's latest run.
@@ -180,7 +187,7 @@ func New(cfg config.Config, logger *slog.Logger) (*Agent, error) {
 	a.sched = schedule.New(cfg.CheckRunners, schedule.Options{
 		Grace: time.Duration(cfg.CancelGrace), MaxOverdue: cfg.MaxLateRuns})
 	a.lasts = make([]atomic.Pointer[lastRun], len(a.instances))
-	a.results.New = func() any { return new(pyhost.Result) }
+	a.results.New = func() any { return new(runScratch) }
 	a.lateDropped = make([]atomic.Uint64, len(a.instances))
 	for i, inst := range a.instances {
 		timeout := runTimeout(cfg, inst.Config)
@@ -294,8 +301,9 @@ func (a *Agent) Close() error {
 
 func (a *Agent) runInstance(ctx context.Context, i int) schedule.Outcome {
 	inst := a.instances[i]
-	res := a.results.Get().(*pyhost.Result)
-	defer a.results.Put(res)
+	scratch := a.results.Get().(*runScratch)
+	defer a.results.Put(scratch)
+	res := &scratch.res
 	err := inst.Check.RunInto(ctx, res)
 	// The check ran (and res holds what it submitted) unless it could not
 	// start: RunInto then leaves res empty, with no error of the check's.
@@ -313,8 +321,8 @@ func (a *Agent) runInstance(ctx context.Context, i int) schedule.Outcome {
 	last := &lastRun{at: now, err: err}
 	out := schedule.Outcome{Err: err}
 	if ran {
-		series := a.agg.Commit(inst.Config.Check, inst.Check.ID(), res, now)
-		last.series = len(series)
+		scratch.series = a.agg.AppendCommit(scratch.series[:0], inst.Config.Check, inst.Check.ID(), res, now)
+		last.series = len(scratch.series)
 		last.warnings = slices.Clone(res.Warnings) // res is reused by the next run
 		out.Warnings = len(res.Warnings)
 		out.Metrics = len(res.Metrics)

@@ -161,8 +161,14 @@ func New(opts Options) *Aggregator {
 // tags and hostname. A partial result (the check raised) is committed as
 // is; a nil res does nothing.
 func (a *Aggregator) Commit(checkName, checkID string, res *pyhost.Result, at time.Time) []Series {
+	return a.AppendCommit(nil, checkName, checkID, res, at)
+}
+
+// AppendCommit is Commit appending the series to dst: a caller that reuses
+// dst (the agent's run loop) allocates none per run.
+func (a *Aggregator) AppendCommit(dst []Series, checkName, checkID string, res *pyhost.Result, at time.Time) []Series {
 	if res == nil {
-		return nil
+		return dst
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -175,10 +181,10 @@ func (a *Aggregator) Commit(checkName, checkID string, res *pyhost.Result, at ti
 	inst.name = checkName
 
 	out := inst.sampler.commit(res.Metrics, at, &a.scratch)
-	series := make([]Series, len(out))
+	series := slices.Grow(dst, len(out))
 	for i := range out {
 		f := &out[i]
-		series[i] = f.Series
+		series = append(series, f.Series)
 		a.exposeFlushed(inst, f, now)
 	}
 	for i := range res.ServiceChecks {
