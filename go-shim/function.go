@@ -90,13 +90,18 @@ func (f *Function) InvokeContext(ctx context.Context, args ...any) (any, error) 
 		return nil, err
 	}
 	var direct capi.DirectArgs
-	if directArgs(&direct, args) {
-		token, call := callToken(ctx)
-		v, err := f.invokeDirect(rid, &direct, token)
-		call.leave(token)
-		return v, err
+	if len(args) != 0 && !directArgs(&direct, args) {
+		return f.invokeEncoded(ctx, rid, args)
 	}
-	return f.invokeEncoded(ctx, rid, args)
+	if !ctxFuncsSet.Load() {
+		// No Go function takes a context: no token to register.
+		return f.invokeDirect(rid, &direct, 0)
+	}
+	token := nextToken()
+	call := within(token, ctx)
+	v, err := f.invokeDirect(rid, &direct, token)
+	call.leave(token)
+	return v, err
 }
 
 // invokeEncoded is Invoke with the arguments encoded: any number of them,
