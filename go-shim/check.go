@@ -169,9 +169,11 @@ func (c *Check) handle() (uint64, uint64, error) {
 const cancelAgain = time.Second
 
 // afterFuncer is a context with an AfterFunc method of its own, which
-// context.AfterFunc would use (the agent's run contexts have one).
-// Registering through it directly skips the context, channel and
-// registration context.AfterFunc makes of its own on every run.
+// context.AfterFunc would use (the agent's run contexts have one), with
+// its contract: f runs in its own goroutine once the context ends, and stop
+// reports whether it kept f from running. Registering through it directly
+// skips the context, channel and registration context.AfterFunc makes of
+// its own on every run.
 type afterFuncer interface {
 	AfterFunc(f func()) (stop func() bool)
 }

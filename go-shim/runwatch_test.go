@@ -17,6 +17,8 @@ type endingContext struct {
 	err             error
 	registered      int
 	stopped         int
+	doneAsked       int  // Done calls: context.AfterFunc's wrapper makes one
+	hideErr         bool // Err says nil even once ended: the run then starts
 	afters          []*func()
 }
 
@@ -24,11 +26,19 @@ func newEndingContext() *endingContext {
 	return &endingContext{Context: context.Background(), done: make(chan struct{})}
 }
 
-func (c *endingContext) Done() <-chan struct{} { return c.done }
+func (c *endingContext) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.doneAsked++
+	return c.done
+}
 
 func (c *endingContext) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.hideErr {
+		return nil
+	}
 	return c.err
 }
 
@@ -76,8 +86,9 @@ func TestARunRegistersItsCancelWithTheContextsOwnAfterFunc(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if ctx.registered != 50 || ctx.stopped != 50 {
-		t.Errorf("registered %d, stopped %d: want every run to register and stop once", ctx.registered, ctx.stopped)
+	if ctx.registered != 50 || ctx.stopped != 50 || ctx.doneAsked != 0 {
+		t.Errorf("registered %d, stopped %d, Done asked %d: want every run to register and stop once, directly",
+			ctx.registered, ctx.stopped, ctx.doneAsked)
 	}
 
 	slow := loadCheck(t, rt, "slow.py", map[string]any{"seconds": 60})
@@ -99,7 +110,28 @@ func TestARunRegistersItsCancelWithTheContextsOwnAfterFunc(t *testing.T) {
 	if _, err := slow.Run(ctx); !errors.Is(err, ErrCancelled) {
 		t.Errorf("run under an ended context: err = %v", err)
 	}
-	if _, err := fast.Run(newEndingContext()); err != nil {
-		t.Errorf("run after the cancelled ones: %v", err)
+	// A context that ended between the run's check of Err and its
+	// registration runs the cancel at once: the run is cancelled, not run
+	// for its 60 s.
+	ended := newEndingContext()
+	ended.end()
+	ended.hideErr = true
+	start = time.Now()
+	if _, err := slow.Run(ended); !errors.Is(err, ErrCancelled) {
+		t.Errorf("run registered on an ended context: err = %v, want ErrCancelled", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the run registered on an ended context took %v", took)
+	}
+	// The watches those runs used, reused, still cancel the same checks.
+	ctx = newEndingContext()
+	time.AfterFunc(300*time.Millisecond, ctx.end)
+	if _, err := slow.Run(ctx); !errors.Is(err, ErrCancelled) {
+		t.Errorf("second cancelled run: err = %v", err)
+	}
+	for range 20 {
+		if _, err := fast.Run(newEndingContext()); err != nil {
+			t.Fatalf("run after the cancelled ones: %v", err)
+		}
 	}
 }
