@@ -140,3 +140,83 @@ func TestOpenLetsTheHoldGo(t *testing.T) {
 	g.Leave(l)
 	g.Open() // nothing held: no effect
 }
+
+// Callers that park behind a hold are all woken in turn when holds end:
+// a lost wake-up would leave one parked with the gate open and no one to
+// wake it (the watchdog acts only on a hold).
+func TestParkedCallersAreAllWoken(t *testing.T) {
+	var g Gate
+	for round := range 200 {
+		first := g.Enter()
+		var wg sync.WaitGroup
+		var inside, maxInside atomic.Int32
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				l := g.Enter()
+				if n := inside.Add(1); n > maxInside.Load() {
+					maxInside.Store(n)
+				}
+				time.Sleep(20 * time.Microsecond)
+				inside.Add(-1)
+				g.Leave(l)
+			}()
+		}
+		time.Sleep(100 * time.Microsecond) // most of them spin out and park
+		g.Leave(first)
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: a parked caller was never woken (state %#x)", round, g.state.Load())
+		}
+		if got, letGo := uint64(maxInside.Load()), g.LetGo(); got > 1+letGo {
+			t.Fatalf("round %d: %d holders at once with %d let-go(s)", round, got, letGo)
+		}
+	}
+	if s := g.state.Load(); s&held != 0 {
+		t.Fatalf("the gate is still held after every caller left: %#x", s)
+	}
+}
+
+// A caller woken only to find the gate taken again, over and over, goes
+// in without it once it has waited HoldLimit, and is counted.
+func TestACallerWaitsAtMostAboutTheHoldLimit(t *testing.T) {
+	var g Gate
+	stop := make(chan struct{})
+	var hogs sync.WaitGroup
+	for range 2 {
+		hogs.Add(1)
+		go func() { // short holds back to back: the gate is rarely open
+			defer hogs.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				l := g.Enter()
+				for i := 0; i < 2000; i++ {
+					_ = i
+				}
+				g.Leave(l)
+			}
+		}()
+	}
+	var worst time.Duration
+	for range 200 {
+		start := time.Now()
+		l := g.Enter()
+		worst = max(worst, time.Since(start))
+		g.Leave(l)
+	}
+	close(stop)
+	hogs.Wait()
+	// HoldLimit from its first park, plus a wake-up and scheduling on a
+	// busy machine: far below a stuck caller's forever.
+	if worst > time.Second {
+		t.Fatalf("a caller waited %v for the gate", worst)
+	}
+}
