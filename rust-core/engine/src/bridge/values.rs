@@ -564,6 +564,13 @@ pub fn bad(e: DecodeError) -> PyErr {
     PyValueError::new_err(format!("not a pyhost value: {e}"))
 }
 
+unsafe extern "C" {
+    /// A dict with room for `minused` entries (CPython's own, exported
+    /// since 3.6; pyo3 leaves it out as private): a large dict is built
+    /// without growing its table a dozen times.
+    fn _PyDict_NewPresized(minused: ffi::Py_ssize_t) -> *mut ffi::PyObject;
+}
+
 /// Positions whose strings are shared: dict entries 0..WIDTH at depths
 /// 0..DEPTH.
 const WIDTH: usize = 16;
@@ -579,8 +586,25 @@ const SHORT: usize = 32;
 struct Shared<'py>(Option<Box<Positions<'py>>>);
 
 struct Positions<'py> {
-    keys: [[Option<Bound<'py, PyString>>; WIDTH]; DEPTH],
-    values: [[Option<Bound<'py, PyString>>; WIDTH]; DEPTH],
+    keys: [[Option<SharedStr<'py>>; WIDTH]; DEPTH],
+    values: [[Option<SharedStr<'py>>; WIDTH]; DEPTH],
+}
+
+/// A shared str and its UTF-8 bytes, kept beside it so that comparing the
+/// next string with it is a length check and a memcmp, not a call into
+/// CPython for the bytes.
+struct SharedStr<'py> {
+    s: Bound<'py, PyString>,
+    utf8: *const u8,
+    len: usize,
+}
+
+impl SharedStr<'_> {
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: the str's own UTF-8 view (compact ASCII data, or the
+        // cached encoding), which lives as long as `s`, held here.
+        unsafe { std::slice::from_raw_parts(self.utf8, self.len) }
+    }
 }
 
 impl<'py> Shared<'py> {
@@ -599,19 +623,21 @@ impl<'py> Shared<'py> {
 fn shared_str<'py>(
     py: Python<'py>,
     b: &[u8],
-    slot: Option<&mut Option<Bound<'py, PyString>>>,
+    slot: Option<&mut Option<SharedStr<'py>>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let Some(slot) = slot else {
         return new_str(py, b);
     };
-    if let Some(s) = slot {
-        if str_bytes(s) == Some(b) {
-            return Ok(s.clone().into_any());
+    if let Some(shared) = slot {
+        if shared.len == b.len() && shared.bytes() == b {
+            return Ok(shared.s.clone().into_any());
         }
     }
     let s = new_str(py, b)?;
     // SAFETY: new_str made a str.
-    *slot = Some(unsafe { s.clone().cast_into_unchecked::<PyString>() });
+    let str = unsafe { s.clone().cast_into_unchecked::<PyString>() };
+    let view = str_bytes(&str).map(|v| (v.as_ptr(), v.len()));
+    *slot = view.map(|(utf8, len)| SharedStr { s: str, utf8, len });
     Ok(s)
 }
 
@@ -713,7 +739,10 @@ fn decode_item<'py>(
             if depth >= MAX_DEPTH {
                 return Err(bad(DecodeError::TooDeep));
             }
-            let dict = PyDict::new(py);
+            // SAFETY: a new dict or NULL with an exception set.
+            let dict = unsafe {
+                Bound::from_owned_ptr_or_err(py, _PyDict_NewPresized(n as ffi::Py_ssize_t))?
+            };
             for i in 0..n as usize {
                 let raw = d.key_bytes().map_err(bad)?;
                 let at = (depth < DEPTH && i < WIDTH).then_some((depth, i));
