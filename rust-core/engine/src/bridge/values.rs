@@ -566,8 +566,10 @@ pub fn bad(e: DecodeError) -> PyErr {
 
 unsafe extern "C" {
     /// A dict with room for `minused` entries (CPython's own, exported
-    /// since 3.6; pyo3 leaves it out as private): a large dict is built
-    /// without growing its table a dozen times.
+    /// from 3.6 on and kept in 3.13 for the many extensions using it; pyo3
+    /// leaves it out as private): a large dict is built without growing its
+    /// table a dozen times. A small one is a plain `PyDict_New`; a large
+    /// one gets the general table layout (entries keep their hashes).
     fn _PyDict_NewPresized(minused: ffi::Py_ssize_t) -> *mut ffi::PyObject;
 }
 
