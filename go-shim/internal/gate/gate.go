@@ -52,14 +52,16 @@ const (
 // the gate with waiting set again (others may still be parked), parks
 // again on a hold with waiting set, or, going in without the gate, passes
 // the wake-up on: so while a caller is parked, the gate is held with
-// waiting set, or a wake-up is on its way.
+// waiting set, or a wake-up is on its way. A parked caller also wakes
+// itself once it has waited HoldLimit, so that no wait depends on the
+// watchdog being there.
 type Gate struct {
 	state atomic.Uint64
 	// wake carries one wake-up to a parked caller (made on first need).
 	wake     atomic.Pointer[chan struct{}]
 	watching atomic.Bool
-	// letGo counts holds the watchdog opened the gate on and callers that
-	// went in without it: only then may two holders be inside at once.
+	// letGo counts holds let go and callers that went in without the gate
+	// (see LetGo).
 	letGo atomic.Uint64
 }
 
@@ -67,14 +69,11 @@ type Gate struct {
 // holds nothing (a caller that went in without the gate).
 type Lease uint64
 
-// Enter waits for the gate (a few ms at most: see HoldLimit).
+// Enter waits for the gate: HoldLimit at most once it has parked.
 func (g *Gate) Enter() Lease {
 	if s := g.state.Load(); s&held == 0 {
 		if l := (s + oneHold) | held; g.state.CompareAndSwap(s, l) {
-			if !g.watching.Load() {
-				g.startWatch()
-			}
-			return Lease(l)
+			return g.took(l)
 		}
 	}
 	return g.enterSlow()
@@ -82,12 +81,13 @@ func (g *Gate) Enter() Lease {
 
 // Leave gives the gate back, unless it has already been let go.
 func (g *Gate) Leave(l Lease) {
+	if l == 0 {
+		return
+	}
 	if l&waiting == 0 && g.state.CompareAndSwap(uint64(l), uint64(l)&^held) {
 		return
 	}
-	if l != 0 {
-		g.release(uint64(l), false)
-	}
+	g.release(uint64(l), false)
 }
 
 // Open lets the current hold go, if there is one. A host function Python
@@ -97,28 +97,26 @@ func (g *Gate) Leave(l Lease) {
 // that calls into Python again.
 func (g *Gate) Open() {
 	if s := g.state.Load(); s&held != 0 {
-		g.release(s, false)
+		g.release(s, true)
 	}
 }
 
-// LetGo is how many holds the watchdog has opened the gate on, plus how
-// many callers went in without it: only then may two holders be inside at
-// once.
+// LetGo is how many holds were let go (by the watchdog, or by Open while
+// their call was out in Go), plus how many callers went in without the
+// gate: only then may two holders be inside at once.
 func (g *Gate) LetGo() uint64 { return g.letGo.Load() }
 
 func (g *Gate) enterSlow() Lease {
 	for range spins {
 		if s := g.state.Load(); s&held == 0 {
 			if l := (s + oneHold) | held; g.state.CompareAndSwap(s, l) {
-				return Lease(l)
+				return g.took(l)
 			}
 		}
 	}
-	if !g.watching.Load() {
-		g.startWatch()
-	}
 	wake := g.wakeChan()
 	var parkedAt time.Time
+	var timeout *time.Timer
 	for {
 		s := g.state.Load()
 		if s&held == 0 {
@@ -127,23 +125,58 @@ func (g *Gate) enterSlow() Lease {
 				l |= waiting // others may still be parked
 			}
 			if g.state.CompareAndSwap(s, l) {
-				return Lease(l)
+				stopTimer(timeout)
+				return g.took(l)
 			}
 			continue
 		}
 		if s&waiting == 0 && !g.state.CompareAndSwap(s, s|waiting) {
 			continue
 		}
+		// The hold being waited on is watched (a hold taken by a woken
+		// caller may have started while the watchdog was ending).
+		if !g.watching.Load() {
+			g.startWatch()
+		}
+		waited := time.Duration(0)
 		if parkedAt.IsZero() {
 			parkedAt = time.Now()
-		} else if time.Since(parkedAt) >= HoldLimit {
-			// Woken, and the gate taken again each time: go in without it
-			// rather than wait longer, and wake the next parked caller.
+		} else {
+			waited = time.Since(parkedAt)
+		}
+		if waited >= HoldLimit {
+			// The gate taken again each time: go in without it rather than
+			// wait longer, and pass the wake-up on to the next parked caller.
 			g.letGo.Add(1)
+			stopTimer(timeout)
 			g.signal(wake)
 			return 0
 		}
-		<-wake
+		// Parked until a release wakes it, and no longer than the rest of
+		// HoldLimit whatever happens to the watchdog.
+		if timeout == nil {
+			timeout = time.NewTimer(HoldLimit - waited)
+		} else {
+			timeout.Reset(HoldLimit - waited)
+		}
+		select {
+		case <-wake:
+		case <-timeout.C:
+		}
+	}
+}
+
+// took is a hold just taken: the watchdog watches every hold.
+func (g *Gate) took(l uint64) Lease {
+	if !g.watching.Load() {
+		g.startWatch()
+	}
+	return Lease(l)
+}
+
+func stopTimer(t *time.Timer) {
+	if t != nil {
+		t.Stop()
 	}
 }
 
@@ -218,7 +251,9 @@ func (g *Gate) watch() {
 			g.watching.Store(false)
 			// An Enter that saw watching still true relies on this
 			// goroutine: keep going if one came in meanwhile.
-			if g.state.Load()&^waiting == last || !g.watching.CompareAndSwap(false, true) {
+			// Only an open gate may go unwatched: a hold taken since the
+			// last sample may have seen watching still true.
+			if s := g.state.Load(); s&held == 0 && s&^waiting == last || !g.watching.CompareAndSwap(false, true) {
 				return
 			}
 			idle = 0

@@ -22,6 +22,11 @@ func TestOneHolderAtATimeUnlessLetGo(t *testing.T) {
 			for range 2000 {
 				l := g.Enter()
 				n := inside.Add(1)
+				// A let-go is counted before it lets anyone in: an overlap
+				// seen now is explained by the count now.
+				if letGo := g.LetGo(); uint64(n) > 1+letGo {
+					t.Errorf("%d holders at once with %d let-go(s)", n, letGo)
+				}
 				for {
 					m := maxInside.Load()
 					if n <= m || maxInside.CompareAndSwap(m, n) {
@@ -114,6 +119,10 @@ func TestOpenLetsTheHoldGo(t *testing.T) {
 	var g Gate
 	first := g.Enter()
 	g.Open()
+	opened := g.LetGo()
+	if opened != 1 {
+		t.Fatalf("LetGo after Open of a hold: %d, want 1 (the opened hold is still inside)", opened)
+	}
 	entered := make(chan Lease)
 	go func() { entered <- g.Enter() }()
 	var second Lease
@@ -129,7 +138,7 @@ func TestOpenLetsTheHoldGo(t *testing.T) {
 	select {
 	case l = <-third:
 		// Only the watchdog may have let the second hold go.
-		if g.LetGo() == 0 {
+		if g.LetGo() == opened {
 			t.Fatal("a stale Leave opened another caller's hold")
 		}
 		g.Leave(second)
@@ -218,5 +227,35 @@ func TestACallerWaitsAtMostAboutTheHoldLimit(t *testing.T) {
 	// busy machine: far below a stuck caller's forever.
 	if worst > time.Second {
 		t.Fatalf("a caller waited %v for the gate", worst)
+	}
+}
+
+// However the watchdog fares, a parked caller waits HoldLimit at most,
+// then goes in without the gate, counted. (Here no watchdog runs at all:
+// watching is set as if one did.)
+func TestAParkedCallerWaitsAtMostTheHoldLimitWithoutAWatchdog(t *testing.T) {
+	var g Gate
+	g.watching.Store(true)
+	first := g.Enter()
+	done := make(chan Lease)
+	start := time.Now()
+	go func() { done <- g.Enter() }()
+	select {
+	case l := <-done:
+		if l != 0 {
+			t.Fatalf("got lease %#x while the first hold is still held", l)
+		}
+		if waited := time.Since(start); waited < HoldLimit {
+			t.Fatalf("went in without the gate after %v, before the hold limit %v", waited, HoldLimit)
+		}
+		if g.LetGo() != 1 {
+			t.Fatalf("LetGo %d, want 1", g.LetGo())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a parked caller waited for good behind a hold no watchdog lets go")
+	}
+	g.Leave(first)
+	if s := g.state.Load(); s&held != 0 {
+		t.Fatalf("the first holder's Leave left the gate shut: %#x", s)
 	}
 }
