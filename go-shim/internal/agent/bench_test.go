@@ -221,12 +221,55 @@ func TestAgentScalingChild(t *testing.T) {
 	fmt.Printf("scaling-figures %s\n", b)
 }
 
+// scalingRounds is how often BenchmarkAgentScaling measures each point.
+const scalingRounds = 3
+
+// scalingChild runs one point's agent in a child process and returns its
+// figures.
+func scalingChild(instances int, interval time.Duration) (agentFigures, error) {
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestAgentScalingChild$", "-test.v", "-test.timeout", "10m")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d %v", scalingChildEnv, instances, interval))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return agentFigures{}, fmt.Errorf("child: %w\n%s", err, out)
+	}
+	_, rest, ok := strings.Cut(string(out), "scaling-figures ")
+	var f agentFigures
+	if !ok || json.Unmarshal([]byte(strings.SplitN(rest, "\n", 2)[0]), &f) != nil {
+		return agentFigures{}, fmt.Errorf("child printed no figures:\n%s", out)
+	}
+	return f, nil
+}
+
+// medianFigures is each figure's median over a point's rounds.
+func medianFigures(fs []agentFigures) agentFigures {
+	med := func(get func(agentFigures) float64) float64 {
+		vs := make([]float64, len(fs))
+		for i, f := range fs {
+			vs[i] = get(f)
+		}
+		slices.Sort(vs)
+		if len(vs)%2 == 1 {
+			return vs[len(vs)/2]
+		}
+		return (vs[len(vs)/2-1] + vs[len(vs)/2]) / 2
+	}
+	m := fs[0]
+	m.ProcessCPU = med(func(f agentFigures) float64 { return f.ProcessCPU })
+	m.ChecksCPU = med(func(f agentFigures) float64 { return f.ChecksCPU })
+	m.OverheadCPU = med(func(f agentFigures) float64 { return f.OverheadCPU })
+	m.RunsPerS = med(func(f agentFigures) float64 { return f.RunsPerS })
+	m.Skipped = med(func(f agentFigures) float64 { return f.Skipped })
+	m.RSS = med(func(f agentFigures) float64 { return f.RSS })
+	return m
+}
+
 // BenchmarkAgentScaling measures how the agent's cost grows with its
 // instances: each point is an agent in a child process (whatever b.N is),
 // reporting its CPU beyond the checks' own Python time and its resident
-// set. Written to -scaling-report as well, with the memory per idle
-// instance: the resident set's growth from 1,000 to more instances, per
-// instance added.
+// set, each figure the median of scalingRounds rounds. Written to
+// -scaling-report as well, with the memory per idle instance: the resident
+// set's growth from 1,000 to more instances, per instance added.
 func BenchmarkAgentScaling(b *testing.B) {
 	type point struct {
 		Series string `json:"series"`
@@ -235,21 +278,24 @@ func BenchmarkAgentScaling(b *testing.B) {
 		OverheadRun   float64 `json:"overhead_ns_per_run"`
 		RSSPer        float64 `json:"rss_per_instance_bytes"`
 	}
+	// Every point measured scalingRounds times, the points in turn each
+	// round: a point's median is measured over minutes of the shared
+	// machine's load, as is every other point's.
+	rounds := make([][]agentFigures, len(scalingPoints))
+	for range scalingRounds {
+		for i, p := range scalingPoints {
+			f, err := scalingChild(p.instances, p.interval)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rounds[i] = append(rounds[i], f)
+		}
+	}
 	var points []point
 	base := map[string]agentFigures{}
-	for _, p := range scalingPoints {
+	for i, p := range scalingPoints {
+		f := medianFigures(rounds[i])
 		b.Run(fmt.Sprintf("%s/instances=%d", p.series, p.instances), func(b *testing.B) {
-			cmd := exec.Command(os.Args[0], "-test.run", "^TestAgentScalingChild$", "-test.v", "-test.timeout", "10m")
-			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d %v", scalingChildEnv, p.instances, p.interval))
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				b.Fatalf("child: %v\n%s", err, out)
-			}
-			_, rest, ok := strings.Cut(string(out), "scaling-figures ")
-			var f agentFigures
-			if !ok || json.Unmarshal([]byte(strings.SplitN(rest, "\n", 2)[0]), &f) != nil {
-				b.Fatalf("child printed no figures:\n%s", out)
-			}
 			pt := point{Series: p.series, agentFigures: f, OverheadShare: f.OverheadCPU / 1e9}
 			if f.RunsPerS > 0 {
 				pt.OverheadRun = f.OverheadCPU / f.RunsPerS
