@@ -52,9 +52,9 @@ const (
 // the gate with waiting set again (others may still be parked), parks
 // again on a hold with waiting set, or, going in without the gate, passes
 // the wake-up on: so while a caller is parked, the gate is held with
-// waiting set, or a wake-up is on its way. A parked caller also wakes
-// itself once it has waited HoldLimit, so that no wait depends on the
-// watchdog being there.
+// waiting set, or a wake-up is on its way. A held gate always has a
+// watchdog: every hold taken starts one if none runs, and the watchdog
+// ends only while the gate is open.
 type Gate struct {
 	state atomic.Uint64
 	// wake carries one wake-up to a parked caller (made on first need).
@@ -69,7 +69,8 @@ type Gate struct {
 // holds nothing (a caller that went in without the gate).
 type Lease uint64
 
-// Enter waits for the gate: HoldLimit at most once it has parked.
+// Enter waits for the gate: each hold it waits behind lasts two HoldLimit
+// periods at most, and once woken after HoldLimit it goes in without it.
 func (g *Gate) Enter() Lease {
 	if s := g.state.Load(); s&held == 0 {
 		if l := (s + oneHold) | held; g.state.CompareAndSwap(s, l) {
@@ -116,7 +117,6 @@ func (g *Gate) enterSlow() Lease {
 	}
 	wake := g.wakeChan()
 	var parkedAt time.Time
-	var timeout *time.Timer
 	for {
 		s := g.state.Load()
 		if s&held == 0 {
@@ -125,7 +125,6 @@ func (g *Gate) enterSlow() Lease {
 				l |= waiting // others may still be parked
 			}
 			if g.state.CompareAndSwap(s, l) {
-				stopTimer(timeout)
 				return g.took(l)
 			}
 			continue
@@ -133,36 +132,22 @@ func (g *Gate) enterSlow() Lease {
 		if s&waiting == 0 && !g.state.CompareAndSwap(s, s|waiting) {
 			continue
 		}
-		// The hold being waited on is watched (a hold taken by a woken
-		// caller may have started while the watchdog was ending).
+		// The hold waited on is watched: the watchdog lets it go within two
+		// HoldLimit periods, and that release wakes a parked caller.
 		if !g.watching.Load() {
 			g.startWatch()
 		}
-		waited := time.Duration(0)
 		if parkedAt.IsZero() {
 			parkedAt = time.Now()
-		} else {
-			waited = time.Since(parkedAt)
-		}
-		if waited >= HoldLimit {
-			// The gate taken again each time: go in without it rather than
-			// wait longer, and pass the wake-up on to the next parked caller.
+		} else if time.Since(parkedAt) >= HoldLimit {
+			// Woken, and the gate taken again each time: go in without it
+			// rather than wait longer, and pass the wake-up on to the next
+			// parked caller.
 			g.letGo.Add(1)
-			stopTimer(timeout)
 			g.signal(wake)
 			return 0
 		}
-		// Parked until a release wakes it, and no longer than the rest of
-		// HoldLimit whatever happens to the watchdog.
-		if timeout == nil {
-			timeout = time.NewTimer(HoldLimit - waited)
-		} else {
-			timeout.Reset(HoldLimit - waited)
-		}
-		select {
-		case <-wake:
-		case <-timeout.C:
-		}
+		<-wake
 	}
 }
 
@@ -172,12 +157,6 @@ func (g *Gate) took(l uint64) Lease {
 		g.startWatch()
 	}
 	return Lease(l)
-}
-
-func stopTimer(t *time.Timer) {
-	if t != nil {
-		t.Stop()
-	}
 }
 
 // release opens the hold named by lease, if it still holds, and wakes a

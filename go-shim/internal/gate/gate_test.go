@@ -229,33 +229,3 @@ func TestACallerWaitsAtMostAboutTheHoldLimit(t *testing.T) {
 		t.Fatalf("a caller waited %v for the gate", worst)
 	}
 }
-
-// However the watchdog fares, a parked caller waits HoldLimit at most,
-// then goes in without the gate, counted. (Here no watchdog runs at all:
-// watching is set as if one did.)
-func TestAParkedCallerWaitsAtMostTheHoldLimitWithoutAWatchdog(t *testing.T) {
-	var g Gate
-	g.watching.Store(true)
-	first := g.Enter()
-	done := make(chan Lease)
-	start := time.Now()
-	go func() { done <- g.Enter() }()
-	select {
-	case l := <-done:
-		if l != 0 {
-			t.Fatalf("got lease %#x while the first hold is still held", l)
-		}
-		if waited := time.Since(start); waited < HoldLimit {
-			t.Fatalf("went in without the gate after %v, before the hold limit %v", waited, HoldLimit)
-		}
-		if g.LetGo() != 1 {
-			t.Fatalf("LetGo %d, want 1", g.LetGo())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a parked caller waited for good behind a hold no watchdog lets go")
-	}
-	g.Leave(first)
-	if s := g.state.Load(); s&held != 0 {
-		t.Fatalf("the first holder's Leave left the gate shut: %#x", s)
-	}
-}
