@@ -132,11 +132,8 @@ func (g *Gate) enterSlow() Lease {
 		if s&waiting == 0 && !g.state.CompareAndSwap(s, s|waiting) {
 			continue
 		}
-		// The hold waited on is watched: the watchdog lets it go within two
-		// HoldLimit periods, and that release wakes a parked caller.
-		if !g.watching.Load() {
-			g.startWatch()
-		}
+		// The hold waited on is watched (see took): the watchdog lets it go
+		// within two HoldLimit periods, and that release wakes a caller.
 		if parkedAt.IsZero() {
 			parkedAt = time.Now()
 		} else if time.Since(parkedAt) >= HoldLimit {
