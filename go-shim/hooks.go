@@ -251,28 +251,27 @@ func (rt *Runtime) LoadHooks(module string) ([]*HookPoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pyhost: load hooks of %s: %w", module, err)
 	}
-	type hook struct {
-		kind, op string
-		fn       *Function
+	marks, err := hookMarks(found)
+	if err != nil {
+		return nil, fmt.Errorf("pyhost: load hooks of %s: %w", module, err)
 	}
-	var hooks []hook
-	for _, h := range found.([]any) {
-		parts := h.([]any)
-		kind, op, attr := parts[0].(string), parts[1].(string), parts[2].(string)
-		fn, err := rt.LoadFunction(module, attr)
-		if err != nil {
+	fns := make([]*Function, len(marks))
+	for i, m := range marks {
+		if fns[i], err = rt.LoadFunction(module, m.attr); err != nil {
+			for _, fn := range fns[:i] {
+				fn.Close()
+			}
 			return nil, fmt.Errorf("pyhost: load hooks of %s: %w", module, err)
 		}
-		hooks = append(hooks, hook{kind, op, fn})
 	}
 	var points []*HookPoint
 	seen := map[*HookPoint]bool{}
-	for _, h := range hooks {
-		hp := rt.Hooks(h.op)
-		if h.kind == "dispatch" {
-			hp.SetDispatch(h.fn)
+	for i, m := range marks {
+		hp := rt.Hooks(m.op)
+		if m.kind == "dispatch" {
+			hp.SetDispatch(fns[i])
 		} else {
-			hp.SetCompletion(h.fn)
+			hp.SetCompletion(fns[i])
 		}
 		if !seen[hp] {
 			seen[hp] = true
@@ -280,4 +279,32 @@ func (rt *Runtime) LoadHooks(module string) ([]*HookPoint, error) {
 		}
 	}
 	return points, nil
+}
+
+// hookMark is one hook a module marks: its kind, operation and attribute.
+type hookMark struct{ kind, op, attr string }
+
+// hookMarks reads what the SDK's collect returned ([kind, op, attribute]
+// per hook), refusing anything else: the SDK running is the one the
+// module's sys.path gives, which may not be this release's.
+func hookMarks(found any) ([]hookMark, error) {
+	list, ok := found.([]any)
+	if !ok {
+		return nil, fmt.Errorf("the SDK's collect returned %T, not a list", found)
+	}
+	marks := make([]hookMark, 0, len(list))
+	for _, h := range list {
+		parts, ok := h.([]any)
+		if !ok || len(parts) != 3 {
+			return nil, fmt.Errorf("the SDK's collect returned %v, not [kind, op, attribute]", h)
+		}
+		kind, k := parts[0].(string)
+		op, o := parts[1].(string)
+		attr, a := parts[2].(string)
+		if !k || !o || !a || (kind != "dispatch" && kind != "completion") || op == "" {
+			return nil, fmt.Errorf("the SDK's collect returned %v, not [kind, op, attribute]", h)
+		}
+		marks = append(marks, hookMark{kind, op, attr})
+	}
+	return marks, nil
 }

@@ -3,6 +3,7 @@ package pyhost
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -164,5 +165,42 @@ func TestHooksAfterShutdownPassThrough(t *testing.T) {
 	}
 	if _, err := rt.LoadHooks("hooks_sample"); err == nil {
 		t.Fatal("LoadHooks after shutdown")
+	}
+}
+
+func TestLoadHooksRefusesABadMarkWithAnError(t *testing.T) {
+	rt, _ := startRuntime(t)
+	dir := t.TempDir()
+	path := dir + "/marked_by_hand.py"
+	src := "def hook(req):\n    return None\n\nhook.__pyhost_hook__ = ('dispatch', 7)\n"
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := rt.LoadHooks(path)
+	if err == nil || !strings.Contains(err.Error(), "__pyhost_hook__ is ('dispatch', 7)") {
+		t.Fatalf("LoadHooks of a bad mark: %v", err)
+	}
+	if rt.Hooks("7").Installed() {
+		t.Fatal("a bad mark installed a hook")
+	}
+}
+
+func TestHookMarksRefusesWhatCollectDoesNotReturn(t *testing.T) {
+	for _, found := range []any{
+		nil,
+		"dispatch",
+		[]any{"dispatch", "op", "f"},
+		[]any{[]any{"dispatch", "op"}},
+		[]any{[]any{"dispatch", int64(7), "f"}},
+		[]any{[]any{"dispach", "op", "f"}},
+		[]any{[]any{"completion", "", "f"}},
+	} {
+		if marks, err := hookMarks(found); err == nil {
+			t.Errorf("hookMarks(%#v) = %v, no error", found, marks)
+		}
+	}
+	marks, err := hookMarks([]any{[]any{"completion", "op", "f"}})
+	if err != nil || len(marks) != 1 || marks[0] != (hookMark{"completion", "op", "f"}) {
+		t.Fatalf("hookMarks of a good mark: %v %v", marks, err)
 	}
 }

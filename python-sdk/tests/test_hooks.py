@@ -8,7 +8,7 @@ import types
 import pytest
 
 import pyhost
-from pyhost.hooks import collect, hooks_of
+from pyhost.hooks import collect, hooks_of, method_hooks
 from pyhost.testing import HookPoint
 
 
@@ -62,6 +62,28 @@ def test_two_hooks_of_a_kind_for_one_operation_are_refused():
         hooks_of(module)
 
 
+@pytest.mark.parametrize(
+    "mark", [("dispatch", 7), ("dispach", "op"), ("dispatch",), "dispatch:op", ("completion", "")]
+)
+def test_a_mark_that_no_decorator_makes_is_refused_by_name(mark):
+    module = types.ModuleType("marked_by_hand")
+
+    def hook(req):
+        return None
+
+    hook.__pyhost_hook__ = mark  # type: ignore[attr-defined]
+    module.hook = hook
+    with pytest.raises(ValueError, match=r"marked_by_hand\.hook: __pyhost_hook__ is"):
+        hooks_of(module)
+
+    class Marked(pyhost.Module):
+        pass
+
+    Marked.hook = hook  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match=r"Marked\.hook: __pyhost_hook__ is"):
+        method_hooks(Marked)
+
+
 def test_an_operation_name_is_required():
     with pytest.raises(TypeError, match="operation's name"):
         pyhost.dispatch("")
@@ -107,8 +129,6 @@ def test_no_hooks_is_a_plain_call():
 
 
 def test_module_methods_are_hooks():
-    from pyhost.hooks import method_hooks
-
     class Base(pyhost.Module):
         @pyhost.dispatch("lookup")
         def first(self, req):

@@ -51,13 +51,35 @@ def completion(op: str) -> Callable[[F], F]:
     return _mark("completion", op)
 
 
+def _mark_of(owner: str, attr: Any, value: Any) -> tuple[str, str] | None:
+    """The ``(kind, op)`` a callable is marked with, None when it is not a hook;
+    ValueError for a mark that is not one ``@pyhost.dispatch``/``completion``
+    makes (set by hand, or by another tool using the same name)."""
+    mark = getattr(value, "__pyhost_hook__", None) if callable(value) else None
+    if mark is None:
+        return None
+    if (
+        isinstance(mark, tuple)
+        and len(mark) == 2
+        and mark[0] in KINDS
+        and isinstance(mark[1], str)
+        and mark[1]
+        and isinstance(attr, str)
+    ):
+        return mark[0], mark[1]
+    raise ValueError(
+        f"{owner}.{attr}: __pyhost_hook__ is {mark!r}, not a hook mark "
+        f"(mark hooks with @pyhost.dispatch(op) or @pyhost.completion(op))"
+    )
+
+
 def hooks_of(module: ModuleType) -> list[tuple[str, str, str]]:
     """``(kind, op, attribute)`` of every hook a module defines at its top level;
     ValueError if one operation has two hooks of a kind."""
     found: dict[tuple[str, str], str] = {}
     for attr, value in vars(module).items():
-        mark = getattr(value, "__pyhost_hook__", None)
-        if not (callable(value) and isinstance(mark, tuple) and len(mark) == 2):
+        mark = _mark_of(module.__name__, attr, value)
+        if mark is None:
             continue
         kind, op = mark
         if (kind, op) in found:
@@ -76,8 +98,8 @@ def method_hooks(cls: type) -> list[tuple[str, str, str]]:
     for klass in reversed(cls.__mro__):  # a subclass's hook replaces its base's
         level: dict[tuple[str, str], str] = {}
         for attr, value in vars(klass).items():
-            mark = getattr(value, "__pyhost_hook__", None)
-            if not (callable(value) and isinstance(mark, tuple) and len(mark) == 2):
+            mark = _mark_of(klass.__name__, attr, value)
+            if mark is None:
                 continue
             kind, op = mark
             if (kind, op) in level:
