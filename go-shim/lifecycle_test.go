@@ -410,3 +410,43 @@ func TestACooperativeCheckStopsByItself(t *testing.T) {
 		t.Fatalf("the run took %v", took)
 	}
 }
+
+// A check's cancel() runs on a thread of its own: one that blocks holds up
+// neither the run's return (the run saw the flag and returned) nor a
+// shutdown. (On the cancelling thread, each waited out the cancel()'s
+// minute.)
+func TestABlockingCancelHoldsUpNeitherTheRunNorShutdown(t *testing.T) {
+	const bound = 30 * time.Second // well under the minute cancel() blocks
+	rt, err := Start(Options{PythonPath: []string{testdata()}, ShutdownTimeout: bound})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	chk := loadCheck(t, rt, "blocking_cancel.py", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	res, err := chk.Run(ctx)
+	if err != nil || len(res.Metrics) != 1 || res.Metrics[0].Name != "blocking_cancel.stopped" {
+		t.Fatalf("the run: %+v, %v", res, err)
+	}
+	if took := time.Since(start); took > bound {
+		t.Fatalf("Run returned after %v: it waited for cancel()", took)
+	}
+
+	// A second run, cancelled by the shutdown.
+	started := make(chan error, 1)
+	go func() {
+		_, err := chk.Run(context.Background())
+		started <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // into the run (if not, Close cancels it before it starts)
+	start = time.Now()
+	if err := rt.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if took := time.Since(start); took > bound {
+		t.Fatalf("Close took %v: it waited for cancel()", took)
+	}
+	<-started
+}

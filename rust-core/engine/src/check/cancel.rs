@@ -2,7 +2,8 @@
 //! half-changed.
 //!
 //! 1. **Cooperative.** The check's `cancel()` is called (once per run), on
-//!    the cancelling thread: datadog_checks_base's `AgentCheck.cancel()` is
+//!    a daemon thread of its own, waited for up to [`CANCEL_HOOK_WAIT`] (a
+//!    `cancel()` that blocks holds up no one longer): datadog_checks_base's `AgentCheck.cancel()` is
 //!    what the Datadog Agent calls when it unschedules a check, and the SDK's
 //!    sets the flag `AgentCheck.cancelled`. The run has
 //!    [`COOPERATIVE_GRACE`] to return by itself.
@@ -26,7 +27,7 @@
 
 use std::cell::RefCell;
 use std::ffi::c_int;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use pyhost_abi::Failure;
@@ -35,7 +36,7 @@ use pyo3::exceptions::PyBaseException;
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyModule, PyString, PyTuple};
+use pyo3::types::{PyCFunction, PyDict, PyModule, PyString, PyTuple};
 
 use super::instances::{CheckEntry, CHECKS};
 use crate::runtime::logging;
@@ -70,6 +71,9 @@ const REARM_AFTER: Duration = Duration::from_secs(1);
 /// `CheckCancelled` is raised in it.
 pub const COOPERATIVE_GRACE: Duration = Duration::from_millis(100);
 
+/// How long a cancellation waits for the checks' `cancel()` to return.
+const CANCEL_HOOK_WAIT: Duration = COOPERATIVE_GRACE;
+
 /// The clock the tracer compares with (nanoseconds since the first use).
 fn now_ns() -> u64 {
     static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
@@ -84,6 +88,14 @@ pub fn cancel(py: Python<'_>, session: &Session, check: u64, run_id: u64) -> Res
 }
 
 pub fn cancel_entry(py: Python<'_>, entry: &CheckEntry, run_id: u64) {
+    let hook = begin(py, entry, run_id);
+    wait_for_hooks(py, hook.into_iter().collect());
+    arm(py, entry, run_id);
+}
+
+/// Step 1 for one check: marks its run cancelled and, the first time,
+/// starts its `cancel()`.
+fn begin(py: Python<'_>, entry: &CheckEntry, run_id: u64) -> Option<HookRun> {
     // Read under the GIL: a run sets and clears its state under the GIL too.
     let first = entry.with_run(py, |r| {
         if run_id != 0 {
@@ -98,11 +110,12 @@ pub fn cancel_entry(py: Python<'_>, entry: &CheckEntry, run_id: u64) {
             first
         })
     });
-    let Some(first) = first else { return };
-    if first {
-        call_cancel_hook(py, entry);
-    }
-    // cancel() ran Python code, which may have let the run end meanwhile.
+    first?.then(|| start_cancel_hook(py, entry)).flatten()
+}
+
+/// Step 2 for one check: arms the safe-point raise in its run.
+fn arm(py: Python<'_>, entry: &CheckEntry, run_id: u64) {
+    // Waiting for cancel() let go of the GIL: the run may have ended meanwhile.
     let rearm = entry.with_run(py, |r| {
         let due = r.armed_at.map_or(true, |t| t.elapsed() >= REARM_AFTER);
         (!r.tstate.is_null() && (run_id == 0 || run_id == r.run_id) && due).then(|| {
@@ -123,22 +136,77 @@ pub fn cancel_entry(py: Python<'_>, entry: &CheckEntry, run_id: u64) {
     unsafe { _PyEval_SetTrace(tstate, Some(safe_point), target.as_ptr()) };
 }
 
-/// Step 1: the check's `cancel()`, if it has one. Whatever it raises is
-/// logged, not propagated: the cancellation goes on.
-fn call_cancel_hook(py: Python<'_>, entry: &CheckEntry) {
-    let object = entry.object.bind(py);
-    let Ok(hook) = object.getattr(intern!(py, "cancel")) else {
-        return;
+/// A check's `cancel()` running on a thread of its own: a message arrives
+/// when it has returned.
+struct HookRun(mpsc::Receiver<()>);
+
+/// Step 1: the check's `cancel()`, if it has one, on a daemon thread of its
+/// own, so that one that blocks (joins a thread, closes a slow connection)
+/// holds up neither the host's cancel nor a shutdown: they wait for it up to
+/// [`CANCEL_HOOK_WAIT`]. Whatever it raises is logged, not propagated: the
+/// cancellation goes on.
+fn start_cancel_hook(py: Python<'_>, entry: &CheckEntry) -> Option<HookRun> {
+    let hook = entry
+        .object
+        .bind(py)
+        .getattr(intern!(py, "cancel"))
+        .ok()?
+        .unbind();
+    let (done, returned) = mpsc::sync_channel(1);
+    let check_id = entry.check_id.clone();
+    let target = move |args: &Bound<'_, PyTuple>, _: Option<&Bound<'_, PyDict>>| {
+        let py = args.py();
+        if let Err(e) = hook.call0(py) {
+            logging::emit(
+                py,
+                30,
+                "pyhost.cancel",
+                &check_id,
+                &format!("the check's cancel() raised {}", e.value(py)),
+            );
+        }
+        let _ = done.send(()); // the waiter may have stopped waiting
     };
-    if let Err(e) = hook.call0() {
+    let started = (|| -> PyResult<()> {
+        let target = PyCFunction::new_closure(py, None, None, target)?;
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("target", target)?;
+        kwargs.set_item("name", format!("pyhost-cancel {}", entry.check_id))?;
+        kwargs.set_item("daemon", true)?;
+        let thread = py
+            .import("threading")?
+            .getattr("Thread")?
+            .call((), Some(&kwargs))?;
+        thread.call_method0("start")?;
+        Ok(())
+    })();
+    if let Err(e) = started {
         logging::emit(
             py,
             30,
             "pyhost.cancel",
             &entry.check_id,
-            &format!("the check's cancel() raised {}", e.value(py)),
+            &format!("the check's cancel() could not be started: {}", e.value(py)),
         );
+        return None;
     }
+    Some(HookRun(returned))
+}
+
+/// Waits, with the GIL released, until every `cancel()` started has
+/// returned or [`CANCEL_HOOK_WAIT`] has passed.
+fn wait_for_hooks(py: Python<'_>, runs: Vec<HookRun>) {
+    if runs.is_empty() {
+        return;
+    }
+    let deadline = Instant::now() + CANCEL_HOOK_WAIT;
+    py.detach(move || {
+        for run in runs {
+            let _ = run
+                .0
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()));
+        }
+    });
 }
 
 /// Removes the safe-point tracer from the calling thread if a cancellation
@@ -233,7 +301,10 @@ pub fn add_functions(module: &Bound<'_, PyModule>) -> PyResult<()> {
 
 /// Cancels every running check of a session (its shutdown).
 pub fn cancel_all(py: Python<'_>, session: &'static Session) {
-    for entry in CHECKS.owned_by(py, session.id) {
-        cancel_entry(py, &entry, 0);
+    let entries = CHECKS.owned_by(py, session.id);
+    let hooks = entries.iter().filter_map(|e| begin(py, e, 0)).collect();
+    wait_for_hooks(py, hooks);
+    for entry in &entries {
+        arm(py, entry, 0);
     }
 }
