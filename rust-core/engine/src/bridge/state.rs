@@ -42,9 +42,10 @@ static GENERATION: AtomicU64 = AtomicU64::new(1);
 struct Decoded {
     /// The `GENERATION` at which this entry was last known current.
     generation: u64,
-    /// 0: nothing is published under the name.
+    /// The version of the name's value (never 0: names with nothing
+    /// published have no entry).
     version: u64,
-    value: Option<Py<PyAny>>,
+    value: Py<PyAny>,
 }
 
 static DECODED: GilCell<Option<FxHashMap<Box<str>, Decoded>>> = GilCell::new(None);
@@ -64,6 +65,10 @@ pub fn publish(session: &Session, name: &str, encoded: &[u8]) -> Result<u64, Fai
     let value: Arc<[u8]> = Arc::from(encoded);
     let (version, replaced) = {
         let mut store = store();
+        // Again under the lock: a session that shut down since the first
+        // check has released (or is about to release, behind this lock)
+        // what it published; a value stored now would outlive it.
+        session.check_open()?;
         let version = store.get(name).map_or(0, |p| p.version) + 1;
         let replaced = store.insert(
             name.to_owned(),
@@ -99,11 +104,11 @@ pub fn get<'py>(
             d.get_or_insert_with(Default::default)
                 .get(name)
                 .filter(|d| d.generation == generation)
-                .map(|d| d.value.as_ref().map(|v| v.clone_ref(py)))
+                .map(|d| d.value.clone_ref(py))
         })
     };
     let value = match hit {
-        Some(value) => value,
+        Some(value) => Some(value),
         None => refresh(py, name, generation)?,
     };
     Ok(match value {
@@ -115,29 +120,32 @@ pub fn get<'py>(
 /// Brings the decoded entry for `name` up to date with the store.
 #[cold]
 fn refresh(py: Python<'_>, name: &str, generation: u64) -> PyResult<Option<Py<PyAny>>> {
-    let current = lookup(name);
-    let version = current.as_ref().map_or(0, |(v, _)| *v);
+    let Some((version, bytes)) = lookup(name) else {
+        // Nothing published: no entry is kept, so names looked up and never
+        // published (a key per request, say) cost no memory.
+        // SAFETY: a removal; the entry is dropped after the borrow.
+        let gone = unsafe { DECODED.with(py, |d| d.as_mut().and_then(|d| d.remove(name))) };
+        drop(gone);
+        return Ok(None);
+    };
     // SAFETY: a lookup and a reference-count increment; no Python code runs.
     let unchanged = unsafe {
         DECODED.with(py, |d| {
             let d = d.get_or_insert_with(Default::default).get_mut(name)?;
             (d.version == version).then(|| {
                 d.generation = generation;
-                d.value.as_ref().map(|v| v.clone_ref(py))
+                d.value.clone_ref(py)
             })
         })
     };
     if let Some(value) = unchanged {
-        return Ok(value);
+        return Ok(Some(value));
     }
-    let value = match &current {
-        Some((_, bytes)) => Some(values::decode(py, bytes, Shape::Frozen)?.unbind()),
-        None => None,
-    };
+    let value = values::decode(py, &bytes, Shape::Frozen)?.unbind();
     let entry = Decoded {
         generation,
         version,
-        value: value.as_ref().map(|v| v.clone_ref(py)),
+        value: value.clone_ref(py),
     };
     // SAFETY: an insert; the value it replaces is dropped after the borrow.
     let replaced = unsafe {
@@ -147,7 +155,7 @@ fn refresh(py: Python<'_>, name: &str, generation: u64) -> PyResult<Option<Py<Py
         })
     };
     drop(replaced);
-    Ok(value)
+    Ok(Some(value))
 }
 
 /// How many times `name` has been published (0: never, or its session has
@@ -190,7 +198,7 @@ impl OwnedTable for Store {
                 };
                 let names: Vec<Box<str>> = d
                     .iter()
-                    .filter(|(n, e)| e.version != 0 && version(py, n) != e.version)
+                    .filter(|(n, e)| version(py, n) != e.version)
                     .map(|(n, _)| n.clone())
                     .collect();
                 names.iter().filter_map(|n| d.remove(n)).collect()
