@@ -39,6 +39,8 @@ type Options struct {
 	// a virtual environment's bin/python makes its packages importable.
 	// Default: $PYHOST_PYTHON, else the Python recorded when the engine was
 	// built (make records its .venv), else the Python it was built against.
+	// A path (or bare name on $PATH) that names no file fails Start with
+	// ErrPythonUnavailable.
 	Python string
 	// PythonPath entries are prepended to sys.path (e.g. a checks.d directory).
 	PythonPath []string
@@ -149,7 +151,10 @@ func (rt *Runtime) handle() (uint64, error) {
 // If calls are still running then, it returns an error wrapping ErrTimeout;
 // what the runtime owns is freed when the last of them returns, and Close
 // may be called again to wait again. Once it has succeeded, Close does
-// nothing.
+// nothing. Called from inside a call of this runtime (a Go function Python
+// called), Close and Shutdown return an error wrapping ErrConflict at once
+// instead of waiting for that very call; the runtime is then closed to new
+// calls, and a Close from elsewhere finishes the shutdown.
 func (rt *Runtime) Close() error {
 	if rt == nil {
 		return nil

@@ -303,7 +303,7 @@ impl HostFunction {
     }
 
     fn call_encoded<'py>(&self, py: Python<'py>, args: &[u8]) -> PyResult<Bound<'py, PyAny>> {
-        let _call = self.session.enter(py).map_err(|_| {
+        let inside = self.session.enter(py).map_err(|_| {
             PyRuntimeError::new_err(format!(
                 "{}: the host's pyhost runtime is shut down",
                 self.qualname
@@ -329,7 +329,7 @@ impl HostFunction {
             },
             result: &mut result,
         };
-        let status = py.detach(move || call.run());
+        let status = inside.run_host(move || call.run());
         let (bytes, _owned): (&[u8], Option<Malloced>) = if result.malloced != 0 {
             if result.ptr.is_null() {
                 (&[], None)

@@ -13,6 +13,7 @@
 //! and shutdown frees handles under the GIL once the count is zero: a call
 //! racing shutdown gets SHUTDOWN, never a freed handle.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -202,6 +203,28 @@ pub struct Call<'py> {
     py: Python<'py>,
 }
 
+thread_local! {
+    /// The session whose call this thread has left to run host code (a Go
+    /// function Python called); 0 for none.
+    static IN_HOST_CODE: Cell<u64> = const { Cell::new(0) };
+}
+
+impl Call<'_> {
+    /// Runs host code `f` with the GIL released, the thread marked as inside
+    /// this call: a shutdown of the session from there, which would wait for
+    /// this very call to leave, fails at once instead.
+    pub fn run_host<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        struct Restore(u64);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                IN_HOST_CODE.set(self.0);
+            }
+        }
+        let _restore = Restore(IN_HOST_CODE.replace(self.session.id));
+        self.py.detach(f)
+    }
+}
+
 impl Drop for Call<'_> {
     #[inline]
     fn drop(&mut self) {
@@ -233,6 +256,13 @@ pub fn shutdown(
     nudge: impl Fn(Python<'_>, &'static Session),
 ) -> Result<(), Failure> {
     let session = find(rt)?;
+    if IN_HOST_CODE.get() == session.id {
+        return Err(Failure::new(
+            pyhost_status::PYHOST_STATUS_CONFLICT,
+            "shutdown from inside a call of the same runtime (host code Python called) \
+             would wait for that call to return; shut down from another thread",
+        ));
+    }
     session.closed.store(true, Ordering::SeqCst);
     let deadline = Instant::now() + timeout;
     loop {
