@@ -13,6 +13,7 @@ use std::ptr;
 
 use pyhost_abi::pyhost_direct_value;
 
+use crate::runtime::convert;
 use crate::runtime::gil_cell::GilCell;
 use pyhost_abi::value::{self, DecodeError, Decoder, Encoder, Item, Sink, MAX_DEPTH};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -80,7 +81,7 @@ fn encode_at<B: Sink>(obj: &Bound<'_, PyAny>, e: &mut Encoder<B>, depth: usize) 
         let mark = e.mark();
         e.dict(0);
         let mut n = 0u32;
-        for (k, v) in dict.iter() {
+        convert::for_each_item(dict, |k, v| {
             let key = k.cast::<PyString>().map_err(|_| {
                 PyTypeError::new_err(format!(
                     "dict keys that cross to the host must be str, not {}",
@@ -90,7 +91,8 @@ fn encode_at<B: Sink>(obj: &Bound<'_, PyAny>, e: &mut Encoder<B>, depth: usize) 
             e.key(fits(key.to_str()?)?);
             encode_at(&v, e, depth + 1)?;
             n += 1;
-        }
+            Ok(())
+        })?;
         e.patch_count(mark, n);
     } else if is_mapping_proxy(obj) {
         // A value from pyhost.host.get, passed back to the host.
@@ -121,7 +123,7 @@ fn encode_int<B: Sink>(obj: &Bound<'_, PyAny>, e: &mut Encoder<B>) -> PyResult<(
     } else if let Ok(u) = obj.extract::<u64>() {
         e.uint(u);
     } else {
-        e.bigint(obj.str()?.to_str()?);
+        e.bigint(convert::decimal(obj)?.to_str()?);
     }
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! JSON to Python objects and back, natively: no `json` module, no text
 //! round trip through Python.
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::Value;
@@ -155,7 +156,7 @@ fn write_value(obj: &Bound<'_, PyAny>, out: &mut impl JsonOut, depth: usize) -> 
     } else if let Ok(i) = obj.cast::<PyInt>() {
         match i.extract::<i64>() {
             Ok(v) => out.put(v.to_string().as_bytes()),
-            Err(_) => out.put(i.str()?.to_str()?.as_bytes()),
+            Err(_) => out.put(decimal(i.as_any())?.to_str()?.as_bytes()),
         }
     } else if let Ok(f) = obj.cast::<PyFloat>() {
         let v = f.value();
@@ -188,17 +189,19 @@ fn write_value(obj: &Bound<'_, PyAny>, out: &mut impl JsonOut, depth: usize) -> 
         out.put(b"]");
     } else if let Ok(dict) = obj.cast::<PyDict>() {
         out.put(b"{");
-        for (n, (k, v)) in dict.iter().enumerate() {
+        let mut n = 0;
+        for_each_item(dict, |k, v| {
             if n > 0 {
                 out.put(b",");
             }
+            n += 1;
             let key = k
                 .cast::<PyString>()
                 .map_err(|_| PyTypeError::new_err("JSON object keys must be str"))?;
             write_str(key.to_str()?, out);
             out.put(b":");
-            write_value(&v, out, depth + 1)?;
-        }
+            write_value(&v, out, depth + 1)
+        })?;
         out.put(b"}");
     } else {
         let type_name = obj.get_type().name()?;
@@ -223,6 +226,49 @@ fn write_str(s: &str, out: &mut impl JsonOut) {
     }
 }
 
+/// An int's decimal digits, without calling a subclass's `__str__` (which
+/// could run any code, mid-conversion).
+pub fn decimal<'py>(int: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
+    // SAFETY: GIL held; PyNumber_ToBase formats the exact int value of an
+    // int (subclass), returning a new reference or NULL with an exception.
+    unsafe {
+        Bound::from_owned_ptr_or_err(int.py(), ffi::PyNumber_ToBase(int.as_ptr(), 10))
+            .map(|s| s.cast_into_unchecked())
+    }
+}
+
+/// Calls `f` on each item of `dict`, failing with RuntimeError (where
+/// pyo3's iterator panics) if Python code run meanwhile (a finalizer the
+/// garbage collector ran) changed the dict's size.
+pub fn for_each_item<'py>(
+    dict: &Bound<'py, PyDict>,
+    mut f: impl FnMut(Bound<'py, PyAny>, Bound<'py, PyAny>) -> PyResult<()>,
+) -> PyResult<()> {
+    let py = dict.py();
+    let len = dict.len();
+    let mut pos: ffi::Py_ssize_t = 0;
+    let mut key = std::ptr::null_mut();
+    let mut value = std::ptr::null_mut();
+    // SAFETY: GIL held; PyDict_Next bounds-checks `pos` against the dict's
+    // entries as they are now, and both references are made owned before
+    // `f` can run Python code.
+    while unsafe { ffi::PyDict_Next(dict.as_ptr(), &mut pos, &mut key, &mut value) } != 0 {
+        let (k, v) = unsafe {
+            (
+                Bound::from_borrowed_ptr(py, key),
+                Bound::from_borrowed_ptr(py, value),
+            )
+        };
+        f(k, v)?;
+        if dict.len() != len {
+            return Err(PyRuntimeError::new_err(
+                "a dict changed size while it was crossing to the host",
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +290,51 @@ mod tests {
         let text = r#"{"a":[1,-2,3.5,true,false,null],"b":{"c":"d\"e\u00e9"},"big":18446744073709551615,"huge":-22222222222222222222221}"#;
         let back: Value = serde_json::from_str(&roundtrip(text)).unwrap();
         assert_eq!(back, serde_json::from_str::<Value>(text).unwrap());
+    }
+
+    #[test]
+    fn a_dict_changing_size_while_it_crosses_is_an_error() {
+        ensure_started("", true, &Default::default()).expect("python starts");
+        with_python(|py| {
+            let dict = py.eval(c"{'a': 1, 'b': 2, 'c': 3}", None, None).unwrap();
+            let dict = dict.cast::<PyDict>().unwrap();
+            let mut seen = 0;
+            let err = for_each_item(dict, |k, _| {
+                seen += 1;
+                dict.del_item(k)
+            })
+            .unwrap_err();
+            assert!(err.to_string().contains("changed size"), "{err}");
+            assert_eq!(seen, 1);
+            let mut keys = Vec::new();
+            for_each_item(dict, |k, _| {
+                keys.push(k.extract::<String>()?);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(keys, ["b", "c"]);
+        })
+    }
+
+    #[test]
+    fn a_big_int_subclass_is_written_without_its_str() {
+        ensure_started("", true, &Default::default()).expect("python starts");
+        with_python(|py| {
+            let obj = py
+                .eval(
+                    c"type('Loud', (int,), {'__str__': lambda self: 1 / 0})(-2**80)",
+                    None,
+                    None,
+                )
+                .unwrap();
+            assert_eq!(
+                decimal(&obj).unwrap().to_str().unwrap(),
+                "-1208925819614629174706176"
+            );
+            let mut out = Vec::new();
+            py_to_json(&obj, &mut out).unwrap();
+            assert_eq!(out, b"-1208925819614629174706176");
+        })
     }
 
     #[test]
