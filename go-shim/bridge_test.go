@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/big"
 	"reflect"
@@ -226,6 +227,33 @@ func TestDefineModuleRaisesWhatGoReports(t *testing.T) {
 	}
 }
 
+// A log handler that panics while a Go function's panic is reported does
+// not unwind into Python: the call still raises GoPanic, and the runtime
+// carries on.
+func TestAPanicInThePanicReportStaysInGo(t *testing.T) {
+	handler := &callbackHandler{on: "a Go function called from Python panicked", do: func() { panic("the handler broke") }}
+	rt, err := Start(Options{PythonPath: []string{testdata()}, Logger: slog.New(handler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	if err := rt.DefineModule("gopanics", map[string]any{
+		"panics": func() { panic("kaboom") },
+		"add":    func(a, b int) int { return a + b },
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		mustRaise(t, rt, "pyhost.GoPanic", "kaboom", "gopanics", "panics")
+	}
+	if got := callGo(t, rt, "gopanics", "add", 2, 3); got != int64(5) {
+		t.Fatalf("add after the panics = %v", got)
+	}
+	if err := rt.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
 func TestDefineModuleRefusesBadDefinitions(t *testing.T) {
 	rt, _ := startRuntime(t)
 	bad := []struct {
@@ -271,6 +299,39 @@ func TestDefineModuleRefusesBadDefinitions(t *testing.T) {
 
 // After the runtime closes, its module's functions raise instead of
 // calling Go, and its name is free again for a new runtime.
+// Shutting the runtime down from a Go function Python called would wait
+// for that very call: it fails at once with ErrConflict (it used to wait
+// out Close's timeout, and Shutdown without a deadline waited for ever),
+// and a Close from outside afterwards succeeds.
+func TestShutdownFromInsideACallIsRefused(t *testing.T) {
+	rt, err := Start(Options{PythonPath: []string{testdata()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inside []error
+	if err := rt.DefineModule("goshutdown", map[string]any{
+		"shutdown": func() {
+			inside = append(inside, rt.Shutdown(context.Background()), rt.Close())
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := callGo(t, rt, "goshutdown", "shutdown"); got != nil {
+		t.Fatalf("goshutdown.shutdown() = %v", got)
+	}
+	if len(inside) != 2 {
+		t.Fatalf("the Go function returned %d errors, want 2", len(inside))
+	}
+	for _, err := range inside {
+		if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "would wait for that call") {
+			t.Errorf("shutdown from inside a call: %v", err)
+		}
+	}
+	if err := rt.Close(); err != nil {
+		t.Fatalf("Close from outside: %v", err)
+	}
+}
+
 func TestDefinedModuleAfterClose(t *testing.T) {
 	first, err := Start(Options{PythonPath: []string{testdata()}})
 	if err != nil {
@@ -540,6 +601,27 @@ func TestPublishAndGet(t *testing.T) {
 	}
 }
 
+// A get of a name nothing was published under keeps nothing: a plugin
+// looking up a key per request does not grow the process. (Kept, each miss
+// cost about 100 bytes: 30 MB here.)
+func TestGetsOfUnpublishedNamesKeepNoMemory(t *testing.T) {
+	rt, _ := startRuntime(t)
+	growth, err := py(t, rt, "rss_growth_of_misses").Invoke("gotest.miss", 300_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if growth.(int64) > 8<<20 {
+		t.Fatalf("300,000 gets of unpublished names grew the resident set by %d bytes", growth)
+	}
+	// A name looked up before it was published is found once it is.
+	if err := rt.Publish("gotest.miss.7", "now"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := py(t, rt, "get").Invoke("gotest.miss.7"); got != "now" {
+		t.Fatalf("after publishing = %v", got)
+	}
+}
+
 // get hands every reader the same read-only object until the next Publish.
 func TestPublishedValuesAreSharedAndReadOnly(t *testing.T) {
 	rt, _ := startRuntime(t)
@@ -686,6 +768,15 @@ func TestInvokeMapsValuesAndRefusesBadOnes(t *testing.T) {
 	var pyErr *PythonError
 	if _, err := py(t, rt, "cyclic").Invoke(); !errors.As(err, &pyErr) || !strings.Contains(pyErr.Message, "deeper than 64") {
 		t.Errorf("a cyclic result: %v", err)
+	}
+	// A big int crosses by its value, without calling its class's __str__
+	// (which here would change the dict mid-crossing).
+	mutating := py(t, rt, "dict_with_a_mutating_big_int")
+	if got, err := mutating.Invoke(); err != nil || fmt.Sprint(got) != fmt.Sprint(map[string]any{"big": new(big.Int).Lsh(big.NewInt(1), 80), "small": int64(1)}) {
+		t.Errorf("a dict with a big int subclass: %v, %v", got, err)
+	}
+	if got, err := mutating.Call(nil); err != nil || string(got) != `{"big":1208925819614629174706176,"small":1}` {
+		t.Errorf("the same as JSON: %s, %v", got, err)
 	}
 	if _, err := py(t, rt, "returns_nan").Invoke(); !errors.As(err, &pyErr) || pyErr.Type != "ValueError" {
 		t.Errorf("a NaN result: %v", err)

@@ -86,6 +86,23 @@ def cyclic():
     return a
 
 
+class _MutatingInt(int):
+    """An int whose __str__ empties the dict it is in."""
+
+    home: dict = {}
+
+    def __str__(self):
+        self.home.clear()
+        return "mutated"
+
+
+def dict_with_a_mutating_big_int():
+    """A dict holding a big int whose __str__ would change the dict mid-crossing."""
+    d = {"big": _MutatingInt(2**80), "small": 1}
+    _MutatingInt.home = d
+    return d
+
+
 def returns_nan():
     return float("nan")
 
@@ -108,6 +125,25 @@ def version(name):
 
 def names():
     return host.names()
+
+
+def rss_growth_of_misses(prefix, n):
+    """How much the resident set grows (bytes) over n gets of names never
+    published, after as many to warm up."""
+    import os
+
+    page = os.sysconf("SC_PAGE_SIZE")
+
+    def rss():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * page
+
+    for i in range(n):
+        host.get(f"{prefix}.warm.{i}")
+    before = rss()
+    for i in range(n):
+        host.get(f"{prefix}.{i}")
+    return rss() - before
 
 
 def mutate(name):

@@ -90,6 +90,15 @@ var (
 	hostModules   atomic.Pointer[[]*hostModule]
 )
 
+// reportPanic hands a Go function's panic to its module's report (which
+// logs it through the user's handler). A panic in the report itself ends
+// here: nothing may unwind into the Python and Rust frames below, which
+// would skip restoring their state.
+func reportPanic(report HostPanicked, function uint32, r any) {
+	defer recoverCallback("the report of a Go function's panic")
+	report(function, r, debug.Stack())
+}
+
 // DefineModule calls pyhost_module_define, with answer serving the calls,
 // and returns the number answer is registered under.
 func DefineModule(rt uint64, name string, functions []string, answer HostModule, panicked HostPanicked) (uintptr, error) {
@@ -217,7 +226,7 @@ func answerHostCall(context uintptr, function uint32, token uint64, args C.pyhos
 	defer func() {
 		if r := recover(); r != nil {
 			if m.panicked != nil {
-				m.panicked(function, r, debug.Stack())
+				reportPanic(m.panicked, function, r)
 			}
 			status = writeHostResult(result, []byte(fmt.Sprint(r)), HostPanic)
 		}
