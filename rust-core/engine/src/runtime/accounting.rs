@@ -120,11 +120,16 @@ fn counters(owner: Owner) -> &'static Counters {
 }
 
 /// A new owner for a plugin's memory (checks, modules, hook points).
+/// Once all are handed out, what plugins made later is counted as outside.
 pub fn new_owner() -> Owner {
-    let id = NEXT_OWNER.fetch_add(1, Ordering::Relaxed);
-    if id as usize >= CHUNK * CHUNKS {
+    // Never past the last: the counter stays below the limit, so it cannot
+    // wrap and make owners handed out earlier look unknown.
+    let taken = NEXT_OWNER.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |id| {
+        ((id as usize) < CHUNK * CHUNKS).then(|| id + 1)
+    });
+    let Ok(id) = taken else {
         return OUTSIDE;
-    }
+    };
     counters(id); // its chunk exists before any block is tagged with it
     id
 }
