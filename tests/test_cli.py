@@ -165,6 +165,16 @@ def test_missing_engine_is_a_clear_error(agent):
     assert "/nonexistent/engine.so" in proc.stderr
 
 
+def test_a_python_that_does_not_exist_is_a_clear_error(agent):
+    # CPython would start as it, with no prefix of its own: no venv, no
+    # datadog_checks. The agent refuses it instead.
+    # (version reports what it could find and exits 1; check exits 2.)
+    for command, status in ((("version",), 1), (("check", "memory", *BUNDLED), 2)):
+        proc = agent(*command, "--python", "/nonexistent/bin/python3")
+        assert proc.returncode == status, (command, proc.stdout, proc.stderr)
+        assert "/nonexistent/bin/python3, does not exist" in proc.stderr, proc.stderr
+
+
 def test_example_configs_are_the_bundled_ones():
     # make run's configuration points at the example checks.
     text = BUNDLED_CONFIG.read_text()

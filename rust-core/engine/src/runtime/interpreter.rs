@@ -92,6 +92,9 @@ pub fn ensure_started(
         )),
         Some(Err(f)) => Err(f.clone()),
         None => {
+            // Not remembered: a mistyped path must not keep the process from
+            // starting the right one.
+            missing_python(&wanted)?;
             let result = start_on_own_thread(
                 wanted.clone(),
                 accounting,
@@ -106,6 +109,25 @@ pub fn ensure_started(
             result
         }
     }
+}
+
+/// Fails when `executable` names no file: CPython would start anyway, as a
+/// Python with no `sys.prefix` of its own (no site-packages, no venv).
+fn missing_python(executable: &str) -> Result<(), Failure> {
+    let found = if executable.contains('/') {
+        std::path::Path::new(executable).is_file()
+    } else {
+        std::env::var_os("PATH").is_some_and(|path| {
+            std::env::split_paths(&path).any(|dir| dir.join(executable).is_file())
+        })
+    };
+    if found {
+        return Ok(());
+    }
+    Err(Failure::new(
+        pyhost_status::PYHOST_STATUS_PYTHON_UNAVAILABLE,
+        format!("the Python to embed, {executable}, does not exist"),
+    ))
 }
 
 fn start_on_own_thread(
