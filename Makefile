@@ -47,6 +47,11 @@ export CGO_CFLAGS = -O2 -g -DPYHOST_LIBRARY_ID=$(shell sha256sum $(RELEASE)/libp
 # datadog-checks-base), so the agent and any Go program work from a plain
 # shell. $$PYHOST_PYTHON or python.executable override it at run time.
 export PYHOST_DEFAULT_PYTHON := $(VENV_PY)
+# The SDK's modules, for the engine's build script, which embeds them: adding
+# or removing one re-embeds the SDK (edits reach it through include_str!). A
+# list, not a watch on the folder: the .pyc files Python and pytest write
+# there would rebuild the engine.
+export PYHOST_SDK_MODULES := $(shell cd python-sdk/src && find pyhost -name '*.py' | LC_ALL=C sort | tr '\n' ' ')
 # What the tests check the embedded interpreter is.
 export PYHOST_EXPECT_EXECUTABLE := $(VENV_PY)
 export PYHOST_EXPECT_VERSION := $(PYTHON_VERSION)

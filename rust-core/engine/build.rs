@@ -29,6 +29,9 @@ fn embed_sdk() {
     let root = root
         .canonicalize()
         .expect("the SDK sources (python-sdk/src/pyhost)");
+    // Which modules there are: `make` lists them (watching the folders
+    // instead would see every .pyc written beside the sources).
+    println!("cargo:rerun-if-env-changed=PYHOST_SDK_MODULES");
     let mut modules = Vec::new();
     collect(&root, "pyhost", &mut modules);
     modules.sort();
@@ -47,7 +50,6 @@ fn embed_sdk() {
 }
 
 fn collect(dir: &Path, package: &str, out: &mut Vec<(String, bool, PathBuf)>) {
-    println!("cargo:rerun-if-changed={}", dir.display());
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .expect("read an SDK directory")
         .map(|e| e.expect("an SDK directory entry").path())
