@@ -159,3 +159,31 @@ def test_module_methods_are_hooks():
 
     with pytest.raises(ValueError, match="two dispatch hooks"):
         method_hooks(Twice)
+
+
+def test_each_hook_gets_its_own_copy_and_shared_values_cross_back():
+    from types import MappingProxyType
+
+    module = types.ModuleType("copies")
+    cached = MappingProxyType({"found": True})
+
+    @pyhost.dispatch("op")
+    def lower(req):
+        req["path"] = req["path"].lower()  # changes the hook's copy only
+        return cached if req["path"] == "/cached" else None
+
+    module.lower = lower
+    hp = HookPoint("op", module)
+    seen = []
+    assert hp.call({"path": "/B"}, lambda r: seen.append(r["path"]) or "probed") == "probed"
+    assert seen == ["/B"]
+    assert hp.call({"path": "/CACHED"}, lambda r: "probed") is cached  # a value from host.get crosses
+    assert (hp.answered, hp.errors) == (1, 0)
+
+
+def test_a_lone_surrogate_cannot_cross():
+    module = types.ModuleType("surrogate")
+    module.bad = pyhost.dispatch("op")(lambda req: "file:\udcff")
+    hp = HookPoint("op", module)
+    assert hp.call("x", lambda r: "probed") == "probed"
+    assert hp.errors == 1 and isinstance(hp.failures[0], UnicodeEncodeError)

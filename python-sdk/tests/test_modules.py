@@ -234,3 +234,27 @@ def test_can_run_is_reported(module_harness):
             return False, "needs libfoo"
 
     assert module_harness(Missing).can_run == (False, "needs libfoo")
+
+
+def test_what_cannot_cross_to_go_fails_in_the_harness_as_in_the_agent():
+    import math
+
+    class Crossing(pyhost.Module):
+        @pyhost.command
+        def nan(self) -> float:
+            return math.nan
+
+        @pyhost.command
+        def ok(self) -> float:
+            return 1.5
+
+    h = testing.ModuleHarness(Crossing, name="crossing")
+    assert h.command("ok") == 1.5
+    with pytest.raises(ValueError, match="cannot cross"):
+        h.command("nan")
+
+    class InfiniteDefault(pyhost.Module):
+        MODULE_OPTIONS = [pyhost.Option("threshold", type="float", default=math.inf)]
+
+    with pytest.raises(ValueError, match="cannot cross"):
+        testing.ModuleHarness(InfiniteDefault, name="infinite")

@@ -29,7 +29,10 @@ _published: dict[str, tuple[int, Any]] = {}
 
 def _freeze(value: Any, depth: int = 0) -> Any:
     """Checks ``value`` as the engine's encoding does, and freezes it."""
-    if value is None or isinstance(value, (bool, int, str, bytes)):
+    if value is None or isinstance(value, (bool, int, bytes)):
+        return value
+    if isinstance(value, str):
+        value.encode()  # a lone surrogate cannot cross: UnicodeEncodeError, as in the engine
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -41,11 +44,12 @@ def _freeze(value: Any, depth: int = 0) -> Any:
         raise ValueError(f"the value nests deeper than {_MAX_DEPTH} lists and dicts")
     if isinstance(value, (list, tuple)):
         return tuple(_freeze(v, depth + 1) for v in value)
-    if isinstance(value, dict):
+    if isinstance(value, (dict, MappingProxyType)):  # a value from get() crosses back too
         frozen = {}
         for k, v in value.items():
             if not isinstance(k, str):
                 raise TypeError(f"dict keys must be str, not {type(k).__name__}")
+            k.encode()
             frozen[k] = _freeze(v, depth + 1)
         return MappingProxyType(frozen)
     raise TypeError(f"a {type(value).__name__} cannot cross between Python and the host")

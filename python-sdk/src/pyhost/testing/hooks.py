@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Callable
 
+from pyhost.host import thaw
 from pyhost.hooks import hooks_of
 from pyhost.stubs._pyhost_bridge import _freeze
 
@@ -32,8 +33,11 @@ class HookPoint:
 
     def _run(self, hook: Callable[..., Any], *args: Any) -> tuple[Any, bool]:
         try:
-            out = hook(*args)
-            _freeze(out)  # what could not cross to Go fails there too
+            # Each hook gets its own copy, as Go hands it a value decoded
+            # afresh: what a hook changes in it, neither the operation nor
+            # the other hook sees. What cannot cross to Go fails there too.
+            out = hook(*(thaw(_freeze(a)) for a in args))
+            _freeze(out)
         except Exception as e:
             self.errors += 1
             self.failures.append(e)

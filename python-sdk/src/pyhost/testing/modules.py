@@ -18,6 +18,7 @@ from pyhost import testing
 from pyhost._modules_host import plain
 from pyhost._store import Store
 from pyhost.modules import Module, ModuleContext, attach, resolve_options
+from pyhost.stubs._pyhost_bridge import _freeze
 
 __all__ = ["ModuleHarness"]
 
@@ -40,6 +41,17 @@ class ModuleHarness:
         self.options = resolve_options(cls.MODULE_OPTIONS, options or {})
         self.store = store or Store(":memory:")
         self.commands = cls.commands()
+        # What the agent's loader hands Go must cross (an option default of
+        # inf, say, fails the module's load there).
+        _freeze(
+            {
+                "options": [
+                    {**o.schema(), "value": self.options[o.schema()["name"]]}
+                    for o in cls.MODULE_OPTIONS
+                ],
+                "commands": [c.schema() for c in self.commands.values()],
+            }
+        )
         #: Every ``(kind, key)`` delivered to ``notify``, in order.
         self.notifications: list[tuple[str, str]] = []
         self._health: dict[str, Any] = {}
@@ -81,7 +93,9 @@ class ModuleHarness:
             spec = self.commands[command]
         except KeyError:
             raise LookupError(f"module {self.name} has no command {command!r}") from None
-        return plain(spec.function(self.module, **spec.bind(args)))
+        result = plain(spec.function(self.module, **spec.bind(args)))
+        _freeze(result)  # what cannot cross to Go fails there: a 500 from the agent
+        return result
 
     def start(self) -> None:
         """Runs ``serve()`` on a thread of its own."""
