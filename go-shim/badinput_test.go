@@ -104,6 +104,14 @@ func TestWrongTypesFromPythonBecomeWarnings(t *testing.T) {
 	if names["bad.string_value"] || names["bad.nan"] || !names["good.after"] {
 		t.Errorf("metrics = %+v", res.Metrics)
 	}
+	for _, m := range res.Metrics {
+		if m.Name == "flag.flush_none" && m.FlushFirstValue || m.Name == "flag.flush_int" && !m.FlushFirstValue {
+			t.Errorf("flush_first_value taken wrong: %+v", m)
+		}
+	}
+	if !names["flag.raw"] || !names["flag.flush_none"] || !names["flag.flush_int"] {
+		t.Errorf("a flag that is not a bool lost its metric: %+v", res.Metrics)
+	}
 	joined := strings.Join(res.Warnings, "\n")
 	for _, want := range []string{"bad.string_value", "bad.nan", "non-string tags"} {
 		if !strings.Contains(joined, want) {

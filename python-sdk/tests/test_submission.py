@@ -50,6 +50,17 @@ def test_monotonic_count_flush_first_value(aggregator, check):
     assert metric.flush_first_value is True
 
 
+def test_flags_are_taken_by_their_truth(aggregator, check):
+    check.monotonic_count("a", 1, flush_first_value=None)
+    check.monotonic_count("b", 1, flush_first_value=1)
+    check.gauge("c", 1, raw=0)
+    assert [m.flush_first_value for m in aggregator.metrics("a") + aggregator.metrics("b")] == [
+        False,
+        True,
+    ]
+    assert aggregator.metrics("c")
+
+
 def test_positional_and_default_arguments(aggregator, check):
     check.gauge("a", 1)
     check.gauge("b", 2, ("t:1",), "host")

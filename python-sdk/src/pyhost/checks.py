@@ -116,6 +116,15 @@ def _to_float(value: Any) -> float | None:
         return None
 
 
+def _truth(flag: Any) -> bool:
+    """A flag's truth as the host's native methods take it: an object whose
+    ``__bool__`` raises counts as false (a submission never raises over a flag)."""
+    try:
+        return bool(flag)
+    except Exception:
+        return False
+
+
 def _metric_method(mtype: int, doc: str) -> Any:
     """One submission method of the plain ``(name, value, tags, hostname, device_name,
     raw)`` shape: a single call into the aggregator; bad data is rejected there and only
@@ -172,6 +181,7 @@ class _PythonSubmissions:
         flush_first_value: bool = False,
     ) -> None:
         """Submit an ever-increasing counter; the delta between samples is reported."""
+        flush_first_value = _truth(flush_first_value)
         if device_name is not None:
             tags = self._with_device_tag(name, tags, device_name)  # type: ignore[attr-defined]
         try:

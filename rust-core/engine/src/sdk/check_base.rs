@@ -147,7 +147,9 @@ macro_rules! check_base_methods {
 
             $(
                 #[doc = $doc]
-                #[pyo3(signature = (name, value, tags=None, hostname=None, device_name=None, raw=false))]
+                // `raw` is any object, as in datadog_checks_base: a submission
+                // method never raises over its flags.
+                #[pyo3(signature = (name, value, tags=None, hostname=None, device_name=None, raw=None))]
                 #[allow(clippy::too_many_arguments)]
                 fn $method(
                     slf: &Bound<'_, Self>,
@@ -156,7 +158,7 @@ macro_rules! check_base_methods {
                     tags: Option<&Bound<'_, PyAny>>,
                     hostname: Option<&Bound<'_, PyAny>>,
                     device_name: Option<&Bound<'_, PyAny>>,
-                    raw: bool,
+                    raw: Option<&Bound<'_, PyAny>>,
                 ) -> PyResult<()> {
                     let _ = raw;
                     native_submit(slf, $mtype, name, value, tags, hostname, device_name, false)
@@ -164,7 +166,7 @@ macro_rules! check_base_methods {
             )*
 
             /// Submit a monotonic counter; the host reports the delta between samples.
-            #[pyo3(signature = (name, value, tags=None, hostname=None, device_name=None, raw=false, flush_first_value=false))]
+            #[pyo3(signature = (name, value, tags=None, hostname=None, device_name=None, raw=None, flush_first_value=None))]
             #[allow(clippy::too_many_arguments)]
             fn monotonic_count(
                 slf: &Bound<'_, Self>,
@@ -173,10 +175,13 @@ macro_rules! check_base_methods {
                 tags: Option<&Bound<'_, PyAny>>,
                 hostname: Option<&Bound<'_, PyAny>>,
                 device_name: Option<&Bound<'_, PyAny>>,
-                raw: bool,
-                flush_first_value: bool,
+                raw: Option<&Bound<'_, PyAny>>,
+                flush_first_value: Option<&Bound<'_, PyAny>>,
             ) -> PyResult<()> {
                 let _ = raw;
+                // Its truth, as Python tests it (an object whose __bool__
+                // raises counts as false).
+                let flush_first_value = flush_first_value.is_some_and(|v| v.is_truthy().unwrap_or(false));
                 native_submit(slf, 3, name, value, tags, hostname, device_name, flush_first_value)
             }
         }
