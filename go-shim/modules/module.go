@@ -31,6 +31,7 @@ type Module struct {
 	served       chan struct{} // closed when the serve goroutine ends
 	notified     chan struct{} // closed when the notification loop ends
 	stopping     atomic.Bool
+	halt         chan struct{} // closed when a stop begins: a restart's back-off ends
 	delivered    atomic.Uint64
 	notifyErrors atomic.Uint64
 
@@ -57,7 +58,7 @@ type Module struct {
 
 func newModule(h *Host, name string) *Module {
 	m := &Module{h: h, name: name, key: h.goModule + "." + name, queue: newQueue(h.opts.QueueLimit), state: Stopped,
-		served: make(chan struct{}), notified: make(chan struct{}),
+		served: make(chan struct{}), notified: make(chan struct{}), halt: make(chan struct{}),
 		health: map[string]HealthCheck{}, notifyTypes: []string{}, options: []Option{}, commands: []Command{}}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.notifyCtx, m.stopNotify = context.WithCancel(m.ctx)
@@ -226,6 +227,8 @@ func (m *Module) serveLoop() {
 		m.mu.Unlock()
 		select {
 		case <-time.After(delay):
+		case <-m.halt:
+			return
 		case <-m.ctx.Done():
 			return
 		}
@@ -291,12 +294,22 @@ func (m *Module) Stop(ctx context.Context) error {
 // calls its shutdown().
 func (m *Module) beginStop(ctx context.Context) {
 	m.stopping.Store(true)
+	close(m.halt)
 	m.h.unsubscribeModule(m)
 	m.uninstallHooks()
-	if res, err := m.fns.shutdown.InvokeContext(ctx, m.key); err != nil {
-		m.h.log.Warn("module shutdown() failed", "module", m.name, "err", err)
-	} else if raised, _ := res.(map[string]any); raised != nil {
-		m.h.log.Warn("module shutdown() raised", "module", m.name, "error", str(raised, "type")+": "+str(raised, "message"))
+	// shutdown() is Python, which a deadline cannot interrupt: one that
+	// blocks is left running, and the stop goes on when ctx ends.
+	called := make(chan struct{})
+	go func() {
+		defer close(called)
+		if res, err := m.fns.shutdown.InvokeContext(ctx, m.key); err != nil {
+			m.h.log.Warn("module shutdown() failed", "module", m.name, "err", err)
+		} else if raised, _ := res.(map[string]any); raised != nil {
+			m.h.log.Warn("module shutdown() raised", "module", m.name, "error", str(raised, "type")+": "+str(raised, "message"))
+		}
+	}()
+	if !waitDone(ctx, called) {
+		m.h.log.Warn("module shutdown() did not return in time; stopping without it", "module", m.name, "err", ctx.Err())
 	}
 	m.stopNotify()
 }

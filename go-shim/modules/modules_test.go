@@ -595,3 +595,123 @@ func TestAModuleShowsWhatItCosts(t *testing.T) {
 		t.Errorf("after Stop: %+v", c)
 	}
 }
+
+// A shutdown() that blocks holds the stop only until its deadline: Python
+// cannot be interrupted, so the stop goes on without it.
+func TestABlockingShutdownIsBoundedByTheStopsDeadline(t *testing.T) {
+	dir := writeModules(t)
+	if err := os.WriteFile(filepath.Join(dir, "stubborn.py"), []byte(`
+import threading
+import pyhost
+
+release = threading.Event()
+
+def free():
+    release.set()
+
+class Module(pyhost.Module):
+    def serve(self):
+        release.wait()
+
+    def shutdown(self):
+        release.wait()
+        super().shutdown()
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, h := newHost(t, Options{Dir: dir})
+	m, err := h.Start("stubborn", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- m.Stop(ctx) }()
+	select {
+	case err := <-stopped:
+		if err == nil || !strings.Contains(err.Error(), "serve() did not return") {
+			t.Fatalf("Stop: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Stop waited for a shutdown() that blocks past its deadline")
+	}
+	free, err := h.rt.LoadFunction("stubborn", "free")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer free.Close()
+	if _, err := free.Invoke(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Stop(context.Background()); err != nil {
+		t.Fatalf("Stop again: %v", err)
+	}
+}
+
+// A stop while serve() waits to be restarted ends the wait: it does not sit
+// out the back-off (here an hour) until the stop's deadline.
+func TestAStopDuringARestartsBackOffEndsIt(t *testing.T) {
+	_, h := newHost(t, Options{Backoff: time.Hour, MaxBackoff: time.Hour, MaxCrashes: 3})
+	m, err := h.Start("crashing", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "restarting", func() bool { return m.Status().State == "restarting" })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := m.Stop(ctx); err != nil {
+		t.Fatalf("Stop during the back-off: %v", err)
+	}
+	if st := m.Status().State; st != "stopped" {
+		t.Fatalf("state after Stop: %s", st)
+	}
+}
+
+// A notify() that raises SystemExit fails that notification, not the loop:
+// the next one is delivered, and the failure is counted.
+func TestANotifyThatExitsFailsOneNotification(t *testing.T) {
+	dir := writeModules(t)
+	if err := os.WriteFile(filepath.Join(dir, "exiting.py"), []byte(`
+import sys
+import pyhost
+
+class Module(pyhost.Module):
+    NOTIFY_TYPES = ["inventory"]
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def notify(self, kind, key):
+        value = self.get(kind)
+        if value == 1:
+            sys.exit(3)
+        self.seen.append(value)
+
+    @pyhost.command
+    def seen_so_far(self) -> list:
+        return self.seen
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rt, h := newHost(t, Options{Dir: dir})
+	m, err := h.Start("exiting", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Publish("inventory", 1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the exit to be counted", func() bool { return m.Status().NotifyErrors == 1 })
+	if e := m.Status().LastNotifyError; !strings.Contains(e, "SystemExit") {
+		t.Errorf("last notify error: %q", e)
+	}
+	if err := rt.Publish("inventory", 2); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the next notification", func() bool {
+		seen := command(t, m, "seen_so_far", nil).([]any)
+		return len(seen) == 1 && seen[0] == int64(2)
+	})
+}

@@ -274,7 +274,11 @@ func (a *Agent) shutdown() error {
 		if serr := a.sched.Stop(runs, stopGrace); serr != nil {
 			a.logger.Warn("runs abandoned at shutdown", "err", serr)
 		}
-		<-modulesStopped
+		select {
+		case <-modulesStopped:
+		case <-final.Done(): // a module stuck in Python is abandoned, as runs are
+			a.logger.Warn("modules did not stop by the shutdown deadline; abandoned")
+		}
 		for _, inst := range a.instances {
 			_ = inst.Check.Close()
 		}
