@@ -195,6 +195,10 @@ def test_health_checks_are_validated(module_harness):
         h.module.set_health_checks({"X": {"severity": "fatal", "summary": ""}})
     with pytest.raises(TypeError, match="detail"):
         h.module.set_health_checks({"X": {"severity": "error", "detail": "text"}})
+    with pytest.raises(TypeError, match="detail"):
+        h.module.set_health_checks({"X": {"severity": "error", "detail": 3}})
+    h.module.set_health_checks({"G": {"severity": "error", "detail": (f"osd.{i}" for i in range(2))}})
+    assert h.health["G"]["detail"] == ["osd.0", "osd.1"]  # a generator, read once
     h.module.set_health_checks({})
     assert h.health == {}
 

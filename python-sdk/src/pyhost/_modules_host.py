@@ -169,7 +169,7 @@ def notify_loop(key: str) -> None:
         kind, key = item
         try:
             instance.notify(kind, key)
-        except Exception as e:
+        except BaseException as e:  # SystemExit too: one notification fails, not the loop
             instance.log.exception("notify(%r, %r) raised", kind, key)
             failure = f"{_error(e)['type']}: {e}"
 

@@ -525,12 +525,18 @@ def normalize_health(checks: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         if not isinstance(summary, str):
             raise TypeError(f"health check {code}: summary must be a str")
         detail = check.get("detail", [])
-        if isinstance(detail, str) or not all(isinstance(d, str) for d in detail):
+        if isinstance(detail, str):
+            raise TypeError(f"health check {code}: detail must be a list of str")
+        try:
+            detail = list(detail)  # once: a generator is read here, not used up by the check
+        except TypeError:
+            raise TypeError(f"health check {code}: detail must be a list of str") from None
+        if not all(isinstance(d, str) for d in detail):
             raise TypeError(f"health check {code}: detail must be a list of str")
         unknown = set(check) - {"severity", "summary", "detail", "count"}
         if unknown:
             raise ValueError(f"health check {code}: unknown fields {sorted(unknown)}")
-        out[code] = {"severity": severity, "summary": summary, "detail": list(detail)}
+        out[code] = {"severity": severity, "summary": summary, "detail": detail}
     return out
 
 
