@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -12,22 +13,41 @@ import (
 // Trusted reports why the agent must not load path — code or configuration
 // it runs with its own privileges — or nil: a file, or its directory, that
 // users other than the agent's own (and root) may write is refused, unless
-// allow_insecure_files (--allow-insecure-files) says otherwise.
+// allow_insecure_files (--allow-insecure-files) says otherwise. A directory
+// (a module that is a package) is checked with everything inside it: each
+// of its files is code the agent may import.
 func Trusted(path string) error {
 	for _, p := range []string{path, filepath.Dir(path)} {
-		info, err := os.Stat(p)
-		if err != nil {
+		if err := trustedOne(p); err != nil {
 			return err
 		}
-		if mode := info.Mode(); mode&0o022 != 0 && !(info.IsDir() && mode&os.ModeSticky != 0) {
-			return fmt.Errorf("%s is writable by %s (mode %v); refused: any user could change what the "+
-				"agent runs (chmod go-w it, or set allow_insecure_files)", p, writers(mode), mode.Perm())
+	}
+	info, err := os.Stat(path)
+	if err != nil || !info.IsDir() {
+		return err
+	}
+	return filepath.WalkDir(path, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil || p == path {
+			return err
 		}
-		if st, ok := info.Sys().(*syscall.Stat_t); ok {
-			if uid := int(st.Uid); uid != os.Geteuid() && uid != 0 {
-				return fmt.Errorf("%s is owned by user %d, not by the agent's user (%d) or root; refused "+
-					"(chown it, or set allow_insecure_files)", p, uid, os.Geteuid())
-			}
+		return trustedOne(p)
+	})
+}
+
+// trustedOne checks one file or directory's mode and owner.
+func trustedOne(p string) error {
+	info, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if mode := info.Mode(); mode&0o022 != 0 && !(info.IsDir() && mode&os.ModeSticky != 0) {
+		return fmt.Errorf("%s is writable by %s (mode %v); refused: any user could change what the "+
+			"agent runs (chmod go-w it, or set allow_insecure_files)", p, writers(mode), mode.Perm())
+	}
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		if uid := int(st.Uid); uid != os.Geteuid() && uid != 0 {
+			return fmt.Errorf("%s is owned by user %d, not by the agent's user (%d) or root; refused "+
+				"(chown it, or set allow_insecure_files)", p, uid, os.Geteuid())
 		}
 	}
 	return nil
