@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -152,8 +154,8 @@ func (a *Agent) serveCommand(w http.ResponseWriter, r *http.Request) {
 	writeError(w, status, ce.Type, a.secrets.Text(ce.Message))
 }
 
-// decodeArguments reads the request body: a JSON object of arguments (an
-// empty body is none). Integers stay integers.
+// decodeArguments reads the request body: one JSON object of arguments (an
+// empty body is none). Integers stay integers, exact.
 func decodeArguments(r *http.Request) (map[string]any, error) {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
 	dec.UseNumber()
@@ -164,32 +166,67 @@ func decodeArguments(r *http.Request) (map[string]any, error) {
 		}
 		return nil, fmt.Errorf("the body must be a JSON object of arguments: %v", err)
 	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("the body must be one JSON object of arguments, with nothing after it")
+	}
 	args, ok := raw.(map[string]any)
 	if !ok {
 		return nil, errors.New("the body must be a JSON object of arguments")
 	}
-	return numbers(args).(map[string]any), nil
+	if err := numbers(args, 0); err != nil {
+		return nil, err
+	}
+	return args, nil
 }
 
-// numbers turns json.Numbers into int64 when integral, else float64.
-func numbers(v any) any {
-	switch v := v.(type) {
-	case json.Number:
-		if i, err := v.Int64(); err == nil {
-			return i
+// maxArgumentDepth is how deep arguments may nest: the value encoding's
+// limit, refused here as the client's mistake.
+const maxArgumentDepth = 64
+
+// numbers turns the json.Numbers in v into int64 when integral (a
+// *big.Int past int64), else float64, in place; a number no float64 holds
+// (1e400) or nesting past maxArgumentDepth is an error.
+func numbers(v any, depth int) error {
+	if depth > maxArgumentDepth {
+		return fmt.Errorf("arguments nest deeper than %d lists and objects", maxArgumentDepth)
+	}
+	set := func(x any, put func(any)) error {
+		n, ok := x.(json.Number)
+		if !ok {
+			return numbers(x, depth+1)
 		}
-		f, _ := v.Float64()
-		return f
+		if i, err := n.Int64(); err == nil {
+			put(i)
+			return nil
+		}
+		if !strings.ContainsAny(n.String(), ".eE") {
+			if b, ok := new(big.Int).SetString(n.String(), 10); ok {
+				put(b)
+				return nil
+			}
+		}
+		f, err := n.Float64()
+		if err != nil {
+			return fmt.Errorf("the number %s is out of range", n)
+		}
+		put(f)
+		return nil
+	}
+	switch v := v.(type) {
 	case map[string]any:
 		for k, x := range v {
-			v[k] = numbers(x)
+			if err := set(x, func(n any) { v[k] = n }); err != nil {
+				return err
+			}
 		}
 	case []any:
 		for i, x := range v {
-			v[i] = numbers(x)
+			if err := set(x, func(n any) { v[i] = n }); err != nil {
+				return err
+			}
 		}
 	}
-	return v
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
