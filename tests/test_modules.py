@@ -35,7 +35,13 @@ MODULES = {
             MODULE_OPTIONS = [pyhost.Option("port", type="int", min=1, max=65535, default=80)]
     """,
     "loud": """
+        import enum
+
         import pyhost
+
+        class Level(enum.IntEnum):
+            LOW = 1
+            HIGH = 2
 
         class Module(pyhost.Module):
             def serve(self):
@@ -51,6 +57,10 @@ MODULES = {
                 if how == "value":
                     raise ValueError("how must be something else")
                 raise RuntimeError("it blew up")
+
+            @pyhost.command
+            def volume(self, level: Level) -> str:
+                return level.name
     """,
 }
 
@@ -240,6 +250,12 @@ def test_modules_in_the_agent(run_agent, agent, tmp_path):
         "module", "command", "notes", "add", "--key", "x", "--text", "y", "--ttl", "-5", *listen
     )
     assert out.returncode == 1 and "400" in out.stderr and "ttl must be more than 0" in out.stderr
+
+    # An IntEnum argument from the command line: "2" is the choice 2.
+    out = agent("module", "command", "loud", "volume", "--level", "2", *listen)
+    assert out.returncode == 0 and json.loads(out.stdout) == "HIGH", out.stderr
+    out = agent("module", "command", "loud", "volume", "--level", "3", *listen)
+    assert out.returncode == 1 and "400" in out.stderr, out.stderr
 
     out = agent("module", "command", "notes", "add", "--arg", "key=tmp", "--arg", "text=t", *listen)
     assert out.returncode == 0, out.stderr

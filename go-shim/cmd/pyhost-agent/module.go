@@ -292,7 +292,7 @@ func typeArguments(c modules.Command, given map[string][]*string) (map[string]an
 				if v == nil {
 					return nil, fmt.Errorf("--%s needs a value", name)
 				}
-				x, err := typed(item, *v)
+				x, err := typedArgument(item, a.Choices, *v)
 				if err != nil {
 					return nil, fmt.Errorf("--%s: %v", name, err)
 				}
@@ -313,7 +313,7 @@ func typeArguments(c modules.Command, given map[string][]*string) (map[string]an
 		case a.Nullable && *v == "null":
 			out[name] = nil
 		default:
-			x, err := typed(a.Type, *v)
+			x, err := typedArgument(a.Type, a.Choices, *v)
 			if err != nil {
 				return nil, fmt.Errorf("--%s: %v", name, err)
 			}
@@ -326,6 +326,17 @@ func typeArguments(c modules.Command, given map[string][]*string) (map[string]an
 		}
 	}
 	return out, nil
+}
+
+// typedArgument is v as the argument's type makes it; for an enum, the
+// choice it spells (an IntEnum's 1 is the number 1, not the text "1").
+func typedArgument(typ string, choices []any, v string) (any, error) {
+	for _, c := range choices {
+		if fmt.Sprint(c) == v {
+			return c, nil
+		}
+	}
+	return typed(typ, v)
 }
 
 func typed(typ, v string) (any, error) {
