@@ -447,8 +447,15 @@ func (l *mainLoader) modules(v *yaml.Node) []ModuleConfig {
 					l.fail(v, "modules[].options: expected a mapping of option: value, found %s", describe(v))
 					return
 				}
-				if err := v.Decode(&m.Options); err != nil {
-					l.fail(v, "modules[].options: %v", err)
+				// As instances are read: plain values only (a timestamp
+				// keeps its text, a non-str key or .nan is a problem on
+				// its line), so nothing fails later, in Go, without one.
+				opts, probs := toPlain(v)
+				for _, p := range probs {
+					l.problems = append(l.problems, Problem{File: l.file, Line: p.line, Msg: "modules[].options: " + p.msg})
+				}
+				if o, ok := opts.(map[string]any); ok {
+					m.Options = o
 				}
 			}
 		})

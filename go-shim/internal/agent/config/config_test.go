@@ -40,12 +40,27 @@ func TestModulesProblems(t *testing.T) {
 		{"modules:\n  - name: a\n    options: [1]", "expected a mapping of option: value"},
 		{"modules:\n  - name: a\n    colour: red", `unknown key "modules[].colour"`},
 		{"modules:\n  - a\n  - name: a", "a is listed twice (first at line 2)"},
+		{"modules:\n  - name: a\n    options:\n      ratio: .nan", "pyhost.yaml:4: modules[].options: .nan is not supported"},
 	} {
 		path := write(t, t.TempDir(), "pyhost.yaml", c.yaml+"\n")
 		_, err := Load(path)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: %v, want %q", c.yaml, err, c.want)
 		}
+	}
+}
+
+// Module options are read as instances are: plain values, a timestamp as
+// its text (not a Go time.Time, which cannot cross to Python).
+func TestModuleOptionsArePlainValues(t *testing.T) {
+	path := write(t, t.TempDir(), "pyhost.yaml", "modules:\n  - name: a\n    options: {since: 2024-01-01, n: 3, tags: [x, z], nested: {k: v}}\n")
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"since": "2024-01-01", "n": 3, "tags": []any{"x", "z"}, "nested": map[string]any{"k": "v"}}
+	if got := c.Modules[0].Options; !reflect.DeepEqual(got, want) {
+		t.Fatalf("options = %#v, want %#v", got, want)
 	}
 }
 
