@@ -177,7 +177,8 @@ def test_each_hook_gets_its_own_copy_and_shared_values_cross_back():
     seen = []
     assert hp.call({"path": "/B"}, lambda r: seen.append(r["path"]) or "probed") == "probed"
     assert seen == ["/B"]
-    assert hp.call({"path": "/CACHED"}, lambda r: "probed") is cached  # a value from host.get crosses
+    # A value from host.get crosses back as the answer.
+    assert hp.call({"path": "/CACHED"}, lambda r: "probed") is cached
     assert (hp.answered, hp.errors) == (1, 0)
 
 

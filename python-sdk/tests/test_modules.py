@@ -197,7 +197,8 @@ def test_health_checks_are_validated(module_harness):
         h.module.set_health_checks({"X": {"severity": "error", "detail": "text"}})
     with pytest.raises(TypeError, match="detail"):
         h.module.set_health_checks({"X": {"severity": "error", "detail": 3}})
-    h.module.set_health_checks({"G": {"severity": "error", "detail": (f"osd.{i}" for i in range(2))}})
+    osds = (f"osd.{i}" for i in range(2))
+    h.module.set_health_checks({"G": {"severity": "error", "detail": osds}})
     assert h.health["G"]["detail"] == ["osd.0", "osd.1"]  # a generator, read once
     h.module.set_health_checks({})
     assert h.health == {}
@@ -262,3 +263,19 @@ def test_what_cannot_cross_to_go_fails_in_the_harness_as_in_the_agent():
 
     with pytest.raises(ValueError, match="cannot cross"):
         testing.ModuleHarness(InfiniteDefault, name="infinite")
+
+
+def test_an_infinite_bound_is_no_bound_and_the_module_loads():
+    import math
+
+    class Unbounded(pyhost.Module):
+        MODULE_OPTIONS = [pyhost.Option("limit", type="float", default=1.0, min=0.0, max=math.inf)]
+
+    h = testing.ModuleHarness(Unbounded, {"limit": 1e300}, name="unbounded")
+    assert h.options["limit"] == 1e300
+    assert Unbounded.MODULE_OPTIONS[0].schema() == {
+        "name": "limit",
+        "type": "float",
+        "default": 1.0,
+        "min": 0.0,
+    }

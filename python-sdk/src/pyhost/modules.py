@@ -29,6 +29,7 @@ from __future__ import annotations
 import enum
 import inspect
 import logging
+import math
 import re
 import threading
 import types
@@ -167,15 +168,21 @@ class Option:
     def schema(self) -> dict[str, Any]:
         """The option as the agent shows it (``GET /api/modules``)."""
         out: dict[str, Any] = {"name": self.name, "type": self.type, "default": self.default}
-        if self.min is not None:
+        # An infinite bound (max=float("inf")) is no bound: shown as none,
+        # since the schema crosses to Go, where inf cannot.
+        if self.min is not None and _finite(self.min):
             out["min"] = self.min
-        if self.max is not None:
+        if self.max is not None and _finite(self.max):
             out["max"] = self.max
         if self.enum_allowed is not None:
             out["enum_allowed"] = list(self.enum_allowed)
         if self.desc:
             out["desc"] = self.desc
         return out
+
+
+def _finite(bound: Any) -> bool:
+    return not isinstance(bound, float) or math.isfinite(bound)
 
 
 def resolve_options(options: Sequence[Option], given: Mapping[str, Any]) -> dict[str, Any]:

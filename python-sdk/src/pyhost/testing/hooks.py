@@ -5,8 +5,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Callable
 
-from pyhost.host import thaw
 from pyhost.hooks import hooks_of
+from pyhost.host import thaw
 from pyhost.stubs._pyhost_bridge import _freeze
 
 __all__ = ["HookPoint"]
