@@ -236,3 +236,20 @@ def test_event_bad_data(aggregator, check):
         "Event: non-string tags [1] skipped",
     ]
     aggregator.assert_event("bytes text", tags=["a"], count=1)
+
+
+def test_an_event_keeps_what_the_agent_keeps(aggregator, check):
+    check.event(
+        {
+            "msg_title": "deploy",
+            "msg_text": "a\x00b",
+            "timestamp": 1704153600.7,  # a float, as time.time() gives
+            "alert_type": 3,  # not text: dropped, as the agent drops it
+            "custom": "field",
+        }
+    )
+    (recorded,) = aggregator.events
+    assert recorded == {"msg_title": "deploy", "msg_text": "a", "timestamp": 1704153600}
+    check.event({"msg_text": "later", "timestamp": "soon"})
+    assert aggregator.events[1]["timestamp"] > 1704153600
+    assert "not a number" in check.get_warnings()[-1]

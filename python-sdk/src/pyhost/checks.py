@@ -335,8 +335,9 @@ class AgentCheck(_SubmissionBase):  # type: ignore[misc]
     def event(self, event: Mapping[str, Any]) -> None:
         """Submit an event (a dict with ``msg_title``, ``msg_text``, ``tags``...).
 
-        The dict is copied; ``timestamp`` defaults to the current time and bytes values
-        are decoded as UTF-8.
+        The dict is copied; ``timestamp`` is taken in whole seconds and defaults to the
+        current time, and bytes values are decoded as UTF-8. The agent keeps the text
+        fields, the timestamp and the tags.
         """
         if not isinstance(event, Mapping):
             self.warning("Event must be a dict, not %s; dropped", type(event).__name__)
@@ -347,6 +348,14 @@ class AgentCheck(_SubmissionBase):  # type: ignore[misc]
                 payload[key] = _decode(payload[key])
         if "tags" in payload:
             payload["tags"] = self._normalize_tags(payload["tags"], "Event")
+        if payload.get("timestamp") is not None:
+            # Whole seconds, as datadog_checks_base sends it: the agent keeps
+            # only an int (a float, say time.time(), would become "now").
+            try:
+                payload["timestamp"] = int(payload["timestamp"])
+            except (TypeError, ValueError, OverflowError):
+                self.warning("Event timestamp %r is not a number; the event is stamped now", payload["timestamp"])
+                del payload["timestamp"]
         payload.setdefault("timestamp", int(time.time()))
         try:
             _submit_event(self, self.check_id, payload)

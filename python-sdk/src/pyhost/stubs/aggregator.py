@@ -171,12 +171,48 @@ def submit_service_check(
     _service_checks.setdefault(name, []).append(record)
 
 
+# The event fields the agent keeps, as text.
+_EVENT_TEXT_KEYS = (
+    "msg_title",
+    "msg_text",
+    "priority",
+    "host",
+    "alert_type",
+    "aggregation_key",
+    "source_type_name",
+    "event_type",
+)
+
+
+def _event_text(value: object) -> str | None:
+    """A text field as the agent keeps it: a str (up to a NUL), else dropped."""
+    if not isinstance(value, str):
+        return None
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return None
+    return value.split("\0", 1)[0]
+
+
 def submit_event(check: object, check_id: str, event: dict[str, Any]) -> None:
-    """Record an event. Raises ``TypeError`` unless ``event`` is a dict."""
+    """Record an event as the agent keeps it: its text fields that are str (up to
+    a NUL), an int ``timestamp`` (0, or none: the agent's "now"), and its tags;
+    every other field is dropped. Raises ``TypeError`` unless ``event`` is a dict."""
     _require_str("check_id", check_id)
     if not isinstance(event, dict):
         raise TypeError(f"event must be dict, not {_type_name(event)}")
-    _events.append(dict(event))
+    record: dict[str, Any] = {}
+    for key in _EVENT_TEXT_KEYS:
+        text = _event_text(event.get(key))
+        if text is not None:
+            record[key] = text
+    ts = event.get("timestamp")
+    if isinstance(ts, int) and -(2**63) <= ts < 2**63 and ts not in (0, -1):
+        record["timestamp"] = int(ts)
+    if "tags" in event:
+        record["tags"] = _validate_tags(event["tags"])
+    _events.append(record)
 
 
 # --------------------------------------------------------------------------------------
