@@ -253,3 +253,13 @@ def test_an_event_keeps_what_the_agent_keeps(aggregator, check):
     check.event({"msg_text": "later", "timestamp": "soon"})
     assert aggregator.events[1]["timestamp"] > 1704153600
     assert "not a number" in check.get_warnings()[-1]
+
+
+def test_text_the_agent_cannot_take_is_dropped_with_a_warning(aggregator, check):
+    check.gauge("x", 1, tags=["file:\udcff"])  # a non-UTF-8 name from os.listdir
+    check.service_check("s", 0, message="a\x00b")
+    check.gauge("kept", 1)
+    assert aggregator.metrics("x") == [] and aggregator.service_checks("s") == []
+    assert aggregator.metrics("kept")
+    warnings = "\n".join(check.get_warnings())
+    assert "could not be submitted" in warnings and "null character" in warnings, warnings

@@ -86,6 +86,7 @@ def _validate_tags(tags: object) -> list[str]:
     for tag in tags:
         if not isinstance(tag, str):
             raise TypeError(f"tags must contain only str, found {_type_name(tag)}: {tag!r}")
+        tag.encode()  # a lone surrogate (a non-UTF-8 file name) cannot cross: UnicodeEncodeError
     return sorted(tags)
 
 
@@ -167,6 +168,9 @@ def submit_service_check(
     _validate_hostname(hostname)
     if message is not None and not isinstance(message, str):
         raise TypeError(f"message must be None or str, not {_type_name(message)}")
+    for text in (name, hostname, message):
+        if isinstance(text, str) and "\0" in text:
+            raise ValueError("embedded null character")
     record = ServiceCheckStub(name, status, sorted_tags, hostname, message, check_id)
     _service_checks.setdefault(name, []).append(record)
 
