@@ -274,11 +274,29 @@ def test_datadog_agent(datadog_agent, caplog):
 
     with caplog.at_level(logging.DEBUG, logger="pyhost.datadog_agent"):
         datadog_agent.log("hello %s", logging.ERROR)
-        datadog_agent.log("by name", "info")
-    assert [(r.getMessage(), r.levelno) for r in caplog.records] == [
-        ("hello %s", logging.ERROR),
-        ("by name", logging.INFO),
-    ]
+    assert [(r.getMessage(), r.levelno) for r in caplog.records] == [("hello %s", logging.ERROR)]
+    with pytest.raises(TypeError, match="level must be int"):
+        datadog_agent.log("by name", "info")  # the agent takes an int level only
+
+
+def test_datadog_agent_has_the_agents_defaults_and_functions(datadog_agent):
+    assert datadog_agent.get_config("enable_metadata_collection") is True
+    assert datadog_agent.get_config("log_level") in ("trace", "debug", "info", "warn", "error")
+    datadog_agent.set_config("tags", ["a"])
+    datadog_agent.get_config("tags").append("b")  # a copy
+    assert datadog_agent.get_config("tags") == ["a"]
+    assert datadog_agent.get_host_tags() == '{"system": []}'
+    assert datadog_agent.get_clustername() == ""
+    assert datadog_agent.headers(http_host="h")["Host"] == "h"
+    datadog_agent.set_check_metadata("c:1", "version.raw", "1.2")
+    assert datadog_agent.metadata == {"c:1": {"version.raw": "1.2"}}
+    datadog_agent.set_external_tags([("host", {"vsphere": ["a:1"]})])
+    assert datadog_agent.external_tags == [[("host", {"vsphere": ["a:1"]})]]
+    assert datadog_agent.read_persistent_cache("k") == ""
+    datadog_agent.write_persistent_cache("k", "v")
+    assert datadog_agent.read_persistent_cache("k") == "v"
+    datadog_agent.reset()
+    assert datadog_agent.metadata == {} and datadog_agent.read_persistent_cache("k") == ""
 
 
 def test_check_cancelled_stub():

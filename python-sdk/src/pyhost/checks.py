@@ -354,7 +354,10 @@ class AgentCheck(_SubmissionBase):  # type: ignore[misc]
             try:
                 payload["timestamp"] = int(payload["timestamp"])
             except (TypeError, ValueError, OverflowError):
-                self.warning("Event timestamp %r is not a number; the event is stamped now", payload["timestamp"])
+                self.warning(
+                    "Event timestamp %r is not a number; the event is stamped now",
+                    payload["timestamp"],
+                )
                 del payload["timestamp"]
         payload.setdefault("timestamp", int(time.time()))
         try:
