@@ -715,3 +715,20 @@ class Module(pyhost.Module):
 		return len(seen) == 1 && seen[0] == int64(2)
 	})
 }
+
+// A module named as an importable module (here the standard library's
+// colorsys) is refused: loaded, it would be what every `import colorsys` in
+// the process gets.
+func TestAModuleMayNotShadowAnImportableOne(t *testing.T) {
+	dir := writeModules(t)
+	if err := os.WriteFile(filepath.Join(dir, "colorsys.py"), []byte("import pyhost\n\nclass Module(pyhost.Module):\n    pass\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, h := newHost(t, Options{Dir: dir})
+	if _, err := h.Start("colorsys", nil); err == nil {
+		t.Fatal("a module shadowing colorsys started")
+	}
+	if r := h.Module("colorsys").Status().Reason; !strings.Contains(r, "would shadow the importable module") || !strings.Contains(r, "colorsys.py") {
+		t.Fatalf("reason: %s", r)
+	}
+}

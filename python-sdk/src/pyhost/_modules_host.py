@@ -78,6 +78,19 @@ def _import(name: str, path: str) -> ModuleType:
     if existing is not None and (in_use or name not in _imported):
         # One left by a host that went away without stopping it is replaced.
         raise ImportError(f"a module named {name!r} is already imported (from {existing.__file__})")
+    if existing is None and name not in _imported:
+        # Loaded under a name Python would find elsewhere, the module would
+        # be what every later `import name` in the process gets.
+        try:
+            other = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            other = None
+        own = {os.path.realpath(p) for p in (path, os.path.join(path, "__init__.py"))}
+        if other is not None and (other.origin is None or os.path.realpath(other.origin) not in own):
+            raise ImportError(
+                f"a module named {name!r} would shadow the importable module "
+                f"{other.origin or name} (rename {os.path.basename(path)})"
+            )
     _imported.add(name)
     namespace = importlib.util.module_from_spec(spec)
     sys.modules[name] = namespace
