@@ -136,6 +136,20 @@ func (m *Module) finish(state State, reason, traceback string) {
 	m.uninstallHooks()
 }
 
+// fail records that a running module failed, and calls its shutdown():
+// the threads it started wait on wait_for_shutdown() and would run on, and
+// its cleanup (a last set_store) would never happen.
+func (m *Module) fail(reason, traceback string) {
+	m.finish(Failed, reason, traceback)
+	if res, err := m.fns.shutdown.InvokeContext(m.ctx, m.key); err != nil {
+		if !errors.Is(err, pyhost.ErrShutdown) {
+			m.h.log.Warn("module shutdown() after its failure", "module", m.name, "err", err)
+		}
+	} else if raised, _ := res.(map[string]any); raised != nil {
+		m.h.log.Warn("module shutdown() raised", "module", m.name, "error", str(raised, "type")+": "+str(raised, "message"))
+	}
+}
+
 // installedHook is one of the module's hooks on a hook point.
 type installedHook struct {
 	kind, op string
@@ -199,7 +213,7 @@ func (m *Module) serveLoop() {
 		}
 		if err != nil {
 			m.h.log.Error("module serve failed", "module", m.name, "err", err)
-			m.finish(Failed, "serve: "+err.Error(), "")
+			m.fail("serve: "+err.Error(), "")
 			return
 		}
 		crash, _ := res.(map[string]any)
@@ -215,7 +229,7 @@ func (m *Module) serveLoop() {
 		if crashes >= m.h.opts.MaxCrashes {
 			m.h.log.Error("module serve crashed; giving up", "module", m.name, "crashes", crashes, "error", reason,
 				"traceback", str(crash, "traceback"))
-			m.finish(Failed, fmt.Sprintf("serve raised %d times in a row; the last: %s", crashes, reason),
+			m.fail(fmt.Sprintf("serve raised %d times in a row; the last: %s", crashes, reason),
 				str(crash, "traceback"))
 			return
 		}

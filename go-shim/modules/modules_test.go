@@ -732,3 +732,47 @@ func TestAModuleMayNotShadowAnImportableOne(t *testing.T) {
 		t.Fatalf("reason: %s", r)
 	}
 }
+
+// A module whose serve() fails for good is asked to shut down: a thread it
+// started, waiting on wait_for_shutdown(), ends and does its cleanup.
+func TestAFailedModuleIsShutDown(t *testing.T) {
+	dir := writeModules(t)
+	if err := os.WriteFile(filepath.Join(dir, "worker_failing.py"), []byte(`
+import threading
+import pyhost
+
+cleaned = threading.Event()
+
+def cleaned_up():
+    return cleaned.is_set()
+
+class Module(pyhost.Module):
+    def __init__(self):
+        super().__init__()
+        threading.Thread(target=self.work, daemon=True).start()
+
+    def work(self):
+        self.wait_for_shutdown()
+        cleaned.set()
+
+    def serve(self):
+        raise OSError("no backend")
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, h := newHost(t, Options{Dir: dir, Backoff: time.Millisecond, MaxCrashes: 2})
+	m, err := h.Start("worker_failing", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "failed", func() bool { return m.Status().State == "failed" })
+	cleaned, err := h.rt.LoadFunction("worker_failing", "cleaned_up")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleaned.Close()
+	waitFor(t, "the worker thread to see the shutdown", func() bool {
+		v, err := cleaned.Invoke()
+		return err == nil && v == true
+	})
+}
