@@ -5,12 +5,15 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
+import subprocess
 import textwrap
+import time
 import urllib.error
 import urllib.request
 
-from conftest import EXAMPLES, wait_until
+from conftest import AGENT, EXAMPLES, free_port, plain_env, wait_until
 
 MODULES = {
     "crashing": """
@@ -277,3 +280,33 @@ def test_modules_in_the_agent(run_agent, agent, tmp_path):
     assert out.returncode == 0, out.stderr
     assert sorted(n["key"] for n in json.loads(out.stdout)) == ["disk", "net"]
     assert b.stop() == 0
+
+
+def test_a_signal_while_a_module_loads_forever_stops_the_agent(tmp_path):
+    # A module whose import never returns: nothing can interrupt it, but
+    # SIGTERM still ends the agent, which says why.
+    modules_d = tmp_path / "modules.d"
+    modules_d.mkdir()
+    (modules_d / "sleeper.py").write_text("import time\n\ntime.sleep(1000)\n")
+    (tmp_path / "checks.d").mkdir()
+    (tmp_path / "conf.d").mkdir()
+    config = tmp_path / "pyhost.yaml"
+    run_dir = tmp_path / "run"
+    config.write_text(f"modules_dir: {modules_d}\nrun_dir: {run_dir}\nmodules: [sleeper]\n")
+    proc = subprocess.Popen(
+        [str(AGENT), "run", "--config", str(config), "--listen", f"127.0.0.1:{free_port()}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=plain_env(),
+        cwd=tmp_path,
+    )
+    try:
+        time.sleep(2)  # well into the module's import (or not yet: the signal ends it either way)
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, out
+    assert "stopped while starting" in out, out

@@ -198,10 +198,29 @@ func cmdRun(args []string, stderr io.Writer) int {
 	logger := newLogger(cfg, stderr)
 	ctx, stop := signalContext()
 	defer stop()
-	a, err := agent.New(cfg, logger)
-	if err != nil {
-		fmt.Fprintf(stderr, "pyhost-agent: %v\n", err)
-		return agent.ExitUsage
+	// Starting runs plugin code (a module's import, can_run(), __init__),
+	// which nothing can interrupt: a signal meanwhile ends the process
+	// instead of waiting for it.
+	type started struct {
+		a   *agent.Agent
+		err error
+	}
+	starting := make(chan started, 1)
+	go func() {
+		a, err := agent.New(cfg, logger)
+		starting <- started{a, err}
+	}()
+	var a *agent.Agent
+	select {
+	case s := <-starting:
+		if s.err != nil {
+			fmt.Fprintf(stderr, "pyhost-agent: %v\n", s.err)
+			return agent.ExitUsage
+		}
+		a = s.a
+	case <-ctx.Done():
+		logger.Error("stopped while starting: a check or module being loaded did not return")
+		return agent.ExitCheckFailed
 	}
 	logger.Info("status page", "url", "http://"+a.Addr()+"/", "metrics", "http://"+a.Addr()+"/metrics")
 	if err := a.Run(ctx); err != nil {
