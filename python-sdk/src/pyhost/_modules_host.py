@@ -86,7 +86,8 @@ def _import(name: str, path: str) -> ModuleType:
         except (ImportError, ValueError):
             other = None
         own = {os.path.realpath(p) for p in (path, os.path.join(path, "__init__.py"))}
-        if other is not None and (other.origin is None or os.path.realpath(other.origin) not in own):
+        origin = other.origin if other is not None else None
+        if other is not None and (origin is None or os.path.realpath(origin) not in own):
             raise ImportError(
                 f"a module named {name!r} would shadow the importable module "
                 f"{other.origin or name} (rename {os.path.basename(path)})"
