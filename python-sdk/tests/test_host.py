@@ -82,3 +82,8 @@ def test_go_exceptions_are_exceptions():
     assert issubclass(pyhost.GoError, Exception)
     assert issubclass(pyhost.GoPanic, Exception)
     assert not issubclass(pyhost.GoError, pyhost.GoPanic)
+
+
+def test_get_takes_a_name_only(host_state):
+    with pytest.raises(TypeError):
+        host.get(None)  # type: ignore[arg-type]

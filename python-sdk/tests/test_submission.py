@@ -263,3 +263,8 @@ def test_text_the_agent_cannot_take_is_dropped_with_a_warning(aggregator, check)
     assert aggregator.metrics("kept")
     warnings = "\n".join(check.get_warnings())
     assert "could not be submitted" in warnings and "null character" in warnings, warnings
+
+
+def test_a_tag_given_twice_counts_once(aggregator, check):
+    check.gauge("dup", 1, tags=["a:1", "a:1", "b"])
+    assert aggregator.metrics("dup")[0].tags == ["a:1", "b"]

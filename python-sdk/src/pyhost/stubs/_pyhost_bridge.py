@@ -67,6 +67,8 @@ def publish(name: str, value: Any) -> int:
 
 def get(name: str, default: Any | None = None) -> Any:
     """The value published under ``name`` (shared, read-only), or ``default``."""
+    if not isinstance(name, str):  # the host's get takes a str only
+        raise TypeError(f"argument 'name': must be str, not {type(name).__name__}")
     entry = _published.get(name)
     return default if entry is None else entry[1]
 

@@ -87,7 +87,7 @@ def _validate_tags(tags: object) -> list[str]:
         if not isinstance(tag, str):
             raise TypeError(f"tags must contain only str, found {_type_name(tag)}: {tag!r}")
         tag.encode()  # a lone surrogate (a non-UTF-8 file name) cannot cross: UnicodeEncodeError
-    return sorted(tags)
+    return sorted(set(tags))  # a tag given twice counts once, as in the agent
 
 
 def _validate_hostname(hostname: object) -> None:
