@@ -25,7 +25,7 @@ class CheckBase:
         tags: Sequence[str] | None = None,
         hostname: str | None = None,
         device_name: str | None = None,
-        raw: bool = False,
+        raw: object = None,
     ) -> None: ...
     def rate(
         self,
@@ -34,7 +34,7 @@ class CheckBase:
         tags: Sequence[str] | None = None,
         hostname: str | None = None,
         device_name: str | None = None,
-        raw: bool = False,
+        raw: object = None,
     ) -> None: ...
     def count(
         self,
@@ -43,7 +43,7 @@ class CheckBase:
         tags: Sequence[str] | None = None,
         hostname: str | None = None,
         device_name: str | None = None,
-        raw: bool = False,
+        raw: object = None,
     ) -> None: ...
     def histogram(
         self,
@@ -52,7 +52,7 @@ class CheckBase:
         tags: Sequence[str] | None = None,
         hostname: str | None = None,
         device_name: str | None = None,
-        raw: bool = False,
+        raw: object = None,
     ) -> None: ...
     def historate(
         self,
@@ -61,7 +61,7 @@ class CheckBase:
         tags: Sequence[str] | None = None,
         hostname: str | None = None,
         device_name: str | None = None,
-        raw: bool = False,
+        raw: object = None,
     ) -> None: ...
     def monotonic_count(
         self,
@@ -70,8 +70,8 @@ class CheckBase:
         tags: Sequence[str] | None = None,
         hostname: str | None = None,
         device_name: str | None = None,
-        raw: bool = False,
-        flush_first_value: bool = False,
+        raw: object = None,
+        flush_first_value: object = None,
     ) -> None: ...
 
 def noop(*args: object, **kwargs: object) -> None:
