@@ -279,9 +279,11 @@ class AgentCheck(_SubmissionBase):  # type: ignore[misc]
         the agent is shutting down), from another thread, while the run goes on.
 
         Sets :attr:`cancelled`. Override it to make a long run return early (close a
-        socket the run waits on, set an event); call ``super().cancel()``, do not
-        block, and be thread-safe. If the run does not return, the host raises
-        ``CheckCancelled`` at the next line of the check's own code.
+        socket the run waits on, set an event); call ``super().cancel()`` first, do
+        not block, and be thread-safe (it runs on a thread of its own, waited for
+        100 ms: one that blocks longer may return after its run ended). If the run
+        does not return, the host raises ``CheckCancelled`` at the next line of the
+        check's own code.
         """
         self._cancelled = True
 

@@ -2,7 +2,7 @@
 //! half-changed.
 //!
 //! 1. **Cooperative.** The check's `cancel()` is called (once per run), on
-//!    a daemon thread of its own, waited for up to [`CANCEL_HOOK_WAIT`] (a
+//!    a thread of its own, waited for up to [`CANCEL_HOOK_WAIT`] (a
 //!    `cancel()` that blocks holds up no one longer): datadog_checks_base's `AgentCheck.cancel()` is
 //!    what the Datadog Agent calls when it unschedules a check, and the SDK's
 //!    sets the flag `AgentCheck.cancelled`. The run has
@@ -27,7 +27,7 @@
 
 use std::cell::RefCell;
 use std::ffi::c_int;
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pyhost_abi::Failure;
@@ -36,7 +36,7 @@ use pyo3::exceptions::PyBaseException;
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyCFunction, PyDict, PyModule, PyString, PyTuple};
+use pyo3::types::{PyModule, PyString, PyTuple};
 
 use super::instances::{CheckEntry, CHECKS};
 use crate::runtime::logging;
@@ -140,11 +140,12 @@ fn arm(py: Python<'_>, entry: &CheckEntry, run_id: u64) {
 /// when it has returned.
 struct HookRun(mpsc::Receiver<()>);
 
-/// Step 1: the check's `cancel()`, if it has one, on a daemon thread of its
-/// own, so that one that blocks (joins a thread, closes a slow connection)
-/// holds up neither the host's cancel nor a shutdown: they wait for it up to
-/// [`CANCEL_HOOK_WAIT`]. Whatever it raises is logged, not propagated: the
-/// cancellation goes on.
+/// Step 1: the check's `cancel()`, if it has one, on a thread of its own
+/// (a Rust thread: no Python-level `threading`, which a check may have
+/// replaced, e.g. with gevent's), so that one that blocks (joins a thread,
+/// closes a slow connection) holds up neither the host's cancel nor a
+/// shutdown: they wait for it up to [`CANCEL_HOOK_WAIT`]. Whatever it
+/// raises is logged, not propagated: the cancellation goes on.
 fn start_cancel_hook(py: Python<'_>, entry: &CheckEntry) -> Option<HookRun> {
     let hook = entry
         .object
@@ -154,8 +155,7 @@ fn start_cancel_hook(py: Python<'_>, entry: &CheckEntry) -> Option<HookRun> {
         .unbind();
     let (done, returned) = mpsc::sync_channel(1);
     let check_id = entry.check_id.clone();
-    let target = move |args: &Bound<'_, PyTuple>, _: Option<&Bound<'_, PyDict>>| {
-        let py = args.py();
+    let call = move |py: Python<'_>| {
         if let Err(e) = hook.call0(py) {
             logging::emit(
                 py,
@@ -165,29 +165,32 @@ fn start_cancel_hook(py: Python<'_>, entry: &CheckEntry) -> Option<HookRun> {
                 &format!("the check's cancel() raised {}", e.value(py)),
             );
         }
-        let _ = done.send(()); // the waiter may have stopped waiting
     };
-    let started = (|| -> PyResult<()> {
-        let target = PyCFunction::new_closure(py, None, None, target)?;
-        let kwargs = PyDict::new(py);
-        kwargs.set_item("target", target)?;
-        kwargs.set_item("name", format!("pyhost-cancel {}", entry.check_id))?;
-        kwargs.set_item("daemon", true)?;
-        let thread = py
-            .import("threading")?
-            .getattr("Thread")?
-            .call((), Some(&kwargs))?;
-        thread.call_method0("start")?;
-        Ok(())
-    })();
-    if let Err(e) = started {
+    // The closure is shared with the fallback below, which runs it here
+    // when no thread can be made.
+    let call = Arc::new(Mutex::new(Some(call)));
+    let on_thread = Arc::clone(&call);
+    let spawned = std::thread::Builder::new()
+        .name(format!("pyhost-cancel {}", entry.check_id))
+        .spawn(move || {
+            if let Some(call) = on_thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                Python::attach(call);
+            }
+            let _ = done.send(()); // the waiter may have stopped waiting
+        });
+    if let Err(e) = spawned {
         logging::emit(
             py,
             30,
             "pyhost.cancel",
             &entry.check_id,
-            &format!("the check's cancel() could not be started: {}", e.value(py)),
+            &format!(
+                "the check's cancel() runs on the cancelling thread: no thread of its own ({e})"
+            ),
         );
+        if let Some(call) = call.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            call(py);
+        }
         return None;
     }
     Some(HookRun(returned))
