@@ -274,6 +274,13 @@ pub fn shutdown(
                 return 0;
             }
             nudge(py, session);
+            // The nudge may have let go of the GIL (waiting for checks'
+            // cancel()): calls may have left meanwhile.
+            let inside = session.calls_inside(py);
+            if inside == 0 {
+                session.release(py);
+                return 0;
+            }
             if expired {
                 // Under the GIL, like the count the last call leaves: that
                 // call sees the flag, or this read saw it leave.
