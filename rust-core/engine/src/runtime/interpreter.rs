@@ -92,9 +92,12 @@ pub fn ensure_started(
         )),
         Some(Err(f)) => Err(f.clone()),
         None => {
-            // Not remembered: a mistyped path must not keep the process from
-            // starting the right one.
-            missing_python(&wanted)?;
+            // Only a Python the host named (the defaults are the engine's
+            // own); not remembered: a mistyped path must not keep the
+            // process from starting the right one.
+            if !executable.is_empty() {
+                missing_python(&wanted)?;
+            }
             let result = start_on_own_thread(
                 wanted.clone(),
                 accounting,
