@@ -32,6 +32,7 @@ type Module struct {
 	notified     chan struct{} // closed when the notification loop ends
 	stopping     atomic.Bool
 	halt         chan struct{} // closed when a stop begins: a restart's back-off ends
+	halting      sync.Once
 	delivered    atomic.Uint64
 	notifyErrors atomic.Uint64
 
@@ -237,7 +238,9 @@ func (m *Module) serveLoop() {
 		m.h.log.Warn("module serve crashed; restarting", "module", m.name, "in", delay, "error", reason,
 			"traceback", str(crash, "traceback"))
 		m.mu.Lock()
-		m.state, m.reason, m.traceback = Restarting, reason, str(crash, "traceback")
+		if m.state != Stopping { // a Stop that began meanwhile keeps its state
+			m.state, m.reason, m.traceback = Restarting, reason, str(crash, "traceback")
+		}
 		m.mu.Unlock()
 		select {
 		case <-time.After(delay):
@@ -250,7 +253,9 @@ func (m *Module) serveLoop() {
 			return
 		}
 		m.mu.Lock()
-		m.state, m.reason = Running, ""
+		if m.state != Stopping {
+			m.state, m.reason = Running, ""
+		}
 		m.restarts++
 		m.mu.Unlock()
 	}
@@ -308,7 +313,7 @@ func (m *Module) Stop(ctx context.Context) error {
 // calls its shutdown().
 func (m *Module) beginStop(ctx context.Context) {
 	m.stopping.Store(true)
-	close(m.halt)
+	m.halting.Do(func() { close(m.halt) })
 	m.h.unsubscribeModule(m)
 	m.uninstallHooks()
 	// shutdown() is Python, which a deadline cannot interrupt: one that
