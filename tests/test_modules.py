@@ -284,7 +284,7 @@ def test_modules_in_the_agent(run_agent, agent, tmp_path):
 
 def test_a_signal_while_a_module_loads_forever_stops_the_agent(tmp_path):
     # A module whose import never returns: nothing can interrupt it, but
-    # SIGTERM still ends the agent, which says why.
+    # SIGTERM still ends the agent (after shutdown_timeout), which says why.
     modules_d = tmp_path / "modules.d"
     modules_d.mkdir()
     (modules_d / "sleeper.py").write_text("import time\n\ntime.sleep(1000)\n")
@@ -292,7 +292,9 @@ def test_a_signal_while_a_module_loads_forever_stops_the_agent(tmp_path):
     (tmp_path / "conf.d").mkdir()
     config = tmp_path / "pyhost.yaml"
     run_dir = tmp_path / "run"
-    config.write_text(f"modules_dir: {modules_d}\nrun_dir: {run_dir}\nmodules: [sleeper]\n")
+    config.write_text(
+        f"modules_dir: {modules_d}\nrun_dir: {run_dir}\nmodules: [sleeper]\nshutdown_timeout: 1s\n"
+    )
     proc = subprocess.Popen(
         [str(AGENT), "run", "--config", str(config), "--listen", f"127.0.0.1:{free_port()}"],
         stdout=subprocess.PIPE,

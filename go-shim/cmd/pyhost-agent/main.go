@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"pyhost.dev/pyhost/internal/agent"
 	"pyhost.dev/pyhost/internal/agent/config"
@@ -210,18 +211,25 @@ func cmdRun(args []string, stderr io.Writer) int {
 		a, err := agent.New(cfg, logger)
 		starting <- started{a, err}
 	}()
-	var a *agent.Agent
+	var s started
 	select {
-	case s := <-starting:
-		if s.err != nil {
-			fmt.Fprintf(stderr, "pyhost-agent: %v\n", s.err)
-			return agent.ExitUsage
-		}
-		a = s.a
+	case s = <-starting:
 	case <-ctx.Done():
-		logger.Error("stopped while starting: a check or module being loaded did not return")
-		return agent.ExitCheckFailed
+		// A start that is merely slow finishes, and then stops in order
+		// (Run sees ctx done); one stuck in plugin code is left behind.
+		select {
+		case s = <-starting:
+		case <-time.After(time.Duration(cfg.ShutdownTimeout)):
+			logger.Error("stopped while starting: a check or module being loaded did not return within shutdown_timeout",
+				"shutdown_timeout", time.Duration(cfg.ShutdownTimeout))
+			return agent.ExitCheckFailed
+		}
 	}
+	if s.err != nil {
+		fmt.Fprintf(stderr, "pyhost-agent: %v\n", s.err)
+		return agent.ExitUsage
+	}
+	a := s.a
 	logger.Info("status page", "url", "http://"+a.Addr()+"/", "metrics", "http://"+a.Addr()+"/metrics")
 	if err := a.Run(ctx); err != nil {
 		logger.Error("agent stopped with an error", "err", err)
