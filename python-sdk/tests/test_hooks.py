@@ -188,3 +188,16 @@ def test_a_lone_surrogate_cannot_cross():
     hp = HookPoint("op", module)
     assert hp.call("x", lambda r: "probed") == "probed"
     assert hp.errors == 1 and isinstance(hp.failures[0], UnicodeEncodeError)
+
+
+def test_an_object_answering_every_attribute_is_not_a_hook():
+    class AnswersAll:
+        def __call__(self):
+            return None
+
+        def __getattr__(self, name):
+            return lambda *a: None  # as an xmlrpc ServerProxy does
+
+    module = types.ModuleType("proxying")
+    module.proxy = AnswersAll()
+    assert hooks_of(module) == []

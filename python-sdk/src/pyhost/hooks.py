@@ -56,7 +56,9 @@ def _mark_of(owner: str, attr: Any, value: Any) -> tuple[str, str] | None:
     ValueError for a mark that is not one ``@pyhost.dispatch``/``completion``
     makes (set by hand, or by another tool using the same name)."""
     mark = getattr(value, "__pyhost_hook__", None) if callable(value) else None
-    if mark is None:
+    if not isinstance(mark, (tuple, str)):
+        # Not a mark at all (None, or what an object answering every
+        # attribute, such as an xmlrpc ServerProxy, makes up).
         return None
     if (
         isinstance(mark, tuple)
