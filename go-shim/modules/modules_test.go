@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,10 +147,15 @@ class Module(pyhost.Module):
 `,
 }
 
-func writeModules(t *testing.T) string {
+// writeModules writes the shared sources, and a test's own, into a fresh Dir.
+func writeModules(t *testing.T, own ...map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
-	for name, src := range sources {
+	all := maps.Clone(sources)
+	for _, m := range own {
+		maps.Copy(all, m)
+	}
+	for name, src := range all {
 		path := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
@@ -159,6 +165,20 @@ func writeModules(t *testing.T) string {
 		}
 	}
 	return dir
+}
+
+// callFree calls the module's top-level free(), which lets what it holds
+// (serve, shutdown) return.
+func callFree(t *testing.T, h *Host, module string) {
+	t.Helper()
+	free, err := h.rt.LoadFunction(module, "free")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer free.Close()
+	if _, err := free.Invoke(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func newHost(t *testing.T, opts Options) (*pyhost.Runtime, *Host) {
@@ -521,8 +541,7 @@ func TestModuleHooksLiveAsLongAsTheModule(t *testing.T) {
 // A serve that ignores shutdown() makes Stop fail at its deadline, naming
 // serve and nothing else.
 func TestStopNamesWhatDidNotReturn(t *testing.T) {
-	dir := writeModules(t)
-	if err := os.WriteFile(filepath.Join(dir, "deaf.py"), []byte(`
+	dir := writeModules(t, map[string]string{"deaf.py": `
 import threading
 import pyhost
 
@@ -534,9 +553,7 @@ def free():
 class Module(pyhost.Module):
     def serve(self):
         release.wait()
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`})
 	_, h := newHost(t, Options{Dir: dir})
 	m, err := h.Start("deaf", nil)
 	if err != nil {
@@ -549,15 +566,7 @@ class Module(pyhost.Module):
 		strings.Contains(err.Error(), "notification loop") || strings.Contains(err.Error(), "commands") {
 		t.Fatalf("Stop: %v", err)
 	}
-	// Let serve go, so that the host stops cleanly.
-	free, err := h.rt.LoadFunction("deaf", "free")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer free.Close()
-	if _, err := free.Invoke(); err != nil {
-		t.Fatal(err)
-	}
+	callFree(t, h, "deaf") // let serve go, so that the host stops cleanly
 	if err := m.Stop(context.Background()); err != nil {
 		t.Fatalf("Stop again: %v", err)
 	}
@@ -599,8 +608,7 @@ func TestAModuleShowsWhatItCosts(t *testing.T) {
 // A shutdown() that blocks holds the stop only until its deadline: Python
 // cannot be interrupted, so the stop goes on without it.
 func TestABlockingShutdownIsBoundedByTheStopsDeadline(t *testing.T) {
-	dir := writeModules(t)
-	if err := os.WriteFile(filepath.Join(dir, "stubborn.py"), []byte(`
+	dir := writeModules(t, map[string]string{"stubborn.py": `
 import threading
 import pyhost
 
@@ -616,9 +624,7 @@ class Module(pyhost.Module):
     def shutdown(self):
         release.wait()
         super().shutdown()
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`})
 	_, h := newHost(t, Options{Dir: dir})
 	m, err := h.Start("stubborn", nil)
 	if err != nil {
@@ -636,14 +642,7 @@ class Module(pyhost.Module):
 	case <-time.After(time.Minute):
 		t.Fatal("Stop waited for a shutdown() that blocks past its deadline")
 	}
-	free, err := h.rt.LoadFunction("stubborn", "free")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer free.Close()
-	if _, err := free.Invoke(); err != nil {
-		t.Fatal(err)
-	}
+	callFree(t, h, "stubborn")
 	if err := m.Stop(context.Background()); err != nil {
 		t.Fatalf("Stop again: %v", err)
 	}
@@ -671,8 +670,7 @@ func TestAStopDuringARestartsBackOffEndsIt(t *testing.T) {
 // A notify() that raises SystemExit fails that notification, not the loop:
 // the next one is delivered, and the failure is counted.
 func TestANotifyThatExitsFailsOneNotification(t *testing.T) {
-	dir := writeModules(t)
-	if err := os.WriteFile(filepath.Join(dir, "exiting.py"), []byte(`
+	dir := writeModules(t, map[string]string{"exiting.py": `
 import sys
 import pyhost
 
@@ -692,9 +690,7 @@ class Module(pyhost.Module):
     @pyhost.command
     def seen_so_far(self) -> list:
         return self.seen
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`})
 	rt, h := newHost(t, Options{Dir: dir})
 	m, err := h.Start("exiting", nil)
 	if err != nil {
@@ -720,10 +716,7 @@ class Module(pyhost.Module):
 // colorsys) is refused: loaded, it would be what every `import colorsys` in
 // the process gets.
 func TestAModuleMayNotShadowAnImportableOne(t *testing.T) {
-	dir := writeModules(t)
-	if err := os.WriteFile(filepath.Join(dir, "colorsys.py"), []byte("import pyhost\n\nclass Module(pyhost.Module):\n    pass\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := writeModules(t, map[string]string{"colorsys.py": "import pyhost\n\nclass Module(pyhost.Module):\n    pass\n"})
 	_, h := newHost(t, Options{Dir: dir})
 	if _, err := h.Start("colorsys", nil); err == nil {
 		t.Fatal("a module shadowing colorsys started")
@@ -736,8 +729,7 @@ func TestAModuleMayNotShadowAnImportableOne(t *testing.T) {
 // A module whose serve() fails for good is asked to shut down: a thread it
 // started, waiting on wait_for_shutdown(), ends and does its cleanup.
 func TestAFailedModuleIsShutDown(t *testing.T) {
-	dir := writeModules(t)
-	if err := os.WriteFile(filepath.Join(dir, "worker_failing.py"), []byte(`
+	dir := writeModules(t, map[string]string{"worker_failing.py": `
 import threading
 import pyhost
 
@@ -757,9 +749,7 @@ class Module(pyhost.Module):
 
     def serve(self):
         raise OSError("no backend")
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`})
 	_, h := newHost(t, Options{Dir: dir, Backoff: time.Millisecond, MaxCrashes: 2})
 	m, err := h.Start("worker_failing", nil)
 	if err != nil {
