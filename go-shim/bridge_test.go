@@ -332,6 +332,51 @@ func TestShutdownFromInsideACallIsRefused(t *testing.T) {
 	}
 }
 
+// The same while another goroutine's Shutdown, with no deadline, waits for
+// that call: the Close inside is refused at once rather than waiting behind
+// it (both would have waited for ever), and then the outer one completes.
+func TestCloseFromInsideACallWhileAnotherShutdownWaits(t *testing.T) {
+	rt, err := Start(Options{PythonPath: []string{testdata()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	var inner error
+	if err := rt.DefineModule("gowaits", map[string]any{
+		"wait": func() {
+			close(entered)
+			<-release
+			inner = rt.Close()
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	call := py(t, rt, "call")
+	called := make(chan error, 1)
+	go func() {
+		_, err := call.Invoke("gowaits", "wait")
+		called <- err
+	}()
+	<-entered
+	outer := make(chan error, 1)
+	go func() { outer <- rt.Shutdown(context.Background()) }()
+	time.Sleep(50 * time.Millisecond) // the outer Shutdown is waiting now (or soon: either way it must wait)
+	close(release)
+	for name, ch := range map[string]chan error{"the call": called, "the outer Shutdown": outer} {
+		select {
+		case err := <-ch:
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("%s did not return: the Close inside waited behind the Shutdown outside", name)
+		}
+	}
+	if !errors.Is(inner, ErrConflict) {
+		t.Fatalf("Close from inside the call: %v", inner)
+	}
+}
+
 func TestDefinedModuleAfterClose(t *testing.T) {
 	first, err := Start(Options{PythonPath: []string{testdata()}})
 	if err != nil {

@@ -72,8 +72,8 @@ type Runtime struct {
 	logID    uintptr
 	metricID uintptr
 
-	closing sync.Mutex
-	done    bool // the library finished shutting the runtime down
+	closing sync.Mutex // guards done
+	done    bool       // the library finished shutting the runtime down
 
 	logger *slog.Logger
 	// accounting: runs report their usage (Options.DisableAccounting unset).
@@ -175,37 +175,53 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	if rt == nil {
 		return nil
 	}
-	rt.closing.Lock()
-	defer rt.closing.Unlock()
-	if rt.done {
-		return nil
-	}
 	if rt.closed.CompareAndSwap(false, true) {
 		runtime.SetFinalizer(rt, nil)
 		rt.cancelBase()
 	}
-	for {
+	// No lock is held while the library waits: a Close from a Go function
+	// Python called must reach it (and be refused at once, ErrConflict),
+	// not wait behind a Shutdown that waits for that very call. The
+	// library's shutdown may run in several goroutines at once.
+	for !rt.isDone() {
 		wait := shutdownSlice
 		if deadline, ok := ctx.Deadline(); ok {
 			wait = max(0, min(wait, time.Until(deadline)))
 		}
 		err := wrapErr("shutdown", capi.Shutdown(rt.id, uint64(wait.Milliseconds())))
 		if err == nil {
-			rt.done = true
-			capi.Unregister(rt.logID)
-			capi.Unregister(rt.metricID)
-			rt.modules.Lock()
-			for _, id := range rt.moduleIDs {
-				capi.UnregisterModule(id)
-			}
-			rt.moduleIDs = nil
-			rt.modules.Unlock()
+			rt.finishShutdown()
 			return nil
 		}
 		if !errors.Is(err, ErrTimeout) || ctx.Err() != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+func (rt *Runtime) isDone() bool {
+	rt.closing.Lock()
+	defer rt.closing.Unlock()
+	return rt.done
+}
+
+// finishShutdown drops the Go side's registrations, once.
+func (rt *Runtime) finishShutdown() {
+	rt.closing.Lock()
+	defer rt.closing.Unlock()
+	if rt.done {
+		return
+	}
+	rt.done = true
+	capi.Unregister(rt.logID)
+	capi.Unregister(rt.metricID)
+	rt.modules.Lock()
+	for _, id := range rt.moduleIDs {
+		capi.UnregisterModule(id)
+	}
+	rt.moduleIDs = nil
+	rt.modules.Unlock()
 }
 
 // PythonInfo describes the embedded interpreter.
