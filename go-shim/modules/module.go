@@ -142,9 +142,15 @@ func (m *Module) finish(state State, reason, traceback string) {
 // its cleanup (a last set_store) would never happen.
 func (m *Module) fail(reason, traceback string) {
 	m.finish(Failed, reason, traceback)
-	if res, err := m.fns.shutdown.InvokeContext(m.ctx, m.key); err != nil {
+	m.callShutdown(m.ctx)
+}
+
+// callShutdown calls the module's shutdown(), logging how it failed.
+func (m *Module) callShutdown(ctx context.Context) {
+	res, err := m.fns.shutdown.InvokeContext(ctx, m.key)
+	if err != nil {
 		if !errors.Is(err, pyhost.ErrShutdown) {
-			m.h.log.Warn("module shutdown() after its failure", "module", m.name, "err", err)
+			m.h.log.Warn("module shutdown() failed", "module", m.name, "err", err)
 		}
 	} else if raised, _ := res.(map[string]any); raised != nil {
 		m.h.log.Warn("module shutdown() raised", "module", m.name, "error", str(raised, "type")+": "+str(raised, "message"))
@@ -321,11 +327,7 @@ func (m *Module) beginStop(ctx context.Context) {
 	called := make(chan struct{})
 	go func() {
 		defer close(called)
-		if res, err := m.fns.shutdown.InvokeContext(ctx, m.key); err != nil {
-			m.h.log.Warn("module shutdown() failed", "module", m.name, "err", err)
-		} else if raised, _ := res.(map[string]any); raised != nil {
-			m.h.log.Warn("module shutdown() raised", "module", m.name, "error", str(raised, "type")+": "+str(raised, "message"))
-		}
+		m.callShutdown(ctx)
 	}()
 	if !waitDone(ctx, called) {
 		m.h.log.Warn("module shutdown() did not return in time; stopping without it", "module", m.name, "err", ctx.Err())

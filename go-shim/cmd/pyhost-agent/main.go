@@ -200,8 +200,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 	ctx, stop := signalContext()
 	defer stop()
 	// Starting runs plugin code (a module's import, can_run(), __init__),
-	// which nothing can interrupt: a signal meanwhile ends the process
-	// instead of waiting for it.
+	// which nothing can interrupt: after a signal, the start is waited for
+	// only up to shutdown_timeout.
 	type started struct {
 		a   *agent.Agent
 		err error

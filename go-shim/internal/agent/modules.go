@@ -173,7 +173,7 @@ func decodeArguments(r *http.Request) (map[string]any, error) {
 	if !ok {
 		return nil, errors.New("the body must be a JSON object of arguments")
 	}
-	if err := numbers(args, 0); err != nil {
+	if _, err := numbers(args, 0); err != nil {
 		return nil, err
 	}
 	return args, nil
@@ -183,50 +183,52 @@ func decodeArguments(r *http.Request) (map[string]any, error) {
 // limit, refused here as the client's mistake.
 const maxArgumentDepth = 64
 
-// numbers turns the json.Numbers in v into int64 when integral (a
-// *big.Int past int64), else float64, in place; a number no float64 holds
-// (1e400) or nesting past maxArgumentDepth is an error.
-func numbers(v any, depth int) error {
-	if depth > maxArgumentDepth {
-		return fmt.Errorf("arguments nest deeper than %d lists and objects", maxArgumentDepth)
-	}
-	set := func(x any, put func(any)) error {
-		n, ok := x.(json.Number)
-		if !ok {
-			return numbers(x, depth+1)
-		}
-		if i, err := n.Int64(); err == nil {
-			put(i)
-			return nil
-		}
-		if !strings.ContainsAny(n.String(), ".eE") {
-			if b, ok := new(big.Int).SetString(n.String(), 10); ok {
-				put(b)
-				return nil
-			}
-		}
-		f, err := n.Float64()
-		if err != nil {
-			return fmt.Errorf("the number %s is out of range", n)
-		}
-		put(f)
-		return nil
-	}
+// numbers is v with its json.Numbers made int64 when integral (a *big.Int
+// past int64), else float64; a number no float64 holds (1e400) or nesting
+// past maxArgumentDepth is an error.
+func numbers(v any, depth int) (any, error) {
+	var err error
 	switch v := v.(type) {
+	case json.Number:
+		return number(v)
 	case map[string]any:
+		if depth > maxArgumentDepth {
+			return nil, errTooDeep
+		}
 		for k, x := range v {
-			if err := set(x, func(n any) { v[k] = n }); err != nil {
-				return err
+			if v[k], err = numbers(x, depth+1); err != nil {
+				return nil, err
 			}
 		}
 	case []any:
+		if depth > maxArgumentDepth {
+			return nil, errTooDeep
+		}
 		for i, x := range v {
-			if err := set(x, func(n any) { v[i] = n }); err != nil {
-				return err
+			if v[i], err = numbers(x, depth+1); err != nil {
+				return nil, err
 			}
 		}
 	}
-	return nil
+	return v, nil
+}
+
+var errTooDeep = fmt.Errorf("arguments nest deeper than %d lists and objects", maxArgumentDepth)
+
+func number(n json.Number) (any, error) {
+	if i, err := n.Int64(); err == nil {
+		return i, nil
+	}
+	if !strings.ContainsAny(n.String(), ".eE") {
+		if b, ok := new(big.Int).SetString(n.String(), 10); ok {
+			return b, nil
+		}
+	}
+	f, err := n.Float64()
+	if err != nil {
+		return nil, fmt.Errorf("the number %s is out of range", n)
+	}
+	return f, nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -3,9 +3,10 @@
 //!
 //! 1. **Cooperative.** The check's `cancel()` is called (once per run), on
 //!    a thread of its own, waited for up to [`CANCEL_HOOK_WAIT`] (a
-//!    `cancel()` that blocks holds up no one longer): datadog_checks_base's `AgentCheck.cancel()` is
-//!    what the Datadog Agent calls when it unschedules a check, and the SDK's
-//!    sets the flag `AgentCheck.cancelled`. The run has
+//!    `cancel()` that blocks holds up no one longer): datadog_checks_base's
+//!    `AgentCheck.cancel()` is what the Datadog Agent calls when it
+//!    unschedules a check, and the SDK's sets the flag
+//!    `AgentCheck.cancelled`. The run has
 //!    [`COOPERATIVE_GRACE`] to return by itself.
 //! 2. **At a safe point.** A trace function is installed on the thread that
 //!    runs the check; once the grace has passed, it raises `CheckCancelled`
@@ -27,7 +28,7 @@
 
 use std::cell::RefCell;
 use std::ffi::c_int;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use pyhost_abi::Failure;
@@ -154,28 +155,11 @@ fn start_cancel_hook(py: Python<'_>, entry: &CheckEntry) -> Option<HookRun> {
         .ok()?
         .unbind();
     let (done, returned) = mpsc::sync_channel(1);
-    let check_id = entry.check_id.clone();
-    let call = move |py: Python<'_>| {
-        if let Err(e) = hook.call0(py) {
-            logging::emit(
-                py,
-                30,
-                "pyhost.cancel",
-                &check_id,
-                &format!("the check's cancel() raised {}", e.value(py)),
-            );
-        }
-    };
-    // The closure is shared with the fallback below, which runs it here
-    // when no thread can be made.
-    let call = Arc::new(Mutex::new(Some(call)));
-    let on_thread = Arc::clone(&call);
+    let (on_thread, check_id) = (hook.clone_ref(py), entry.check_id.clone());
     let spawned = std::thread::Builder::new()
         .name(format!("pyhost-cancel {}", entry.check_id))
         .spawn(move || {
-            if let Some(call) = on_thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                Python::attach(call);
-            }
+            Python::attach(|py| call_cancel_hook(py, &on_thread, &check_id));
             let _ = done.send(()); // the waiter may have stopped waiting
         });
     if let Err(e) = spawned {
@@ -188,12 +172,23 @@ fn start_cancel_hook(py: Python<'_>, entry: &CheckEntry) -> Option<HookRun> {
                 "the check's cancel() runs on the cancelling thread: no thread of its own ({e})"
             ),
         );
-        if let Some(call) = call.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            call(py);
-        }
+        call_cancel_hook(py, &hook, &entry.check_id);
         return None;
     }
     Some(HookRun(returned))
+}
+
+/// Calls a check's `cancel()`, logging what it raises.
+fn call_cancel_hook(py: Python<'_>, hook: &Py<PyAny>, check_id: &str) {
+    if let Err(e) = hook.call0(py) {
+        logging::emit(
+            py,
+            30,
+            "pyhost.cancel",
+            check_id,
+            &format!("the check's cancel() raised {}", e.value(py)),
+        );
+    }
 }
 
 /// Waits, with the GIL released, until every `cancel()` started has

@@ -268,14 +268,11 @@ pub fn shutdown(
     loop {
         let expired = Instant::now() >= deadline;
         let inside = with_python(|py| {
-            let inside = session.calls_inside(py);
-            if inside == 0 {
-                session.release(py);
-                return 0;
+            if session.calls_inside(py) > 0 {
+                nudge(py, session);
             }
-            nudge(py, session);
-            // The nudge may have let go of the GIL (waiting for checks'
-            // cancel()): calls may have left meanwhile.
+            // Read after the nudge, which may have let go of the GIL
+            // (waiting for checks' cancel()): calls may have left meanwhile.
             let inside = session.calls_inside(py);
             if inside == 0 {
                 session.release(py);
