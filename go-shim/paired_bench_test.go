@@ -33,6 +33,30 @@ func BenchmarkInvokeAddPaired(b *testing.B) {
 	})
 }
 
+// BenchmarkPythonToGoNoopPaired measures BenchmarkPythonToGoNoop's loop
+// and its floor, the C extension releasing the GIL around its Go call as
+// DefineModule's functions do, interleaved (see interleaved): each block
+// is one Python loop of n calls.
+func BenchmarkPythonToGoNoopPaired(b *testing.B) {
+	loop := mustFunction(b, bridgeBench(b), "loop")
+	calls := func(module, name string) func(n int) {
+		return func(n int) {
+			if _, err := loop.Invoke(module, name, n); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	calls("benchgo", "noop")(1000)
+	calls("benchmod", "c_noop_nogil")(1000)
+	before := benchfloor.GoNoops()
+	b.ResetTimer()
+	interleaved(b, calls("benchmod", "c_noop_nogil"), calls("benchgo", "noop"))
+	b.StopTimer()
+	if benchfloor.GoNoops()-before < uint64(b.N) {
+		b.Fatal("the C extension did not call Go")
+	}
+}
+
 // BenchmarkHookDispatchPaired measures BenchmarkHookDispatchNoop's call
 // and the call floor interleaved (see interleaved).
 func BenchmarkHookDispatchPaired(b *testing.B) {

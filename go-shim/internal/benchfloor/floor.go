@@ -128,7 +128,8 @@ static void *(*floor_save_thread)(void);
 static void (*floor_restore_thread)(void *);
 
 // The same, releasing the GIL around the Go call as Py_BEGIN_ALLOW_THREADS
-// does: what the GIL hand-over alone costs.
+// does, as a function that may block must: the floor of DefineModule's
+// functions, which release it too.
 static PyObject *floor_ext_noop_nogil(PyObject *self, PyObject *unused) {
 	(void)self;
 	(void)unused;
