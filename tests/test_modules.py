@@ -5,15 +5,13 @@ import json
 import os
 import re
 import shutil
-import signal
 import stat
-import subprocess
 import textwrap
 import time
 import urllib.error
 import urllib.request
 
-from conftest import AGENT, EXAMPLES, free_port, plain_env, wait_until
+from conftest import EXAMPLES, wait_until
 
 MODULES = {
     "crashing": """
@@ -145,9 +143,14 @@ def test_modules_in_the_agent(run_agent, agent, tmp_path):
     config = write_config(tmp_path, run_dir)
     a = run_agent("--config", str(config))
 
+    # Modules load in the background, in order, once the agent answers.
     mods = wait_until(
-        "the crashing module to fail",
-        lambda: (m := modules_by_name(a))["crashing"]["state"] == "failed" and m,
+        "every module loaded and the crashing one failed",
+        lambda: (
+            (m := modules_by_name(a)).get("crashing", {}).get("state") == "failed"
+            and all(x["state"] != "loading" for x in m.values())
+            and m
+        ),
     )
     assert mods["check_health"]["state"] == "running"
     assert mods["notes"]["state"] == "running"
@@ -276,39 +279,61 @@ def test_modules_in_the_agent(run_agent, agent, tmp_path):
 
     # The store survives the restart.
     b = run_agent("--config", str(config))
+    wait_until(
+        "notes running again",
+        lambda: modules_by_name(b).get("notes", {}).get("state") == "running",
+    )
     out = agent("module", "command", "notes", "list", "--config", str(config), "--listen", b.listen)
     assert out.returncode == 0, out.stderr
     assert sorted(n["key"] for n in json.loads(out.stdout)) == ["disk", "net"]
     assert b.stop() == 0
 
 
-def test_a_signal_while_a_module_loads_forever_stops_the_agent(tmp_path):
-    # A module whose import never returns: nothing can interrupt it, but
-    # SIGTERM still ends the agent (after shutdown_timeout), which says why.
+def test_a_module_that_loads_forever_holds_up_nothing_else(run_agent, tmp_path):
+    # A module whose import never returns: nothing can interrupt it, but the
+    # checks run, the HTTP API answers, the module after it starts once
+    # module_load_timeout passed, and SIGTERM still ends the agent on time.
     modules_d = tmp_path / "modules.d"
     modules_d.mkdir()
     (modules_d / "sleeper.py").write_text("import time\n\ntime.sleep(1000)\n")
-    (tmp_path / "checks.d").mkdir()
-    (tmp_path / "conf.d").mkdir()
+    (modules_d / "after.py").write_text(
+        "import pyhost\n\n\nclass Module(pyhost.Module):\n    pass\n"
+    )
+    checks_d, conf_d = tmp_path / "checks.d", tmp_path / "conf.d"
+    checks_d.mkdir()
+    conf_d.mkdir()
+    (checks_d / "failing.py").write_text(textwrap.dedent(FAILING_CHECK))
+    (conf_d / "failing.yaml").write_text(
+        "init_config:\ninstances:\n  - min_collection_interval: 1\n"
+    )
     config = tmp_path / "pyhost.yaml"
-    run_dir = tmp_path / "run"
     config.write_text(
-        f"modules_dir: {modules_d}\nrun_dir: {run_dir}\nmodules: [sleeper]\nshutdown_timeout: 1s\n"
+        f"checks_dir: {checks_d}\nconf_dir: {conf_d}\nmodules_dir: {modules_d}\n"
+        f"run_dir: {tmp_path / 'run'}\nmodules: [sleeper, after]\n"
+        "module_load_timeout: 1s\nshutdown_timeout: 1s\n"
     )
-    proc = subprocess.Popen(
-        [str(AGENT), "run", "--config", str(config), "--listen", f"127.0.0.1:{free_port()}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=plain_env(),
-        cwd=tmp_path,
+    a = run_agent("--config", str(config))
+    wait_until(
+        "the sleeper registered, loading",
+        lambda: modules_by_name(a).get("sleeper", {}).get("state") == "loading",
     )
-    try:
-        time.sleep(2)  # well into the module's import (or not yet: the signal ends it either way)
-        assert proc.poll() is None
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 1, out
-    assert "stopped while starting" in out, out
+    wait_until(
+        "the failing check to run",
+        lambda: any(c["runs"] > 0 for c in a.status()["checks"]),
+    )
+    mods = wait_until(
+        "the module after it to run",
+        lambda: (m := modules_by_name(a)).get("after", {}).get("state") == "running" and m,
+    )
+    assert mods["sleeper"]["state"] == "loading"
+    token = (tmp_path / "run" / "api_token").read_text().strip()
+    code, body = post(a, "/api/modules/sleeper/commands/x", {}, token)
+    assert code == 409 and "loading" in body["error"], body
+    _, metrics = a.get("/metrics")
+    assert 'pyhost_module_state{module="sleeper",state="loading"} 1' in metrics
+    started = time.monotonic()
+    assert a.stop() == 0
+    assert time.monotonic() - started < 20
+    log = a.log()
+    assert "module still loading after module_load_timeout" in log, log
+    assert "sleeper is still loading" in log, log

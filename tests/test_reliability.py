@@ -3,9 +3,10 @@ the runners, stopping checks that log cannot wedge logging, and the agent
 stops on time with status 0 even with runs stuck in C."""
 
 import signal
+import subprocess
 import time
 
-from conftest import wait_until
+from conftest import AGENT, free_port, plain_env, wait_until
 
 SLEEPER = """
     import time
@@ -119,3 +120,31 @@ def test_stopping_checks_that_log_leaves_logging_working(run_agent, layout):
         lambda: by_check(running.status())["healthy"][0]["runs"] >= runs + 2,
     )
     assert running.stop(signal.SIGTERM) == 0
+
+
+def test_a_signal_while_a_check_loads_forever_stops_the_agent(layout, tmp_path):
+    # A check whose import never returns holds up the start (checks load
+    # before the agent runs); nothing can interrupt it, but SIGTERM still
+    # ends the agent after shutdown_timeout, and says why.
+    layout.check("stuck_import", "import time\n\ntime.sleep(1000)\n")
+    layout.config("stuck_import.yaml", "instances:\n  - {}\n")
+    config = tmp_path / "pyhost.yaml"
+    config.write_text(f"run_dir: {tmp_path / 'run'}\nshutdown_timeout: 1s\n")
+    proc = subprocess.Popen(
+        [str(AGENT), "run", "--config", str(config), *layout.args()]
+        + ["--listen", f"127.0.0.1:{free_port()}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=plain_env(),
+        cwd=tmp_path,
+    )
+    try:
+        time.sleep(2)  # well into the check's import (or not yet: the signal ends it either way)
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, out
+    assert "stopped while starting: a check being loaded" in out, out

@@ -212,6 +212,7 @@ func (h *Host) Start(name string, options map[string]any) (*Module, error) {
 	h.byName[name] = m
 	h.started = append(h.started, m)
 	h.mu.Unlock()
+	defer close(m.loaded)
 
 	fns, err := loadEntryPoints(h.rt)
 	if err != nil {
@@ -222,13 +223,26 @@ func (h *Host) Start(name string, options map[string]any) (*Module, error) {
 	// What the module costs: every call into it (load, serve, notify,
 	// commands) is counted under its meter.
 	if meter, err := h.rt.NewMeter(); err == nil {
-		m.meter = meter
 		for _, f := range fns.all() {
 			f.SetMeter(meter)
 		}
+		m.mu.Lock()
+		m.meter = meter
+		m.mu.Unlock()
 	}
 	if err := m.load(options); err != nil {
 		return m, err
+	}
+	// A Stop that gave up waiting for the load has returned: the module
+	// must not come alive after it. (One still waiting sees it run, and
+	// stops it.)
+	h.mu.Lock()
+	closed := h.closed
+	h.mu.Unlock()
+	if closed {
+		m.finish(Stopped, "", "")
+		m.unload()
+		return m, fmt.Errorf("modules: start %s: %w: the host stopped while it loaded", name, pyhost.ErrShutdown)
 	}
 	h.subscribe(m)
 	m.run()

@@ -18,7 +18,7 @@ type Module struct {
 	name  string
 	key   string // the module's name in the SDK's module host
 	fns   entryPoints
-	meter *pyhost.Meter // nil if it could not be made
+	meter *pyhost.Meter // nil if it could not be made; set under mu
 
 	queue *queue
 	// ctx bounds everything the module runs: its serve and notification
@@ -28,6 +28,7 @@ type Module struct {
 	// notifyCtx ends the notification loop (at Stop, or when it fails).
 	notifyCtx    context.Context
 	stopNotify   context.CancelFunc
+	loaded       chan struct{} // closed when Start is done loading, however it ended
 	served       chan struct{} // closed when the serve goroutine ends
 	notified     chan struct{} // closed when the notification loop ends
 	stopping     atomic.Bool
@@ -58,8 +59,8 @@ type Module struct {
 }
 
 func newModule(h *Host, name string) *Module {
-	m := &Module{h: h, name: name, key: h.goModule + "." + name, queue: newQueue(h.opts.QueueLimit), state: Stopped,
-		served: make(chan struct{}), notified: make(chan struct{}), halt: make(chan struct{}),
+	m := &Module{h: h, name: name, key: h.goModule + "." + name, queue: newQueue(h.opts.QueueLimit), state: Loading,
+		loaded: make(chan struct{}), served: make(chan struct{}), notified: make(chan struct{}), halt: make(chan struct{}),
 		health: map[string]HealthCheck{}, notifyTypes: []string{}, options: []Option{}, commands: []Command{}}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.notifyCtx, m.stopNotify = context.WithCancel(m.ctx)
@@ -278,6 +279,15 @@ func (m *Module) Stop(ctx context.Context) error {
 		m.state = Stopping
 	}
 	m.mu.Unlock()
+	if st == Loading {
+		// Its plugin code cannot be interrupted: wait for the load to end,
+		// then stop whatever state it ended in.
+		if !waitDone(ctx, m.loaded) {
+			return fmt.Errorf("module %s is still loading (its import, can_run() or constructor has not returned): %w",
+				m.name, ctx.Err())
+		}
+		return m.Stop(ctx)
+	}
 	switch st {
 	case Running, Restarting:
 		m.beginStop(ctx)
@@ -388,6 +398,12 @@ func (m *Module) Status() Status {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	state := string(m.state)
+	if m.state == Loading {
+		// What the load fills in (path, schema, hooks) is read once it is
+		// done: the state's change under mu orders it before this.
+		return Status{Name: m.name, State: state, Hooks: []string{}, NotifyTypes: []string{},
+			Options: []Option{}, Commands: []Command{}, Health: map[string]HealthCheck{}, Cost: m.cost()}
+	}
 	if m.state == Disabled {
 		state += ": " + m.reason
 	}
@@ -407,7 +423,8 @@ func (m *Module) Status() Status {
 	}
 }
 
-// cost reads the module's meter.
+// cost reads the module's meter (m.mu held: Start sets it while Status may
+// be reading).
 func (m *Module) cost() Cost {
 	if m.meter == nil {
 		return Cost{}

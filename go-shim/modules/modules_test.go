@@ -3,6 +3,7 @@ package modules
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -765,4 +766,93 @@ class Module(pyhost.Module):
 		v, err := cleaned.Invoke()
 		return err == nil && v == true
 	})
+}
+
+// slowLoading is a module whose import waits until the file gate exists.
+func slowLoading(t *testing.T) (dir, gate string) {
+	gate = filepath.Join(t.TempDir(), "gate")
+	return writeModules(t, map[string]string{"slow.py": fmt.Sprintf(`
+import os, time
+import pyhost
+
+while not os.path.exists(%q):
+    time.sleep(0.005)
+
+class Module(pyhost.Module):
+    def serve(self):
+        self.wait_for_shutdown()
+`, gate)}), gate
+}
+
+func startInBackground(h *Host, name string) <-chan error {
+	started := make(chan error, 1)
+	go func() {
+		_, err := h.Start(name, nil)
+		started <- err
+	}()
+	return started
+}
+
+func openGate(t *testing.T, gate string) {
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A module is registered as loading while its import runs: a command is
+// refused, and a Stop that gives up waiting for the load says so; the
+// module does not come alive when the load returns after that.
+func TestAModuleStillLoadingIsShownAndNotStartedAfterAStopGaveUp(t *testing.T) {
+	dir, gate := slowLoading(t)
+	_, h := newHost(t, Options{Dir: dir})
+	started := startInBackground(h, "slow")
+	var m *Module
+	waitFor(t, "the module registered", func() bool { m = h.Module("slow"); return m != nil })
+	if st := m.Status().State; st != string(Loading) {
+		t.Fatalf("state %q, want loading", st)
+	}
+	var ce *CommandError
+	if _, err := m.Command(context.Background(), "x", nil); !errors.As(err, &ce) || ce.Kind != NotRunning ||
+		!strings.Contains(ce.Message, "loading") {
+		t.Fatalf("a command while loading: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := h.Stop(ctx); err == nil || !strings.Contains(err.Error(), "slow is still loading") ||
+		!errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("stop while loading: %v", err)
+	}
+	openGate(t, gate)
+	if err := <-started; !errors.Is(err, pyhost.ErrShutdown) {
+		t.Fatalf("start after the host stopped: %v", err)
+	}
+	if st := m.Status().State; st != string(Stopped) {
+		t.Fatalf("state %q, want stopped", st)
+	}
+}
+
+// A Stop that waits long enough sees the load end, then stops the module.
+func TestStopWaitsForAModuleLoadingThenStopsIt(t *testing.T) {
+	dir, gate := slowLoading(t)
+	_, h := newHost(t, Options{Dir: dir})
+	started := startInBackground(h, "slow")
+	var m *Module
+	waitFor(t, "the module registered", func() bool { m = h.Module("slow"); return m != nil })
+	stopped := make(chan error, 1)
+	go func() { stopped <- m.Stop(context.Background()) }()
+	select {
+	case err := <-stopped:
+		t.Fatalf("Stop returned while the module loaded: %v", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	openGate(t, gate)
+	if err := <-started; err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if st := m.Status().State; st != string(Stopped) {
+		t.Fatalf("state %q, want stopped", st)
+	}
 }

@@ -9,6 +9,9 @@ import (
 type State string
 
 const (
+	// Loading: Start is importing the module, calling its can_run() and
+	// making its instance (plugin code, which nothing can interrupt).
+	Loading State = "loading"
 	// Running: loaded; serve (if it has one) is running, notifications and
 	// commands are delivered.
 	Running State = "running"

@@ -199,9 +199,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 	logger := newLogger(cfg, stderr)
 	ctx, stop := signalContext()
 	defer stop()
-	// Starting runs plugin code (a module's import, can_run(), __init__),
-	// which nothing can interrupt: after a signal, the start is waited for
-	// only up to shutdown_timeout.
+	// Starting runs plugin code (each check's import and constructor; the
+	// modules load later, in the background), which nothing can interrupt:
+	// after a signal, the start is waited for only up to shutdown_timeout.
 	type started struct {
 		a   *agent.Agent
 		err error
@@ -220,7 +220,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		select {
 		case s = <-starting:
 		case <-time.After(time.Duration(cfg.ShutdownTimeout)):
-			logger.Error("stopped while starting: a check or module being loaded did not return within shutdown_timeout",
+			logger.Error("stopped while starting: a check being loaded did not return within shutdown_timeout",
 				"shutdown_timeout", time.Duration(cfg.ShutdownTimeout))
 			return agent.ExitCheckFailed
 		}

@@ -15,15 +15,21 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"pyhost.dev/pyhost"
 	"pyhost.dev/pyhost/modules"
 )
 
 // StoreFile is the modules' SQLite store in the run directory.
 const StoreFile = "modules.db"
 
-// startModules starts the configured modules, in order, once the checks
-// are loaded. One that cannot start is shown with its state (failed,
-// disabled) and the others start.
+// startModules makes the module host and starts the configured modules,
+// in order, in the background, once the checks are loaded: a module's
+// import, can_run() and constructor are plugin code nothing can interrupt,
+// so neither the checks nor the HTTP API wait for them. The next module
+// waits for one still loading up to module_load_timeout; the one loading
+// stays registered (state loading) and runs if its load ever returns. One
+// that cannot start is shown with its state (failed, disabled) and the
+// others start.
 func (a *Agent) startModules() error {
 	trusted := Trusted
 	if a.cfg.AllowInsecureFiles {
@@ -40,14 +46,34 @@ func (a *Agent) startModules() error {
 		return err
 	}
 	a.modules = h
-	for _, mc := range a.cfg.Modules {
-		if _, err := h.Start(mc.Name, mc.Options); err != nil {
-			a.logger.Error("module not started", "module", mc.Name, "err", err)
-			continue
-		}
-		a.logger.Info("module started", "module", mc.Name)
+	if len(a.cfg.Modules) > 0 {
+		go a.loadModules(h)
 	}
 	return nil
+}
+
+// loadModules starts the configured modules one after another.
+func (a *Agent) loadModules(h *modules.Host) {
+	for _, mc := range a.cfg.Modules {
+		loaded := make(chan struct{})
+		go func() {
+			defer close(loaded)
+			switch _, err := h.Start(mc.Name, mc.Options); {
+			case err == nil:
+				a.logger.Info("module started", "module", mc.Name)
+			case errors.Is(err, pyhost.ErrShutdown):
+				a.logger.Info("module not started: the agent is stopping", "module", mc.Name)
+			default:
+				a.logger.Error("module not started", "module", mc.Name, "err", err)
+			}
+		}()
+		select {
+		case <-loaded:
+		case <-time.After(time.Duration(a.cfg.ModuleLoadTimeout)):
+			a.logger.Warn("module still loading after module_load_timeout: starting the next ones meanwhile",
+				"module", mc.Name, "module_load_timeout", time.Duration(a.cfg.ModuleLoadTimeout))
+		}
+	}
 }
 
 // stopModules stops the modules in reverse order within ctx.
@@ -253,7 +279,7 @@ func writeError(w http.ResponseWriter, status int, typ, msg string) {
 var (
 	moduleLabels    = []string{"module"}
 	descModuleState = prometheus.NewDesc("pyhost_module_state",
-		"1 for the module's current state (running, restarting, failed, disabled, stopping, stopped).",
+		"1 for the module's current state (loading, running, restarting, failed, disabled, stopping, stopped).",
 		[]string{"module", "state"}, nil)
 	descModuleRestarts = prometheus.NewDesc("pyhost_module_restarts_total",
 		"Restarts of the module's serve() after it raised.", moduleLabels, nil)

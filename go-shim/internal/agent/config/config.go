@@ -32,15 +32,20 @@ type Config struct {
 	// ModuleBackoff is the wait before restarting a module's serve() that
 	// raised; it doubles with each crash in a row (up to a minute), and the
 	// fifth crash in a row makes the module failed. Default 1s.
-	ModuleBackoff   Duration `yaml:"module_backoff"`
-	RunDir          string   `yaml:"run_dir"`          // default "run" (agent state, e.g. persistent cache)
-	LogLevel        string   `yaml:"log_level"`        // debug|info|warn|error, default info
-	Hostname        string   `yaml:"hostname"`         // default: os.Hostname()
-	HostTags        []string `yaml:"host_tags"`        // the host's tags ("key:value"), for checks and plugins
-	DefaultTimeout  Duration `yaml:"default_timeout"`  // a run's timeout when an instance sets none; default 30s
-	ShutdownTimeout Duration `yaml:"shutdown_timeout"` // how long in-flight runs may finish at shutdown; default 10s
-	CancelGrace     Duration `yaml:"cancel_grace"`     // how long a run may go on past its deadline before it is abandoned as stuck; default 5s
-	MaxLateRuns     int      `yaml:"max_late_runs"`    // runs past their deadline given a replacement runner at a time; default 16
+	ModuleBackoff Duration `yaml:"module_backoff"`
+	// ModuleLoadTimeout is how long the next module waits for one still
+	// loading (its import, can_run() and constructor, which nothing can
+	// interrupt): past it the one loading is left to finish in the
+	// background, shown as loading, and the next starts. Default 30s.
+	ModuleLoadTimeout Duration `yaml:"module_load_timeout"`
+	RunDir            string   `yaml:"run_dir"`          // default "run" (agent state, e.g. persistent cache)
+	LogLevel          string   `yaml:"log_level"`        // debug|info|warn|error, default info
+	Hostname          string   `yaml:"hostname"`         // default: os.Hostname()
+	HostTags          []string `yaml:"host_tags"`        // the host's tags ("key:value"), for checks and plugins
+	DefaultTimeout    Duration `yaml:"default_timeout"`  // a run's timeout when an instance sets none; default 30s
+	ShutdownTimeout   Duration `yaml:"shutdown_timeout"` // how long in-flight runs may finish at shutdown; default 10s
+	CancelGrace       Duration `yaml:"cancel_grace"`     // how long a run may go on past its deadline before it is abandoned as stuck; default 5s
+	MaxLateRuns       int      `yaml:"max_late_runs"`    // runs past their deadline given a replacement runner at a time; default 16
 	// HTTPRemote lets listen be an address other hosts reach (default: only
 	// loopback); requests that change state always need the API token.
 	HTTPRemote bool `yaml:"http_remote"`
@@ -71,6 +76,7 @@ const (
 	DefaultRunDir          = "run"
 	DefaultModulesDir      = "modules.d"
 	DefaultModuleBackoff   = time.Second
+	DefaultModuleLoad      = 30 * time.Second
 	DefaultLogLevel        = "info"
 	DefaultRunTimeout      = 30 * time.Second
 	DefaultShutdownTimeout = 10 * time.Second
@@ -83,20 +89,21 @@ const (
 func Default() Config {
 	host, _ := os.Hostname()
 	return Config{
-		Listen:          DefaultListen,
-		CheckRunners:    DefaultCheckRunners,
-		ChecksDir:       DefaultChecksDir,
-		ConfDir:         DefaultConfDir,
-		ModulesDir:      DefaultModulesDir,
-		ModuleBackoff:   Duration(DefaultModuleBackoff),
-		RunDir:          DefaultRunDir,
-		LogLevel:        DefaultLogLevel,
-		Hostname:        host,
-		DefaultTimeout:  Duration(DefaultRunTimeout),
-		ShutdownTimeout: Duration(DefaultShutdownTimeout),
-		CancelGrace:     Duration(DefaultCancelGrace),
-		MaxLateRuns:     DefaultMaxLateRuns,
-		Accounting:      true,
+		Listen:            DefaultListen,
+		CheckRunners:      DefaultCheckRunners,
+		ChecksDir:         DefaultChecksDir,
+		ConfDir:           DefaultConfDir,
+		ModulesDir:        DefaultModulesDir,
+		ModuleBackoff:     Duration(DefaultModuleBackoff),
+		ModuleLoadTimeout: Duration(DefaultModuleLoad),
+		RunDir:            DefaultRunDir,
+		LogLevel:          DefaultLogLevel,
+		Hostname:          host,
+		DefaultTimeout:    Duration(DefaultRunTimeout),
+		ShutdownTimeout:   Duration(DefaultShutdownTimeout),
+		CancelGrace:       Duration(DefaultCancelGrace),
+		MaxLateRuns:       DefaultMaxLateRuns,
+		Accounting:        true,
 	}
 }
 
@@ -239,7 +246,7 @@ func (l *mainLoader) fail(n *yaml.Node, format string, args ...any) {
 }
 
 var mainKeys = []string{"listen", "check_runners", "checks_dir", "conf_dir", "run_dir", "log_level",
-	"hostname", "host_tags", "modules_dir", "modules", "module_backoff", "default_timeout", "shutdown_timeout", "cancel_grace", "max_late_runs", "http_remote", "accounting",
+	"hostname", "host_tags", "modules_dir", "modules", "module_backoff", "module_load_timeout", "default_timeout", "shutdown_timeout", "cancel_grace", "max_late_runs", "http_remote", "accounting",
 	"allow_insecure_files", "python"}
 
 var pythonKeys = []string{"executable", "libpython", "engine", "paths"}
@@ -319,6 +326,14 @@ func (l *mainLoader) load(root *yaml.Node, cfg *Config) {
 					l.fail(v, "module_backoff: must be more than 0")
 				} else {
 					cfg.ModuleBackoff = Duration(d)
+				}
+			}
+		case "module_load_timeout":
+			if d, ok := l.duration(key, v); ok {
+				if d == 0 {
+					l.fail(v, "module_load_timeout: must be more than 0")
+				} else {
+					cfg.ModuleLoadTimeout = Duration(d)
 				}
 			}
 		case "log_level":

@@ -69,7 +69,7 @@ func TestDefault(t *testing.T) {
 	host, _ := os.Hostname()
 	want := Config{
 		Listen: "127.0.0.1:5050", CheckRunners: 4, ChecksDir: "checks.d", ConfDir: "conf.d", RunDir: "run",
-		ModulesDir: "modules.d", ModuleBackoff: Duration(time.Second), LogLevel: "info", Hostname: host, DefaultTimeout: Duration(30 * time.Second),
+		ModulesDir: "modules.d", ModuleBackoff: Duration(time.Second), ModuleLoadTimeout: Duration(30 * time.Second), LogLevel: "info", Hostname: host, DefaultTimeout: Duration(30 * time.Second),
 		ShutdownTimeout: Duration(10 * time.Second), CancelGrace: Duration(5 * time.Second), MaxLateRuns: 16, Accounting: true,
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -90,6 +90,7 @@ conf_dir: /etc/pyhost/conf.d
 run_dir: /var/lib/pyhost
 modules_dir: /opt/modules
 module_backoff: 250ms
+module_load_timeout: 2m
 modules:
   - name: health
     options: {error_after: 2, ignore: "disk"}
@@ -115,10 +116,10 @@ python:
 	want := Config{
 		Listen: "0.0.0.0:6060", CheckRunners: 8, ChecksDir: "/opt/checks", ConfDir: "/etc/pyhost/conf.d",
 		RunDir: "/var/lib/pyhost", LogLevel: "debug", Hostname: "web-1", HostTags: []string{"env:prod", "team:core"},
-		ModulesDir: "/opt/modules", ModuleBackoff: Duration(250 * time.Millisecond),
+		ModulesDir: "/opt/modules", ModuleBackoff: Duration(250 * time.Millisecond), ModuleLoadTimeout: Duration(2 * time.Minute),
 		Modules: []ModuleConfig{
-			{Name: "health", Options: map[string]any{"error_after": 2, "ignore": "disk"}, Line: 10},
-			{Name: "notes", Options: map[string]any{}, Line: 12},
+			{Name: "health", Options: map[string]any{"error_after": 2, "ignore": "disk"}, Line: 11},
+			{Name: "notes", Options: map[string]any{}, Line: 13},
 		},
 		DefaultTimeout: Duration(90 * time.Second), ShutdownTimeout: Duration(2500 * time.Millisecond),
 		CancelGrace: Duration(2 * time.Second), MaxLateRuns: 3,
@@ -230,6 +231,8 @@ func TestLoadBadValues(t *testing.T) {
 		{"check_runners: 0", ":1: check_runners: must be at least 1, found 0"},
 		{`check_runners: "many"`, `:1: check_runners: expected an integer, found string "many"`},
 		{"cancel_grace: 0", ":1: cancel_grace: must be more than 0"},
+		{"module_load_timeout: 0", ":1: module_load_timeout: must be more than 0"},
+		{"module_load_timeout: -2s", ":1: module_load_timeout: must not be negative"},
 		{"max_late_runs: 0", ":1: max_late_runs: must be at least 1, found 0"},
 		{"check_runners: -3", ":1: check_runners: must be at least 1, found -3"},
 		{"check_runners: four", `:1: check_runners: expected an integer, found string "four"`},
