@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"pyhost.dev/pyhost/internal/capi"
 )
 
 // Concurrent calls queue at the call gate; each still gets its own answer.
@@ -159,5 +161,52 @@ func TestRunIntoReusesTheResult(t *testing.T) {
 	}
 	if len(res.Metrics) != 0 || len(res.Warnings) != 0 {
 		t.Errorf("after a failed run: %+v", res)
+	}
+}
+
+// The call gate stands aside while calls do not contend, and engages once
+// one meets another in Python: the engine counts a call that found the GIL
+// held by another thread, and the next call to leave engages the gate.
+func TestCallsThatMeetInPythonEngageTheGate(t *testing.T) {
+	rt, _ := startRuntime(t)
+	count := capi.GILContention()
+	if count == nil {
+		t.Fatal("no contention count with a runtime started")
+	}
+	burn, err := rt.LoadFunction("metered", "burn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	noop, err := rt.LoadFunction("benchmod", "noop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Earlier tests may have left the gate engaged: with no calls it stands
+	// aside again.
+	deadline := time.Now().Add(10 * time.Second)
+	for calls.Engaged() {
+		if time.Now().After(deadline) {
+			t.Fatal("the gate still orders calls 10 s after the last one")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	before := atomic.LoadUint32(count)
+	burning := make(chan error, 1)
+	go func() {
+		_, err := burn.Call([]byte("[0.5]"))
+		burning <- err
+	}()
+	deadline = time.Now().Add(5 * time.Second)
+	for atomic.LoadUint32(count) == before || !calls.Engaged() {
+		if time.Now().After(deadline) {
+			t.Fatalf("calls beside a computing call: count %d -> %d, engaged %v",
+				before, atomic.LoadUint32(count), calls.Engaged())
+		}
+		if _, err := noop.Call(nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-burning; err != nil {
+		t.Fatal(err)
 	}
 }

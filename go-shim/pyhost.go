@@ -133,6 +133,7 @@ func Start(opts Options) (*Runtime, error) {
 		return nil, wrapErr("start", err)
 	}
 	rt.id = id
+	calls.Adaptive(capi.GILContention())
 	runtime.SetFinalizer(rt, func(rt *Runtime) { _ = rt.Close() })
 	return rt, nil
 }

@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 // The ABI version of this header; compare with `pyhost_abi_version()`.
-#define PYHOST_ABI_VERSION 5
+#define PYHOST_ABI_VERSION 6
 
 // First four bytes of every batch ("PHB1", little-endian).
 #define PYHOST_BATCH_MAGIC 826427472
@@ -362,6 +362,15 @@ uint32_t pyhost_abi_version(void);
 
 // The library's version, a static string (never freed).
 struct pyhost_str pyhost_version(void);
+
+// A count, kept by the engine, of calls into Python that found the GIL
+// held by another thread when they asked for it; NULL until a runtime has
+// started. It lives as long as the process and only moves (it wraps, and
+// two calls counting at once may count one): read it with an atomic load,
+// never write it. A host that orders its own calls (as the Go module's
+// call gate does) can watch it to do so only while calls contend. On
+// CPython 3.12 and later it moves on every call.
+const uint32_t *pyhost_gil_contention(void);
 
 // Frees an error. NULL is ignored.
 //

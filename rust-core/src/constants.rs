@@ -5,7 +5,7 @@
 use pyhost_abi::{batch, value};
 
 /// The ABI version of this header; compare with `pyhost_abi_version()`.
-pub const PYHOST_ABI_VERSION: u32 = 5;
+pub const PYHOST_ABI_VERSION: u32 = 6;
 
 /// First four bytes of every batch ("PHB1", little-endian).
 pub const PYHOST_BATCH_MAGIC: u32 = 0x3142_4850;

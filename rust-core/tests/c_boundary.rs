@@ -183,6 +183,8 @@ fn free_functions_accept_empty_values() {
         pyhost_bytes_free(pyhost_bytes::EMPTY);
     }
     assert_eq!(pyhost_abi_version(), PYHOST_ABI_VERSION);
+    // No engine is ever loaded in this process: no contention count yet.
+    assert!(pyhost_gil_contention().is_null());
     // SAFETY: static string.
     let name = unsafe { pyhost_status_name(1003).to_str("name") }.unwrap();
     assert_eq!(name, "PYHOST_STATUS_PYTHON_UNAVAILABLE");

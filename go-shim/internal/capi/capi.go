@@ -162,6 +162,13 @@ func freeAll(frees []unsafe.Pointer) {
 // AbiVersion is the library's ABI version.
 func AbiVersion() uint32 { return uint32(C.pyhost_abi_version()) }
 
+// GILContention is the engine's count of calls that found the GIL held by
+// another thread (pyhost_gil_contention), valid for good once a runtime has
+// started; nil before. Read it with atomic.LoadUint32 only.
+func GILContention() *uint32 {
+	return (*uint32)(unsafe.Pointer(C.pyhost_gil_contention()))
+}
+
 // Version is the library's version.
 func Version() string { return goString(C.pyhost_version()) }
 

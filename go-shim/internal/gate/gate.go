@@ -19,7 +19,14 @@
 // on it, and a count of holds, which names each hold so that a hold that
 // was let go cannot open a later one. Entering and leaving when no one
 // waits are one compare-and-swap each: the gate is on every call's path,
-// and each atomic read-modify-write costs about 5 ns of a 100 ns call.
+// and each atomic read-modify-write costs 5 to 10 ns of a 100 to 200 ns
+// call.
+//
+// So an adaptive gate (see Adaptive) stands aside while calls do not
+// contend: it then admits every caller at once, for two plain loads, and
+// engages (orders calls as above) once the engine counts a call that found
+// the GIL held by another thread. It stands aside again after a tenth of a
+// second in which no caller found it shut and the engine counted none.
 package gate
 
 import (
@@ -34,6 +41,10 @@ const HoldLimit = time.Millisecond
 
 // idleTicks is how many HoldLimit periods without a call end the watchdog.
 const idleTicks = 100
+
+// quietTicks is how many HoldLimit periods without contention make an
+// adaptive gate stand aside again.
+const quietTicks = 100
 
 // spins is how often a caller that finds the gate shut looks again before
 // it parks: a hot-path hold lasts ~100 ns, a park and wake-up several µs.
@@ -63,15 +74,43 @@ type Gate struct {
 	// letGo counts holds let go and callers that went in without the gate
 	// (see LetGo).
 	letGo atomic.Uint64
+
+	// An adaptive gate's contention count (nil: the gate always orders
+	// calls), whether it orders them now, the count when it last looked,
+	// and whether a caller has found it shut since the watchdog last looked.
+	contention atomic.Pointer[uint32]
+	engaged    atomic.Bool
+	seen       atomic.Uint32
+	crowded    atomic.Bool
 }
 
 // Lease is one hold of the gate, given back with Leave. The zero Lease
 // holds nothing (a caller that went in without the gate).
 type Lease uint64
 
+// Adaptive makes the gate stand aside until calls contend. count is
+// a count of calls that found the GIL held by another thread (the engine's,
+// pyhost_gil_contention), valid for good and only read here: the gate
+// engages once it moves. Nil, or a gate already adaptive, changes nothing.
+func (g *Gate) Adaptive(count *uint32) {
+	if count == nil || g.contention.Load() != nil {
+		return
+	}
+	g.seen.Store(atomic.LoadUint32(count))
+	g.contention.CompareAndSwap(nil, count)
+}
+
+// Engaged is whether the gate orders calls now: always, unless it is
+// adaptive and calls do not contend.
+func (g *Gate) Engaged() bool { return g.contention.Load() == nil || g.engaged.Load() }
+
 // Enter waits for the gate: each hold it waits behind lasts two HoldLimit
 // periods at most, and once woken after HoldLimit it goes in without it.
+// A gate standing aside admits at once (a zero Lease).
 func (g *Gate) Enter() Lease {
+	if g.contention.Load() != nil && !g.engaged.Load() {
+		return 0
+	}
 	if s := g.state.Load(); s&held == 0 {
 		if l := (s + oneHold) | held; g.state.CompareAndSwap(s, l) {
 			return g.took(l)
@@ -83,6 +122,7 @@ func (g *Gate) Enter() Lease {
 // Leave gives the gate back, unless it has already been let go.
 func (g *Gate) Leave(l Lease) {
 	if l == 0 {
+		g.noticeContention()
 		return
 	}
 	if l&waiting == 0 && g.state.CompareAndSwap(uint64(l), uint64(l)&^held) {
@@ -104,10 +144,44 @@ func (g *Gate) Open() {
 
 // LetGo is how many holds were let go (by the watchdog, or by Open while
 // their call was out in Go), plus how many callers went in without the
-// gate: only then may two holders be inside at once.
+// gate: only then may two holders be inside at once. (A gate standing
+// aside has no holders.)
 func (g *Gate) LetGo() uint64 { return g.letGo.Load() }
 
+// noticeContention engages a gate standing aside once the contention count
+// has moved: the call just made, or one beside it, waited for the GIL.
+func (g *Gate) noticeContention() {
+	if c := g.contention.Load(); c != nil && !g.engaged.Load() && atomic.LoadUint32(c) != g.seen.Load() {
+		g.seen.Store(atomic.LoadUint32(c))
+		g.engaged.Store(true)
+		g.startWatch() // which stands the gate aside again once quiet
+	}
+}
+
+// review, each watchdog period, stands an engaged adaptive gate aside after
+// quietTicks periods in which no caller found it shut and the contention
+// count did not move. quiet counts those periods.
+func (g *Gate) review(quiet *int) {
+	c := g.contention.Load()
+	if c == nil || !g.engaged.Load() {
+		*quiet = 0
+		return
+	}
+	if n := atomic.LoadUint32(c); g.crowded.Swap(false) || n != g.seen.Load() {
+		g.seen.Store(n)
+		*quiet = 0
+		return
+	}
+	if *quiet++; *quiet >= quietTicks {
+		g.engaged.Store(false)
+		*quiet = 0
+	}
+}
+
 func (g *Gate) enterSlow() Lease {
+	if !g.crowded.Load() {
+		g.crowded.Store(true)
+	}
 	for range spins {
 		if s := g.state.Load(); s&held == 0 {
 			if l := (s + oneHold) | held; g.state.CompareAndSwap(s, l) {
@@ -209,9 +283,10 @@ func (g *Gate) startWatch() {
 // and ends after idleTicks periods with no new hold.
 func (g *Gate) watch() {
 	last := g.state.Load() &^ waiting
-	idle := 0
+	idle, quiet := 0, 0
 	for {
 		time.Sleep(HoldLimit)
+		g.review(&quiet)
 		cur := g.state.Load()
 		switch {
 		case cur&^waiting != last:
@@ -224,6 +299,8 @@ func (g *Gate) watch() {
 		}
 		last = g.state.Load() &^ waiting
 		if idle >= idleTicks {
+			// No call for idleTicks periods: none contends either.
+			g.engaged.Store(false)
 			g.watching.Store(false)
 			// An Enter that saw watching still true relies on this
 			// goroutine: keep going if one came in meanwhile.

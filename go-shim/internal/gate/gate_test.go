@@ -229,3 +229,74 @@ func TestACallerWaitsAtMostAboutTheHoldLimit(t *testing.T) {
 		t.Fatalf("a caller waited %v for the gate", worst)
 	}
 }
+
+// An adaptive gate admits every caller at once until the contention count
+// moves; then it orders calls (holds again), and once nothing contends for
+// quietTicks periods it stands aside again.
+func TestAnAdaptiveGateEngagesOnlyWhileCallsContend(t *testing.T) {
+	var g Gate
+	var count uint32
+	g.Adaptive(&count)
+	for range 1000 {
+		if l := g.Enter(); l != 0 {
+			t.Fatalf("a gate with no contention held a call: lease %#x", l)
+		}
+		g.Leave(0)
+	}
+	if g.Engaged() || g.watching.Load() {
+		t.Fatal("an uncontended adaptive gate engaged, or started its watchdog")
+	}
+	atomic.AddUint32(&count, 1) // a call waited for the GIL
+	g.Leave(g.Enter())
+	if !g.Engaged() {
+		t.Fatal("the gate did not engage once the contention count moved")
+	}
+	l := g.Enter()
+	if l == 0 {
+		t.Fatal("an engaged gate let a call in without a hold")
+	}
+	g.Leave(l)
+	// A second holder while one holds: the caller waits (and is counted as
+	// crowding the gate) until the hold is given back.
+	held := g.Enter()
+	got := make(chan Lease)
+	go func() { got <- g.Enter() }()
+	select {
+	case l := <-got:
+		// Only a hold let go (this test descheduled past HoldLimit) lets
+		// a second caller in.
+		if g.LetGo() == 0 {
+			t.Fatalf("a second caller entered an engaged gate while it was held: lease %#x", l)
+		}
+		g.Leave(held)
+		g.Leave(l)
+	case <-time.After(HoldLimit / 4):
+		g.Leave(held)
+		g.Leave(<-got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for g.Engaged() {
+		if time.Now().After(deadline) {
+			t.Fatal("the gate still orders calls 10 s after the last contention")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if l := g.Enter(); l != 0 {
+		t.Fatalf("a gate standing aside again held a call: lease %#x", l)
+	}
+	g.Leave(0)
+}
+
+// A gate that is not adaptive (no count, or a nil one) always orders calls.
+func TestAGateWithoutACountAlwaysOrders(t *testing.T) {
+	var g Gate
+	g.Adaptive(nil)
+	if !g.Engaged() {
+		t.Fatal("a gate with no contention count stands aside")
+	}
+	l := g.Enter()
+	if l == 0 {
+		t.Fatal("a plain gate let a call in without a hold")
+	}
+	g.Leave(l)
+}

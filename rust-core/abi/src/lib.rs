@@ -21,7 +21,7 @@ pub use types::*;
 
 /// Version of the C API and of the engine table. The host checks it against
 /// the header it was compiled with, and the core checks it against the engine.
-pub const PYHOST_ABI_VERSION: u32 = 5;
+pub const PYHOST_ABI_VERSION: u32 = 6;
 
 /// Name of the single symbol an engine exports.
 pub const ENGINE_ENTRY_SYMBOL: &[u8] = b"pyhost_engine_entry\0";

@@ -489,6 +489,9 @@ pub struct pyhost_engine_table {
         *mut pyhost_bytes,
         *mut *mut pyhost_error,
     ) -> pyhost_status,
+    /// The engine's count of calls that found the GIL held by another
+    /// thread (`pyhost_gil_contention`): static, valid for good.
+    pub gil_contention: extern "C" fn() -> *const u32,
     /// Frees a buffer the engine made: memory goes back to the allocator
     /// that gave it, whatever allocator the host links.
     pub bytes_free: unsafe extern "C" fn(pyhost_bytes),

@@ -649,6 +649,10 @@ pub unsafe extern "C" fn state_publish(
     unsafe { ffi_boundary(out_error, body) }
 }
 
+pub extern "C" fn gil_contention() -> *const u32 {
+    interpreter::gil_contention().as_ptr()
+}
+
 pub unsafe extern "C" fn bytes_free(bytes: pyhost_bytes) {
     // SAFETY: the core passes back a buffer this engine made, once.
     drop(unsafe { bytes.into_vec() });

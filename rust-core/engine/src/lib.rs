@@ -42,6 +42,7 @@ static TABLE: pyhost_engine_table = pyhost_engine_table {
     state_publish: entries::state_publish,
     function_invoke: entries::function_invoke,
     function_invoke_direct: entries::function_invoke_direct,
+    gil_contention: entries::gil_contention,
     bytes_free: entries::bytes_free,
     error_free: entries::error_free,
 };

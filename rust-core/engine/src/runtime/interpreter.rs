@@ -17,6 +17,7 @@
 use std::cell::Cell;
 use std::ffi::CString;
 use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, Mutex};
 
 use pyhost_abi::{pyhost_status, Failure};
@@ -324,6 +325,37 @@ extern "C" {
     fn restore_thread(tstate: *mut ffi::PyThreadState);
 }
 
+/// How many calls on the call path found the GIL held by another thread
+/// when they asked for it (approximate: two threads counting at once may
+/// count one). The host's call gate reads it to learn that its callers
+/// contend, and orders them only then (see `pyhost_gil_contention`).
+static CONTENDED: AtomicU32 = AtomicU32::new(0);
+
+/// The contention count, which stays valid for good.
+pub fn gil_contention() -> &'static AtomicU32 {
+    &CONTENDED
+}
+
+/// Whether `current`, the interpreter's thread state when this thread asked
+/// for the GIL, says another thread holds it. On CPython 3.11 that state is
+/// one per process, NULL while no thread holds the GIL; later versions keep
+/// it per thread, so there every call counts as contended (the gate then
+/// always orders calls).
+#[inline(always)]
+fn held_elsewhere(current: *mut ffi::PyThreadState) -> bool {
+    cfg!(Py_3_12) || !current.is_null()
+}
+
+/// Counts a contended call: a plain load and store, no read-modify-write,
+/// as the count only has to move.
+#[inline(always)]
+fn note_contention() {
+    CONTENDED.store(
+        CONTENDED.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Relaxed,
+    );
+}
+
 /// The call path's variant of [`with_python`]: resumes this thread's kept
 /// thread state directly (`PyEval_RestoreThread`/`PyEval_SaveThread`),
 /// skipping the bookkeeping of `PyGILState_Ensure` and pyo3's attach.
@@ -348,9 +380,13 @@ pub fn with_python_direct<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
         }
     }
     // SAFETY: a plain query.
-    if unsafe { ffi::compat::PyThreadState_GetUnchecked() } == tstate {
+    let current = unsafe { ffi::compat::PyThreadState_GetUnchecked() };
+    if current == tstate {
         // This thread already holds the GIL: a nested call.
         return with_python(f);
+    }
+    if held_elsewhere(current) {
+        note_contention();
     }
 
     /// Parks the thread state again even if `f` unwinds.
