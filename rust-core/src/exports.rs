@@ -86,13 +86,14 @@ pub extern "C" fn pyhost_version() -> pyhost_str {
     pyhost_str::borrow(env!("CARGO_PKG_VERSION"))
 }
 
-/// A count, kept by the engine, of calls into Python that found the GIL
-/// held by another thread when they asked for it; NULL until a runtime has
-/// started. It lives as long as the process and only moves (it wraps, and
+/// A count, kept by the engine, of function calls (`pyhost_function_call`,
+/// `pyhost_function_invoke`, `pyhost_function_invoke_direct`) that found
+/// the GIL held by another thread when they asked for it; NULL until a
+/// runtime has started. It lives as long as the process and only moves (it wraps, and
 /// two calls counting at once may count one): read it with an atomic load,
 /// never write it. A host that orders its own calls (as the Go module's
 /// call gate does) can watch it to do so only while calls contend. On
-/// CPython 3.12 and later it moves on every call.
+/// CPython 3.12 and later it moves on every such call.
 #[no_mangle]
 pub extern "C" fn pyhost_gil_contention() -> *const u32 {
     match loader::loaded() {

@@ -23,10 +23,11 @@
 // call.
 //
 // So an adaptive gate (see Adaptive) stands aside while calls do not
-// contend: it then admits every caller at once, for two plain loads, and
-// engages (orders calls as above) once the engine counts a call that found
-// the GIL held by another thread. It stands aside again after a tenth of a
-// second in which no caller found it shut and the engine counted none.
+// contend: it then admits every caller at once, for a few plain loads on
+// the way in and out, and engages (orders calls as above) once the engine
+// counts a call that found the GIL held by another thread. It stands aside
+// again after at least a tenth of a second (quietTicks watchdog periods) in
+// which no caller found it shut and the engine counted none.
 package gate
 
 import (
@@ -82,6 +83,8 @@ type Gate struct {
 	engaged    atomic.Bool
 	seen       atomic.Uint32
 	crowded    atomic.Bool
+	// quietFor overrides quietTicks when set before the gate is first used.
+	quietFor int
 }
 
 // Lease is one hold of the gate, given back with Leave. The zero Lease
@@ -103,6 +106,17 @@ func (g *Gate) Adaptive(count *uint32) {
 // Engaged is whether the gate orders calls now: always, unless it is
 // adaptive and calls do not contend.
 func (g *Gate) Engaged() bool { return g.contention.Load() == nil || g.engaged.Load() }
+
+// Engage makes an adaptive gate order calls now, as if they had contended:
+// for a caller about to make calls it knows will meet. It stands aside
+// again once they are quiet.
+func (g *Gate) Engage() {
+	if c := g.contention.Load(); c != nil {
+		g.seen.Store(atomic.LoadUint32(c))
+		g.engaged.Store(true)
+		g.startWatch()
+	}
+}
 
 // Enter waits for the gate: each hold it waits behind lasts two HoldLimit
 // periods at most, and once woken after HoldLimit it goes in without it.
@@ -144,17 +158,16 @@ func (g *Gate) Open() {
 
 // LetGo is how many holds were let go (by the watchdog, or by Open while
 // their call was out in Go), plus how many callers went in without the
-// gate: only then may two holders be inside at once. (A gate standing
-// aside has no holders.)
+// gate: only then may two holders be inside at once. (Callers a gate
+// standing aside admits hold nothing and are not counted: beside them,
+// holders taken before it stood aside may still be inside.)
 func (g *Gate) LetGo() uint64 { return g.letGo.Load() }
 
 // noticeContention engages a gate standing aside once the contention count
 // has moved: the call just made, or one beside it, waited for the GIL.
 func (g *Gate) noticeContention() {
 	if c := g.contention.Load(); c != nil && !g.engaged.Load() && atomic.LoadUint32(c) != g.seen.Load() {
-		g.seen.Store(atomic.LoadUint32(c))
-		g.engaged.Store(true)
-		g.startWatch() // which stands the gate aside again once quiet
+		g.Engage() // its watchdog stands the gate aside again once quiet
 	}
 }
 
@@ -172,7 +185,11 @@ func (g *Gate) review(quiet *int) {
 		*quiet = 0
 		return
 	}
-	if *quiet++; *quiet >= quietTicks {
+	limit := quietTicks
+	if g.quietFor > 0 {
+		limit = g.quietFor
+	}
+	if *quiet++; *quiet >= limit {
 		g.engaged.Store(false)
 		*quiet = 0
 	}
@@ -306,7 +323,9 @@ func (g *Gate) watch() {
 			// goroutine: keep going if one came in meanwhile.
 			// Only an open gate may go unwatched: a hold taken since the
 			// last sample may have seen watching still true.
-			if s := g.state.Load(); s&held == 0 && s&^waiting == last || !g.watching.CompareAndSwap(false, true) {
+			// An engaged gate stays watched too: a caller may have engaged
+			// it just now and seen watching still true.
+			if s := g.state.Load(); s&held == 0 && s&^waiting == last && !g.engaged.Load() || !g.watching.CompareAndSwap(false, true) {
 				return
 			}
 			idle = 0

@@ -231,10 +231,9 @@ func TestACallerWaitsAtMostAboutTheHoldLimit(t *testing.T) {
 }
 
 // An adaptive gate admits every caller at once until the contention count
-// moves; then it orders calls (holds again), and once nothing contends for
-// quietTicks periods it stands aside again.
-func TestAnAdaptiveGateEngagesOnlyWhileCallsContend(t *testing.T) {
-	var g Gate
+// moves; then it orders calls (holds again).
+func TestAnAdaptiveGateEngagesOnceTheCountMoves(t *testing.T) {
+	g := Gate{quietFor: 1 << 30} // no standing aside again in this test
 	var count uint32
 	g.Adaptive(&count)
 	for range 1000 {
@@ -251,14 +250,11 @@ func TestAnAdaptiveGateEngagesOnlyWhileCallsContend(t *testing.T) {
 	if !g.Engaged() {
 		t.Fatal("the gate did not engage once the contention count moved")
 	}
-	l := g.Enter()
-	if l == 0 {
+	held := g.Enter()
+	if held == 0 {
 		t.Fatal("an engaged gate let a call in without a hold")
 	}
-	g.Leave(l)
-	// A second holder while one holds: the caller waits (and is counted as
-	// crowding the gate) until the hold is given back.
-	held := g.Enter()
+	// A second caller waits until the hold is given back.
 	got := make(chan Lease)
 	go func() { got <- g.Enter() }()
 	select {
@@ -274,17 +270,64 @@ func TestAnAdaptiveGateEngagesOnlyWhileCallsContend(t *testing.T) {
 		g.Leave(held)
 		g.Leave(<-got)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for g.Engaged() {
-		if time.Now().After(deadline) {
-			t.Fatal("the gate still orders calls 10 s after the last contention")
+}
+
+// An engaged adaptive gate stands aside again once nothing contends for
+// quietTicks watchdog periods, and engages again on the next contention.
+func TestAnEngagedGateStandsAsideOnceQuiet(t *testing.T) {
+	var g Gate
+	var count uint32
+	g.Adaptive(&count)
+	for round := range 2 {
+		atomic.AddUint32(&count, 1)
+		g.Leave(g.Enter())
+		if !g.Engaged() {
+			t.Fatalf("round %d: the gate did not engage once the count moved", round)
 		}
-		time.Sleep(10 * time.Millisecond)
+		deadline := time.Now().Add(10 * time.Second)
+		for g.Engaged() {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: the gate still orders calls 10 s after the last contention", round)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if l := g.Enter(); l != 0 {
+			t.Fatalf("round %d: a gate standing aside again held a call: lease %#x", round, l)
+		}
+		g.Leave(0)
 	}
-	if l := g.Enter(); l != 0 {
-		t.Fatalf("a gate standing aside again held a call: lease %#x", l)
+}
+
+// While callers find the gate shut, it stays engaged however long that
+// lasts; quietTicks periods without, and it stands aside. (review is what
+// the watchdog runs each period; called here directly, with no watchdog.)
+func TestCrowdingKeepsAGateEngaged(t *testing.T) {
+	var g Gate
+	var count uint32
+	g.Adaptive(&count)
+	g.engaged.Store(true)
+	quiet := 0
+	for range 3 * quietTicks {
+		g.crowded.Store(true) // a caller found the gate shut this period
+		g.review(&quiet)
 	}
-	g.Leave(0)
+	for range quietTicks / 2 {
+		atomic.AddUint32(&count, 1) // the engine counted a contended call
+		g.review(&quiet)
+	}
+	if !g.Engaged() {
+		t.Fatal("a crowded or contended gate stood aside")
+	}
+	for range quietTicks - 1 {
+		g.review(&quiet)
+	}
+	if !g.Engaged() {
+		t.Fatal("the gate stood aside before quietTicks quiet periods")
+	}
+	g.review(&quiet)
+	if g.Engaged() {
+		t.Fatal("the gate still orders calls after quietTicks quiet periods")
+	}
 }
 
 // A gate that is not adaptive (no count, or a nil one) always orders calls.
