@@ -336,16 +336,6 @@ pub fn gil_contention() -> &'static AtomicU32 {
     &CONTENDED
 }
 
-/// Whether `current`, the interpreter's thread state when this thread asked
-/// for the GIL, says another thread holds it. On CPython 3.11 that state is
-/// one per process, NULL while no thread holds the GIL; later versions keep
-/// it per thread, so there every call counts as contended (the gate then
-/// always orders calls).
-#[inline(always)]
-fn held_elsewhere(current: *mut ffi::PyThreadState) -> bool {
-    cfg!(Py_3_12) || !current.is_null()
-}
-
 /// Counts a contended call: a plain load and store, no read-modify-write,
 /// as the count only has to move.
 #[inline(always)]
@@ -385,7 +375,8 @@ pub fn with_python_direct<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
         // This thread already holds the GIL: a nested call.
         return with_python(f);
     }
-    if held_elsewhere(current) {
+    // Not this thread (above): if the GIL looks held, another thread has it.
+    if accounting::gil_may_be_held() {
         note_contention();
     }
 
