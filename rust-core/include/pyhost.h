@@ -366,9 +366,9 @@ struct pyhost_str pyhost_version(void);
 // A count, kept by the engine, of function calls (`pyhost_function_call`,
 // `pyhost_function_invoke`, `pyhost_function_invoke_direct`) that found
 // the GIL held by another thread when they asked for it; NULL until a
-// runtime has started. It lives as long as the process and only moves (it wraps, and
-// two calls counting at once may count one): read it with an atomic load,
-// never write it. A host that orders its own calls (as the Go module's
+// runtime has started. It lives as long as the process and only moves (it
+// wraps, and two calls counting at once may count one): read it with an
+// atomic load, never write it. A host that orders its own calls (as the Go module's
 // call gate does) can watch it to do so only while calls contend. On
 // CPython 3.12 and later it moves on every such call.
 const uint32_t *pyhost_gil_contention(void);

@@ -701,12 +701,19 @@ pub fn gil_may_be_held() -> bool {
     #[cfg(not(Py_3_12))]
     {
         // SAFETY: a plain read of the interpreter's current thread state.
-        !unsafe { pyo3::ffi::compat::PyThreadState_GetUnchecked() }.is_null()
+        gil_may_be_held_by(unsafe { pyo3::ffi::compat::PyThreadState_GetUnchecked() })
     }
     #[cfg(Py_3_12)]
     {
         true
     }
+}
+
+/// `gil_may_be_held`, given the interpreter's current thread state as this
+/// thread just read it (`PyThreadState_GetUnchecked`, a call into CPython).
+#[inline(always)]
+pub fn gil_may_be_held_by(current: *mut ffi::PyThreadState) -> bool {
+    cfg!(Py_3_12) || !current.is_null()
 }
 
 static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();

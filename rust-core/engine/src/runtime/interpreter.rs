@@ -376,7 +376,7 @@ pub fn with_python_direct<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
         return with_python(f);
     }
     // Not this thread (above): if the GIL looks held, another thread has it.
-    if accounting::gil_may_be_held() {
+    if accounting::gil_may_be_held_by(current) {
         note_contention();
     }
 
