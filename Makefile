@@ -206,13 +206,13 @@ bench: rust ## Benchmarks (5 rounds); writes target/bench/results.json and docs/
 	  test $${PIPESTATUS[0]} = 0 || exit 1; \
 	  $(GO) test -run '^$$' -bench AccountingPaired -benchtime 3s ./internal/accountingbench | tee -a $(CURDIR)/target/bench/raw.txt; \
 	  test $${PIPESTATUS[0]} = 0 || exit 1; done
-	cd go-shim && $(GO) test -run '^$$' -bench 'Scrape100k' -benchtime 10x -count 5 ./internal/agent/aggregate | tee -a $(CURDIR)/target/bench/raw.txt
-	cd go-shim && $(GO) test -run '^$$' -bench 'Agent1000' -benchtime 1x -count 5 -timeout 30m ./internal/agent | tee -a $(CURDIR)/target/bench/raw.txt
-	cd go-shim && $(GO) test -run '^$$' -bench 'AgentScaling' -benchtime 1x -count 1 -timeout 30m ./internal/agent \
+	set -o pipefail; cd go-shim && $(GO) test -run '^$$' -bench 'Scrape100k' -benchtime 10x -count 5 ./internal/agent/aggregate | tee -a $(CURDIR)/target/bench/raw.txt
+	set -o pipefail; cd go-shim && $(GO) test -run '^$$' -bench 'Agent1000' -benchtime 1x -count 5 -timeout 30m ./internal/agent | tee -a $(CURDIR)/target/bench/raw.txt
+	set -o pipefail; cd go-shim && $(GO) test -run '^$$' -bench 'AgentScaling' -benchtime 1x -count 1 -timeout 30m ./internal/agent \
 	  -args -scaling-report $(CURDIR)/target/bench/scaling.json | tee -a $(CURDIR)/target/bench/raw.txt
-	cd go-shim && $(GO) test -run '^$$' -bench 'ModuleCommandHTTP' -count 5 ./internal/agent | tee -a $(CURDIR)/target/bench/raw.txt
-	cd go-shim && $(GO) test -run '^$$' -bench . -count 5 ./modules | tee -a $(CURDIR)/target/bench/raw.txt
-	cd examples/glupy && $(GO) test -run '^$$' -bench . -count 5 | tee -a $(CURDIR)/target/bench/raw.txt
+	set -o pipefail; cd go-shim && $(GO) test -run '^$$' -bench 'ModuleCommandHTTP' -count 5 ./internal/agent | tee -a $(CURDIR)/target/bench/raw.txt
+	set -o pipefail; cd go-shim && $(GO) test -run '^$$' -bench . -count 5 ./modules | tee -a $(CURDIR)/target/bench/raw.txt
+	set -o pipefail; cd examples/glupy && $(GO) test -run '^$$' -bench . -count 5 | tee -a $(CURDIR)/target/bench/raw.txt
 	$(MAKE) --no-print-directory compare-run
 	$(MAKE) --no-print-directory bench-report
 

@@ -91,7 +91,7 @@ func get(t *testing.T, a *Agent, path string) (int, string) {
 }
 
 // waitFor polls the agent's status until cond holds.
-func waitFor(t *testing.T, a *Agent, what string, cond func(Status) bool) Status {
+func waitFor(t testing.TB, a *Agent, what string, cond func(Status) bool) Status {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {

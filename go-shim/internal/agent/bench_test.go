@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"pyhost.dev/pyhost/internal/agent/config"
+	"pyhost.dev/pyhost/modules"
 )
 
 // The trivial check times its own body with the thread's CPU clock, so the
@@ -353,6 +354,10 @@ func BenchmarkModuleCommandHTTP(b *testing.B) {
 			b.Error(err)
 		}
 	}()
+	// Commands answer 409 until the module has loaded.
+	waitFor(b, a, "the module to run", func(st Status) bool {
+		return len(st.Modules) == 1 && st.Modules[0].State == string(modules.Running)
+	})
 	benchPost(b, "http://"+a.Addr()+"/api/modules/echo/commands/ping", a.token)
 }
 

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -91,7 +92,17 @@ func main() {
 	data, cpu := parse(f)
 	f.Close()
 
-	get := func(name, unit string) float64 { return median(data[name][unit]) }
+	// get is a measurement the report needs: one that is missing (a
+	// benchmark that failed or was not run) fails the report, after it is
+	// written, rather than publishing a zero. optional is one it may lack.
+	var missing []string
+	optional := func(name, unit string) float64 { return median(data[name][unit]) }
+	get := func(name, unit string) float64 {
+		if len(data[name][unit]) == 0 && !slices.Contains(missing, name+" "+unit) {
+			missing = append(missing, name+" "+unit)
+		}
+		return optional(name, unit)
+	}
 	reps := func(name string) int { return len(data[name]["ns/op"]) }
 	var results []result
 	pair := func(name, what string, subject float64, floorName, floorIs string, floor float64, goal string, ok func(r float64) bool) {
@@ -353,13 +364,13 @@ func main() {
 		}
 		fmt.Fprintf(&md, "| %s<br>*%s* | %.1f | %s<br>*%s* | %.1f | %.3g | %s | %s |\n", r.Name, r.what, r.NsPerOp, r.FloorName, r.floorIs, r.FloorNsPerOp, r.Ratio, r.goal, met)
 	}
-	if per := get("BenchmarkMemoryPerCheck", "bytes/check"); per > 0 {
+	if per := optional("BenchmarkMemoryPerCheck", "bytes/check"); per > 0 {
 		fmt.Fprintf(&md, "\nResident memory per loaded check instance (1,000 instances of a trivial check, each run once): **%.0f bytes** (%.1f KiB).\n", per, per/1024)
 	}
-	if size := get("BenchmarkScrape100k", "bytes/scrape"); size > 0 {
+	if size := optional("BenchmarkScrape100k", "bytes/scrape"); size > 0 {
 		fmt.Fprintf(&md, "\n`/metrics` with 100,000 series: **%.1f MB** per scrape, in %.0f ms (floor %.0f ms).\n", size/1e6, get("BenchmarkScrape100k", "ns/op")/1e6, scrapeFloor/1e6)
 	}
-	if rss := get("BenchmarkAgent1000Checks", "rss-bytes"); rss > 0 {
+	if rss := optional("BenchmarkAgent1000Checks", "rss-bytes"); rss > 0 {
 		fmt.Fprintf(&md, "\nAgent with 1,000 check instances at a 1 s interval: resident set **%.1f MiB** (the whole process: Go runtime, embedded Python, 1,000 instances), %.0f runs/s, %.0f skipped runs over the %s window.\n",
 			rss/(1<<20), get("BenchmarkAgent1000Checks", "runs/s"), get("BenchmarkAgent1000Checks", "skipped"), "10 s")
 	}
@@ -375,6 +386,10 @@ func main() {
 		}
 	}
 	fmt.Print(md.String())
+	if len(missing) > 0 {
+		fmt.Fprintf(os.Stderr, "benchreport: %d measurements missing from %s (their rows show 0): %s\n", len(missing), *in, strings.Join(missing, ", "))
+		os.Exit(1)
+	}
 }
 
 const notes = `
