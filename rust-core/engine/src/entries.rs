@@ -222,7 +222,9 @@ pub unsafe extern "C" fn check_run(
     let body = || {
         let session = sessions::find(runtime)?;
         // When the run asked for the GIL: its wait is timed from here.
-        let asked = session.accounting.then(accounting::ticks);
+        let asked = session
+            .accounting
+            .then(|| (accounting::ticks(), accounting::gil_may_be_held()));
         let batch = with_python(|py| {
             let _call = session.enter(py)?;
             run::run(py, session, check.id, run_id, asked)

@@ -34,16 +34,17 @@ impl Drop for BusyGuard<'_> {
 /// Runs the check on this thread and returns its batch. `run_id` is the
 /// host's number for this run (0: none), which a cancellation may name
 /// before the run starts. `asked`, when accounting is on, is when the run
-/// asked for the GIL (`accounting::ticks`).
+/// asked for the GIL (`accounting::ticks`) and whether it may have waited
+/// for it (`accounting::gil_may_be_held`).
 pub fn run(
     py: Python<'_>,
     session: &Session,
     check: u64,
     run_id: u64,
-    asked: Option<u64>,
+    asked: Option<(u64, bool)>,
 ) -> Result<Vec<u8>, Failure> {
     let entry = CHECKS.get(py, session.id, check)?;
-    let meter = asked.map(|asked| Meter::start(&entry, asked));
+    let meter = asked.map(|(asked, waited)| Meter::start(&entry, asked, waited));
     if entry.busy.swap(true, Ordering::SeqCst) {
         return Err(Failure::new(
             pyhost_status::PYHOST_STATUS_BUSY,
@@ -145,9 +146,12 @@ struct Meter {
 }
 
 impl Meter {
-    fn start(entry: &CheckEntry, asked: u64) -> Meter {
+    /// A run that cannot have waited for the GIL (`waited` false) began
+    /// when it asked: its GIL wait is zero, and the clock is read once less.
+    fn start(entry: &CheckEntry, asked: u64, waited: bool) -> Meter {
+        let began = if waited { accounting::ticks() } else { asked };
         Meter {
-            timing: Timing::start(asked, &entry.clock),
+            timing: Timing::started(asked, began, &entry.clock, accounting::EXACT_CPU_EVERY),
             allocated_before: accounting::memory(entry.owner).allocated,
         }
     }

@@ -543,13 +543,9 @@ pub struct Timed {
 }
 
 impl Timing {
-    /// `asked` is when the run asked for the GIL (`ticks`).
-    pub fn start(asked: u64, state: &ClockState) -> Timing {
-        Timing::started(asked, ticks(), state, EXACT_CPU_EVERY)
-    }
-
-    /// As `start`, for a call that began holding the GIL at `began` and
-    /// reads the CPU clock on every `every`th call at least.
+    /// A run or call that asked for the GIL at `asked` (`ticks`), began
+    /// holding it at `began` and reads the CPU clock on every `every`th
+    /// run at least.
     pub fn started(asked: u64, began: u64, state: &ClockState, every: u32) -> Timing {
         let estimated = state.estimated.load(Ordering::Relaxed);
         let exact =
