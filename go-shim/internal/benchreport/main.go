@@ -138,10 +138,14 @@ func main() {
 	}
 	at := func(name, unit string, i int) float64 { return data[name][unit][i] }
 	// rounds is how many repetitions every series of the named benchmarks
-	// has, or 0 if they differ (or there are none).
+	// has, or 0 if they differ (or one of them has none: it is reported
+	// missing).
 	rounds := func(names ...string) int {
 		n := -1
 		for _, name := range names {
+			if len(data[name]) == 0 {
+				return 0
+			}
 			for _, vs := range data[name] {
 				if n != -1 && len(vs) != n {
 					return 0
@@ -152,6 +156,9 @@ func main() {
 		return max(n, 0)
 	}
 	ratioRounds := func(subj, subjUnit, floor, floorUnit string) {
+		if len(data[subj][subjUnit]) == 0 || len(data[floor][floorUnit]) == 0 {
+			return
+		}
 		paired(func(i int) float64 { return at(subj, subjUnit, i) / at(floor, floorUnit, i) }, rounds(subj, floor))
 	}
 
