@@ -146,12 +146,9 @@ struct Meter {
 }
 
 impl Meter {
-    /// A run that cannot have waited for the GIL (`waited` false) began
-    /// when it asked: its GIL wait is zero, and the clock is read once less.
     fn start(entry: &CheckEntry, asked: u64, waited: bool) -> Meter {
-        let began = if waited { accounting::ticks() } else { asked };
         Meter {
-            timing: Timing::started(asked, began, &entry.clock, accounting::EXACT_CPU_EVERY),
+            timing: Timing::asked(asked, waited, &entry.clock, accounting::EXACT_CPU_EVERY),
             allocated_before: accounting::memory(entry.owner).allocated,
         }
     }

@@ -543,6 +543,15 @@ pub struct Timed {
 }
 
 impl Timing {
+    /// A run or call that asked for the GIL at `asked` (`ticks`) and may
+    /// have waited for it (`waited`, see `gil_may_be_held`); if not, it began
+    /// as it asked: its GIL wait is zero, and the clock is read once less.
+    #[inline(always)]
+    pub fn asked(asked: u64, waited: bool, state: &ClockState, every: u32) -> Timing {
+        let began = if waited { ticks() } else { asked };
+        Timing::started(asked, began, state, every)
+    }
+
     /// A run or call that asked for the GIL at `asked` (`ticks`), began
     /// holding it at `began` and reads the CPU clock on every `every`th
     /// run at least.
@@ -601,8 +610,7 @@ impl MeteredCall {
     pub fn start(owner: Owner, asked: u64, waited: bool) -> MeteredCall {
         let counters = counters(owner);
         let attributing = Attributing::enter_with(owner, counters);
-        let began = if waited { ticks() } else { asked };
-        let timing = Timing::started(asked, began, &counters.clock, METERED_EXACT_CPU_EVERY);
+        let timing = Timing::asked(asked, waited, &counters.clock, METERED_EXACT_CPU_EVERY);
         let in_flight = timing.cpu_began.and_then(|cpu| {
             let mut clock: libc::clockid_t = 0;
             // SAFETY: this thread's own id; the clock is valid while the
