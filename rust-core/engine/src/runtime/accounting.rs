@@ -578,11 +578,21 @@ impl Timing {
             (Some(began), Some(now)) => (now.saturating_sub(began), true),
             _ => (held, false),
         };
+        // A call that began as it asked (most) waited nothing: one
+        // conversion of ticks to nanoseconds instead of three.
+        let (wall_ns, gil_wait_ns) = if self.began == self.asked {
+            (held, 0)
+        } else {
+            (
+                ticks_between(self.asked, ended),
+                ticks_between(self.asked, self.began),
+            )
+        };
         Timed {
-            wall_ns: ticks_between(self.asked, ended),
+            wall_ns,
             cpu_ns,
             cpu_exact,
-            gil_wait_ns: ticks_between(self.asked, self.began),
+            gil_wait_ns,
         }
     }
 }
