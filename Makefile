@@ -201,7 +201,7 @@ bench: rust ## Benchmarks (5 rounds); writes target/bench/results.json and docs/
 	cd go-shim && for round in 1 2 3 4 5; do \
 	  $(GO) test -run '^$$' -bench . -count 1 -timeout 60m . | tee -a $(CURDIR)/target/bench/raw.txt; \
 	  test $${PIPESTATUS[0]} = 0 || exit 1; \
-	  $(GO) test -run '^$$' -bench '^Benchmark(Submit|SubmitFloor|SubmitNewResult|SubmitPerMetricCallback|RunTrivial|Allocate)$$' \
+	  $(GO) test -run '^$$' -bench '^Benchmark(Submit|SubmitFloor|SubmitNewResult|SubmitPerMetricCallback|RunTrivial|Allocate|HookDispatchPaired)$$' \
 	    -count 1 . -args -accounting=off | tee -a $(CURDIR)/target/bench/raw.txt; \
 	  test $${PIPESTATUS[0]} = 0 || exit 1; \
 	  $(GO) test -run '^$$' -bench AccountingPaired -benchtime 3s ./internal/accountingbench | tee -a $(CURDIR)/target/bench/raw.txt; \

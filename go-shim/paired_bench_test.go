@@ -58,22 +58,40 @@ func BenchmarkPythonToGoNoopPaired(b *testing.B) {
 }
 
 // BenchmarkHookDispatchPaired measures BenchmarkHookDispatchNoop's call
-// and the call floor interleaved (see interleaved).
+// and the call floor interleaved (see interleaved). make bench runs it
+// again with accounting off (see variant): the hook call without its meter.
 func BenchmarkHookDispatchPaired(b *testing.B) {
-	hp := hookPoint(b, "bench.dispatch.paired", true)
-	ctx := context.Background()
+	variant(b, func(b *testing.B) {
+		hp := hookPoint(b, "bench.dispatch.paired", true)
+		ctx := context.Background()
+		b.ResetTimer()
+		interleaved(b, floorCalls(b), func(n int) {
+			for range n {
+				if _, err := hp.Call(ctx, "index.php", passOp); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.StopTimer()
+		if st := hp.Stats(); st.Errors != 0 || st.Calls < uint64(b.N) {
+			b.Fatalf("stats: %+v", st)
+		}
+	})
+}
+
+// BenchmarkInvokeStrPaired measures the typed call a hook call makes,
+// Invoke("index.php") of the hook's function with no meter and no hook
+// point, and the call floor interleaved (see interleaved).
+func BenchmarkInvokeStrPaired(b *testing.B) {
+	pass := mustFunction(b, benchRuntime(b), "hook_pass")
 	b.ResetTimer()
 	interleaved(b, floorCalls(b), func(n int) {
 		for range n {
-			if _, err := hp.Call(ctx, "index.php", passOp); err != nil {
-				b.Fatal(err)
+			if v, err := pass.Invoke("index.php"); err != nil || v != nil {
+				b.Fatalf("hook_pass(\"index.php\") = %v, %v", v, err)
 			}
 		}
 	})
-	b.StopTimer()
-	if st := hp.Stats(); st.Errors != 0 || st.Calls < uint64(b.N) {
-		b.Fatalf("stats: %+v", st)
-	}
 }
 
 // floorCalls makes n calls of the call floor.
