@@ -79,6 +79,27 @@ func BenchmarkHookDispatchPaired(b *testing.B) {
 	})
 }
 
+// BenchmarkHookDispatchUnmeteredPaired is BenchmarkHookDispatchPaired with
+// the hook's meter taken off (SetMeter(nil)) in the same process: what the
+// meter adds to a hook call is the difference of the two.
+func BenchmarkHookDispatchUnmeteredPaired(b *testing.B) {
+	hp := hookPoint(b, "bench.dispatch.unmetered", true)
+	hp.set.Load().dispatch.SetMeter(nil)
+	ctx := context.Background()
+	b.ResetTimer()
+	interleaved(b, floorCalls(b), func(n int) {
+		for range n {
+			if _, err := hp.Call(ctx, "index.php", passOp); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.StopTimer()
+	if st := hp.Stats(); st.Errors != 0 || st.Calls < uint64(b.N) || st.Usage.Calls != 0 {
+		b.Fatalf("stats: %+v", st)
+	}
+}
+
 // BenchmarkInvokeStrPaired measures the typed call a hook call makes,
 // Invoke("index.php") of the hook's function with no meter and no hook
 // point, and the call floor interleaved (see interleaved).
