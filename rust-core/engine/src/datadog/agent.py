@@ -229,16 +229,32 @@ class PersistentCache:
             )
             try:
                 db.execute(f"PRAGMA busy_timeout = {int(self.BUSY_TIMEOUT * 1000)}")
-                db.execute("PRAGMA journal_mode = WAL")
-                db.execute(
-                    "CREATE TABLE IF NOT EXISTS persistent_cache ("
-                    " key TEXT PRIMARY KEY, value TEXT NOT NULL, updated REAL NOT NULL)"
-                )
+                self._set_up(db, sqlite3)
             except BaseException:
                 db.close()
                 raise
             self._db = db
         return self._db
+
+    def _set_up(self, db, sqlite3):
+        # Switching a new file to WAL takes an exclusive lock without waiting
+        # on the busy handler, so two processes opening the file at once can
+        # see "database is locked" at once: retry until the busy timeout.
+        deadline = time.monotonic() + self.BUSY_TIMEOUT
+        pause = 0.001
+        while True:
+            try:
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS persistent_cache ("
+                    " key TEXT PRIMARY KEY, value TEXT NOT NULL, updated REAL NOT NULL)"
+                )
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def _failed(self, action, error):
         return RuntimeError(f"persistent cache {self.path}: {action} failed: {error}")
