@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -343,9 +344,12 @@ class Healthy(AgentCheck):
 // are stuck after cancel_grace, and shutdown still takes shutdown_timeout
 // plus a second, with no error.
 func TestStuckChecksDoNotTakeTheRunners(t *testing.T) {
+	// Check ids come from the configuration, and an abandoned run keeps its
+	// id taken until it returns (so that it cannot submit into a new check
+	// of that id): each run of this test has ids of its own (-count=N).
 	stuckConf := "instances:\n"
 	for i := range 6 {
-		stuckConf += "  - seconds: 30\n    pyhost_run_timeout: 1\n    min_collection_interval: 1\n    n: " + string(rune('0'+i)) + "\n"
+		stuckConf += fmt.Sprintf("  - seconds: 30\n    pyhost_run_timeout: 1\n    min_collection_interval: 1\n    n: %d\n    test_run: %d\n", i, time.Now().UnixNano())
 	}
 	cfg := layout(t,
 		map[string]string{"stuck": stuckCheck, "healthy": healthyCheck},
