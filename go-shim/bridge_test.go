@@ -297,8 +297,6 @@ func TestDefineModuleRefusesBadDefinitions(t *testing.T) {
 	}
 }
 
-// After the runtime closes, its module's functions raise instead of
-// calling Go, and its name is free again for a new runtime.
 // Shutting the runtime down from a Go function Python called would wait
 // for that very call: it fails at once with ErrConflict (it used to wait
 // out Close's timeout, and Shutdown without a deadline waited for ever),
@@ -377,6 +375,8 @@ func TestCloseFromInsideACallWhileAnotherShutdownWaits(t *testing.T) {
 	}
 }
 
+// After the runtime closes, its module leaves sys.modules, functions of it
+// that Python kept raise instead of calling Go, and its name is free again.
 func TestDefinedModuleAfterClose(t *testing.T) {
 	first, err := Start(Options{PythonPath: []string{testdata()}})
 	if err != nil {
@@ -388,10 +388,23 @@ func TestDefinedModuleAfterClose(t *testing.T) {
 	}
 	rt, _ := startRuntime(t)
 	callGo(t, rt, "goclosing", "f")
+	if _, err := py(t, rt, "keep").Invoke("goclosing", "f"); err != nil {
+		t.Fatal(err)
+	}
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
-	mustRaise(t, rt, "builtins.RuntimeError", "shut down", "goclosing", "f")
+	// Kept from before, the function raises; imported now, the module is gone.
+	kept, err := py(t, rt, "call_kept").Invoke("goclosing", "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pair := kept.([]any); pair[0] != "builtins.RuntimeError" || !strings.Contains(pair[1].(string), "shut down") {
+		t.Fatalf("a kept function of a closed runtime's module: %v", pair)
+	}
+	if msg, _ := py(t, rt, "import_name").Invoke("goclosing"); !strings.HasPrefix(msg.(string), "ImportError") {
+		t.Fatalf("import goclosing after its runtime closed: %v", msg)
+	}
 	if called.Load() != 1 {
 		t.Fatalf("called %d times", called.Load())
 	}

@@ -114,6 +114,44 @@ pub fn define(
     Ok(())
 }
 
+/// Takes the modules `session` defined out of `sys.modules`, as it shuts
+/// down: a later import finds none (a runtime started after this one sees
+/// only what it defines itself), and the names are free again. Python code
+/// that kept such a module, or one of its functions, gets a RuntimeError from
+/// a call.
+pub fn forget(py: Python<'_>, session: u64) {
+    // SAFETY: map operations on plain values.
+    let names: Vec<String> = unsafe {
+        DEFINED.with(py, |d| {
+            let Some(d) = d.as_mut() else {
+                return Vec::new();
+            };
+            let names = d
+                .iter()
+                .filter(|(_, &s)| s == session)
+                .map(|(n, _)| n.clone())
+                .collect::<Vec<_>>();
+            for n in &names {
+                d.remove(n);
+            }
+            names
+        })
+    };
+    if names.is_empty() {
+        return;
+    }
+    // Dropping a module may run Python code: outside the map's borrow.
+    let Ok(sys_modules) = py.import("sys").and_then(|sys| sys.getattr("modules")) else {
+        return;
+    };
+    for name in names {
+        // Absent already if Python code removed it: nothing to do.
+        if sys_modules.del_item(&name).is_err() {
+            PyErr::take(py);
+        }
+    }
+}
+
 /// Fails with CONFLICT if `name` is taken: a module defined by a session
 /// still open, one already imported, or one an import would find.
 fn refuse_taken(py: Python<'_>, name: &str) -> Result<(), Failure> {
