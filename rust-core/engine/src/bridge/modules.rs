@@ -120,35 +120,31 @@ pub fn define(
 /// that kept such a module, or one of its functions, gets a RuntimeError from
 /// a call.
 pub fn forget(py: Python<'_>, session: u64) {
+    let mut gone = Vec::new();
     // SAFETY: map operations on plain values.
-    let names: Vec<String> = unsafe {
+    unsafe {
         DEFINED.with(py, |d| {
-            let Some(d) = d.as_mut() else {
-                return Vec::new();
-            };
-            let names = d
-                .iter()
-                .filter(|(_, &s)| s == session)
-                .map(|(n, _)| n.clone())
-                .collect::<Vec<_>>();
-            for n in &names {
-                d.remove(n);
+            if let Some(d) = d.as_mut() {
+                d.retain(|name, by| {
+                    let keep = *by != session;
+                    if !keep {
+                        gone.push(name.clone());
+                    }
+                    keep
+                });
             }
-            names
         })
     };
-    if names.is_empty() {
+    if gone.is_empty() {
         return;
     }
     // Dropping a module may run Python code: outside the map's borrow.
     let Ok(sys_modules) = py.import("sys").and_then(|sys| sys.getattr("modules")) else {
         return;
     };
-    for name in names {
-        // Absent already if Python code removed it: nothing to do.
-        if sys_modules.del_item(&name).is_err() {
-            PyErr::take(py);
-        }
+    for name in gone {
+        // A KeyError if Python code removed it already: nothing to do.
+        let _ = sys_modules.del_item(name);
     }
 }
 
