@@ -94,7 +94,9 @@ func CheckID(name string, initConfig, instance map[string]any) (string, error) {
 // The configuration crosses as JSON and becomes Python objects natively.
 // A nil map means an empty one. Check ids are unique in the process (the
 // in-memory aggregator routes submissions by id): the same name and
-// configuration twice fails with ErrConflict until the first is closed.
+// configuration twice fails with ErrConflict until the first is closed
+// and its last run has returned (a run abandoned past its timeout keeps the
+// id, so that it cannot submit into a new check of that id).
 func (c *CheckClass) NewCheck(name string, initConfig, instance map[string]any) (*Check, error) {
 	rid, cid, err := c.handle()
 	if err != nil {
