@@ -33,9 +33,9 @@ import (
 // The functions run on the Python thread that called them, with the GIL
 // released: they may block, and may call into Python again (Invoke, Call,
 // checks). A name already defined, or one an import would find (a module
-// on sys.path, a builtin), is refused with ErrConflict. When the runtime
-// closes, the module leaves sys.modules and its name is free again;
-// functions of it that Python kept raise RuntimeError.
+// on sys.path, a builtin), is refused with ErrConflict. Once the runtime
+// has closed, the module's functions raise RuntimeError, its name is free
+// again, and it leaves sys.modules with the rest of what the runtime owns.
 func (rt *Runtime) DefineModule(name string, funcs map[string]any) error {
 	rid, err := rt.handle()
 	if err != nil {

@@ -617,9 +617,9 @@ pub unsafe extern "C" fn pyhost_function_free(
 /// args, result)`, where `i` is the index of `f` in `functions`, without the
 /// GIL. `name` must be a Python identifier that names no importable module
 /// and no module already defined (CONFLICT otherwise). The callback must
-/// stay callable until the runtime is shut down; after that, the module is
-/// out of `sys.modules` (a later import fails), calls of functions Python
-/// kept raise `RuntimeError` without reaching it, and `name` is free again.
+/// stay callable until the runtime is shut down; after that, calls raise
+/// `RuntimeError` without reaching it, `name` is free again, and the module
+/// leaves `sys.modules` with what else the runtime owns (a later import fails).
 ///
 /// # Safety
 /// Strings valid for the call (`functions` points to `count` of them);

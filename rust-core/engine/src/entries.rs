@@ -119,22 +119,12 @@ pub unsafe extern "C" fn runtime_shutdown(
 ) -> pyhost_status {
     // Running checks are cancelled while shutdown waits, again and again,
     // for a run that was entering just as the runtime closed.
-    // Once closed, the session answers no call of its modules: they go
-    // whether or not its calls left in time.
     let body = || {
-        let shut = sessions::shutdown(
+        sessions::shutdown(
             runtime,
             Duration::from_millis(timeout_ms),
             cancel::cancel_all,
-        );
-        let closed = match &shut {
-            Ok(()) => true,
-            Err(f) => f.status == pyhost_status::PYHOST_STATUS_TIMEOUT,
-        };
-        if closed {
-            with_python(|py| modules::forget(py, runtime.id));
-        }
-        shut
+        )
     };
     // SAFETY: out_error is NULL or writable (C API contract).
     unsafe { ffi_boundary(out_error, body) }

@@ -13,6 +13,7 @@ use std::cell::Cell;
 use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
+use std::sync::Once;
 
 use pyhost_abi::value::Encoder;
 use pyhost_abi::{pyhost_host_call, pyhost_host_result, pyhost_host_status, pyhost_str, Failure};
@@ -27,6 +28,7 @@ use super::values::{self, Shape};
 use crate::runtime::calls;
 use crate::runtime::errors::py_fail;
 use crate::runtime::gil_cell::GilCell;
+use crate::runtime::handles::{self, OwnedTable};
 use crate::runtime::sessions::{self, Session};
 
 type Callback = unsafe extern "C" fn(usize, u32, u64, pyhost_str, *mut pyhost_host_result) -> u32;
@@ -80,6 +82,7 @@ pub fn define(
         }
     }
     refuse_taken(py, name)?;
+    TRACKED.call_once(|| handles::track(&Defined));
 
     let module = PyModule::new(py, name).map_err(py_fail(py))?;
     module
@@ -114,39 +117,45 @@ pub fn define(
     Ok(())
 }
 
-/// Takes the modules `session` defined out of `sys.modules`, as it shuts
-/// down: a later import finds none (a runtime started after this one sees
-/// only what it defines itself), and the names are free again. Python code
-/// that kept such a module, or one of its functions, gets a RuntimeError from
-/// a call.
-pub fn forget(py: Python<'_>, session: u64) {
-    let mut gone = Vec::new();
-    // SAFETY: map operations on plain values.
-    unsafe {
-        DEFINED.with(py, |d| {
-            if let Some(d) = d.as_mut() {
-                d.retain(|name, by| {
-                    let keep = *by != session;
-                    if !keep {
-                        gone.push(name.clone());
-                    }
-                    keep
-                });
-            }
-        })
-    };
-    if gone.is_empty() {
-        return;
-    }
-    // Dropping a module may run Python code: outside the map's borrow.
-    let Ok(sys_modules) = py.import("sys").and_then(|sys| sys.getattr("modules")) else {
-        return;
-    };
-    for name in gone {
-        // A KeyError if Python code removed it already: nothing to do.
-        let _ = sys_modules.del_item(name);
+/// Takes the modules a session defined out of `sys.modules` when it shuts
+/// down (with what else it owns): a later import finds none, so a runtime
+/// started after it sees only the modules it defines itself, and the names
+/// are free again. Python code that kept such a module, or one of its
+/// functions, gets a RuntimeError from a call.
+struct Defined;
+
+impl OwnedTable for Defined {
+    fn release_owned(&self, py: Python<'_>, owner: u64) {
+        let mut gone = Vec::new();
+        // SAFETY: map operations on plain values.
+        unsafe {
+            DEFINED.with(py, |d| {
+                if let Some(d) = d.as_mut() {
+                    d.retain(|name, by| {
+                        let keep = *by != owner;
+                        if !keep {
+                            gone.push(name.clone());
+                        }
+                        keep
+                    });
+                }
+            })
+        };
+        if gone.is_empty() {
+            return;
+        }
+        // Dropping a module may run Python code: outside the map's borrow.
+        let Ok(sys_modules) = py.import("sys").and_then(|sys| sys.getattr("modules")) else {
+            return;
+        };
+        for name in gone {
+            // A KeyError if Python code removed it already: nothing to do.
+            let _ = sys_modules.del_item(name);
+        }
     }
 }
+
+static TRACKED: Once = Once::new();
 
 /// Fails with CONFLICT if `name` is taken: a module defined by a session
 /// still open, one already imported, or one an import would find.
