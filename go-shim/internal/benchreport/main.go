@@ -385,6 +385,7 @@ func main() {
 		}
 		fmt.Fprintf(&md, "| %s<br>*%s* | %.1f | %s<br>*%s* | %.1f | %.3g | %s | %s |\n", r.Name, r.what, r.NsPerOp, r.FloorName, r.floorIs, r.FloorNsPerOp, r.Ratio, r.goal, met)
 	}
+	addedNs(&md, results, "call_noop_1_goroutine", "call_typed_add_1_goroutine", "python_to_go_call_noop", "hook_dispatch_noop_1_goroutine")
 	if per := optional("BenchmarkMemoryPerCheck", "bytes/check"); per > 0 {
 		fmt.Fprintf(&md, "\nResident memory per loaded check instance (1,000 instances of a trivial check, each run once): **%.0f bytes** (%.1f KiB).\n", per, per/1024)
 	}
@@ -411,6 +412,23 @@ func main() {
 		fmt.Fprintf(os.Stderr, "benchreport: %d measurements missing from %s (their rows show 0): %s\n", len(missing), *in, strings.Join(missing, ", "))
 		os.Exit(1)
 	}
+}
+
+// addedNs says what pyhost adds to each named call row, in nanoseconds
+// over its floor: what a reader compares across hosts, whose floors differ.
+func addedNs(md *strings.Builder, results []result, names ...string) {
+	var added []string
+	for _, name := range names {
+		for _, r := range results {
+			if r.Name == name {
+				added = append(added, fmt.Sprintf("`%s` %.0f ns more than its floor (%.0f ns)", name, r.NsPerOp-r.FloorNsPerOp, r.FloorNsPerOp))
+			}
+		}
+	}
+	if len(added) == 0 {
+		return
+	}
+	fmt.Fprintf(md, "\n**What pyhost adds to a call, in nanoseconds.** A call's goal is a ratio to a C floor measured in the same run; what pyhost adds to the call does not shrink in proportion when the floor is faster (much of it is fixed work beside the floor's: the layers, the handle lookup, the gate), so the same code shows a higher ratio on a host whose floor is faster. In this run: %s.\n", strings.Join(added, "; "))
 }
 
 const notes = `
