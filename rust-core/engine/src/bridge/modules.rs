@@ -102,10 +102,7 @@ pub fn define(
         let function = builtin(py, host, f, name).map_err(py_fail(py))?;
         module.setattr(*f, function).map_err(py_fail(py))?;
     }
-    let sys_modules = py
-        .import("sys")
-        .and_then(|sys| sys.getattr("modules"))
-        .map_err(py_fail(py))?;
+    let sys_modules = sys_modules(py).map_err(py_fail(py))?;
     sys_modules.set_item(name, &module).map_err(py_fail(py))?;
     // SAFETY: an insert of plain values.
     unsafe {
@@ -145,7 +142,7 @@ impl OwnedTable for Defined {
             return;
         }
         // Dropping a module may run Python code: outside the map's borrow.
-        let Ok(sys_modules) = py.import("sys").and_then(|sys| sys.getattr("modules")) else {
+        let Ok(sys_modules) = sys_modules(py) else {
             return;
         };
         for name in gone {
@@ -156,6 +153,10 @@ impl OwnedTable for Defined {
 }
 
 static TRACKED: Once = Once::new();
+
+fn sys_modules(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    py.import("sys").and_then(|sys| sys.getattr("modules"))
+}
 
 /// Fails with CONFLICT if `name` is taken: a module defined by a session
 /// still open, one already imported, or one an import would find.
@@ -179,10 +180,7 @@ fn refuse_taken(py: Python<'_>, name: &str) -> Result<(), Failure> {
     if ours_and_closed {
         return Ok(());
     }
-    let sys_modules = py
-        .import("sys")
-        .and_then(|sys| sys.getattr("modules"))
-        .map_err(py_fail(py))?;
+    let sys_modules = sys_modules(py).map_err(py_fail(py))?;
     if sys_modules.contains(name).map_err(py_fail(py))? {
         return Err(conflict(format!(
             "{name} would shadow the module of that name already imported"
