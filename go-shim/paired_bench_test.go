@@ -112,6 +112,22 @@ func BenchmarkInvokeStrPaired(b *testing.B) {
 	})
 }
 
+// BenchmarkInvokeLongStrPaired is BenchmarkInvokeStrPaired with a
+// request too long to be shared (a path of 40 ASCII bytes): each call makes
+// its str. Interleaved with the call floor.
+func BenchmarkInvokeLongStrPaired(b *testing.B) {
+	pass := mustFunction(b, benchRuntime(b), "hook_pass")
+	const path = "/srv/www/include/lib/templates/index.php"
+	b.ResetTimer()
+	interleaved(b, floorCalls(b), func(n int) {
+		for range n {
+			if v, err := pass.Invoke(path); err != nil || v != nil {
+				b.Fatalf("hook_pass(%q) = %v, %v", path, v, err)
+			}
+		}
+	})
+}
+
 // floorCalls makes n calls of the call floor.
 func floorCalls(b *testing.B) func(n int) {
 	return func(n int) {

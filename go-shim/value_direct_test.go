@@ -64,3 +64,24 @@ func TestInvokeInPlaceAndEncodedResultsMix(t *testing.T) {
 		t.Errorf(`add(1, "\xff"): %v`, err)
 	}
 }
+
+// TestStrsMadeFromGoAreCPythonsOwn: a str made from a Go string, in place
+// or encoded in a list, shared or not, ASCII or not, of every length up to
+// beyond what is shared, is in every way the str CPython's decoder makes of
+// the same bytes: length, kind and size, equality and hash, UTF-8.
+func TestStrsMadeFromGoAreCPythonsOwn(t *testing.T) {
+	rt, _ := startRuntime(t)
+	facts := py(t, rt, "str_facts")
+	for n := range 70 {
+		for _, in := range []string{strings.Repeat("a", n), strings.Repeat("~", n) + "é", "é" + strings.Repeat("0", n), strings.Repeat("\x00", n)} {
+			ascii := !strings.Contains(in, "é")
+			want := []any{int64(len([]rune(in))), ascii, true, true, []byte(in)}
+			for _, arg := range []any{in, []any{in}} {
+				got, err := facts.Invoke(arg)
+				if err != nil || !reflect.DeepEqual(got, want) {
+					t.Fatalf("str_facts(%q) = %#v, %v; want %#v", in, got, err, want)
+				}
+			}
+		}
+	}
+}

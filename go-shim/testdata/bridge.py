@@ -58,6 +58,23 @@ def add(a, b):
     return a + b
 
 
+def str_facts(s):
+    """What a str the host made must share with the same str made by
+    CPython's own decoder: length, kind and size, equality and hash (a dict
+    lookup), and its UTF-8 bytes. A list holds the str: one decoded
+    from the value encoding rather than passed in place."""
+    if isinstance(s, list):
+        s = s[0]
+    made = s.encode().decode()
+    return [
+        len(s),
+        s.isascii(),
+        sys.getsizeof(s) == sys.getsizeof(made),
+        {made: True}.get(s, False),
+        s.encode(),
+    ]
+
+
 def noop():
     return None
 

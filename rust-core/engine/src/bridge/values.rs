@@ -664,6 +664,23 @@ fn str_bytes<'a>(s: &'a Bound<'_, PyString>) -> Option<&'a [u8]> {
 
 #[inline]
 fn new_str<'py>(py: Python<'py>, b: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    // ASCII (most keys, names and paths) is copied straight into a new
+    // compact str, the str CPython's UTF-8 decoder would make through
+    // several more layers (about 20 ns of a 40-byte path's call, see
+    // invoke_one_long_str_1_goroutine). One character goes to the decoder,
+    // which hands out CPython's own one-character strs.
+    if b.len() > 1 && b.is_ascii() {
+        // SAFETY: a new compact ASCII str of b.len() characters, one byte
+        // each, with room for them (its NUL is already written after).
+        unsafe {
+            let s = ffi::PyUnicode_New(b.len() as ffi::Py_ssize_t, 127);
+            if s.is_null() {
+                return Err(PyErr::fetch(py));
+            }
+            ptr::copy_nonoverlapping(b.as_ptr(), ffi::PyUnicode_DATA(s).cast::<u8>(), b.len());
+            return Ok(Bound::from_owned_ptr(py, s));
+        }
+    }
     // SAFETY: CPython checks the bytes are UTF-8 as it copies them.
     let s = unsafe {
         ffi::PyUnicode_FromStringAndSize(b.as_ptr().cast::<c_char>(), b.len() as ffi::Py_ssize_t)
