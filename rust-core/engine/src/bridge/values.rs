@@ -666,9 +666,9 @@ fn str_bytes<'a>(s: &'a Bound<'_, PyString>) -> Option<&'a [u8]> {
 fn new_str<'py>(py: Python<'py>, b: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     // ASCII (most keys, names and paths) is copied straight into a new
     // compact str, the str CPython's UTF-8 decoder would make through
-    // several more layers (about 20 ns of a 40-byte path's call, see
-    // invoke_one_long_str_1_goroutine). One character goes to the decoder,
-    // which hands out CPython's own one-character strs.
+    // several more layers (measured by invoke_one_long_str_1_goroutine).
+    // One character goes to the decoder, which hands out CPython's own
+    // one-character strs.
     if b.len() > 1 && b.is_ascii() {
         // SAFETY: a new compact ASCII str of b.len() characters, one byte
         // each, with room for them (its NUL is already written after).
